@@ -1,0 +1,92 @@
+"""The cell contract: one time step, ``cell(x_t, state) -> (h_t, state)``."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells.state import State
+
+
+def check_size(name: str, value: int) -> int:
+    """Validate a positional size argument."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """Validate a string option against its allowed values."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_range(name: str, value: float, low: float, high: float, *, high_open: bool = True) -> float:
+    """Validate a float option in [low, high) (or [low, high] when ``high_open`` is False)."""
+    ok = low <= value < high if high_open else low <= value <= high
+    if not ok:
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
+    return value
+
+
+class RecurrentCell(nn.Module):
+    """Base class of every rnnkit cell.
+
+    A cell computes one time step. The work splits in two so that layers can hoist
+    the input-only part out of the time loop (one GEMM for all steps):
+
+    - ``project_input(x)``: (..., D) -> (..., G), everything that depends on x_t alone
+      (default: identity);
+    - ``step(gx, state)``: (B, G), state -> (h, state), the recurrent part.
+
+    ``forward(x, state) == step(project_input(x), state)``.
+
+    Cells whose candidate can be dropped (recurrent dropout, Semeniuta et al. 2016)
+    pass their candidate through ``self.candidate(g)``; a layer installs the dropout
+    by setting ``cell.candidate_dropout``.
+    """
+
+    input_size: int
+    hidden_size: int
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.input_size = check_size("input_size", input_size)
+        self.hidden_size = check_size("hidden_size", hidden_size)
+        self.candidate_dropout: nn.Module | None = None
+
+    def initial_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State:
+        """Zero state for ``batch_size`` sequences (override for tuple states)."""
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        """The input-only part of the step, (..., D) -> (..., G)."""
+        return x
+
+    def step(self, gx: Tensor, state: State) -> tuple[Tensor, State]:
+        """The recurrent part of the step, given ``gx = project_input(x)``."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        if state is None:
+            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        return self.step(self.project_input(x), state)
+
+    def candidate(self, g: Tensor) -> Tensor:
+        """Pass the candidate (g_t in LSTM, ĥ_t in GRU) through recurrent dropout if installed."""
+        return g if self.candidate_dropout is None else self.candidate_dropout(g)
+
+    def num_parameters(self) -> int:
+        """Trainable parameter count from the cell's closed-form formula."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}"
