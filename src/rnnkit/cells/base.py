@@ -22,7 +22,9 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def check_range(name: str, value: float, low: float, high: float, *, high_open: bool = True) -> float:
+def check_range(
+    name: str, value: float, low: float, high: float, *, high_open: bool = True
+) -> float:
     """Validate a float option in [low, high) (or [low, high] when ``high_open`` is False)."""
     ok = low <= value < high if high_open else low <= value <= high
     if not ok:
@@ -67,6 +69,10 @@ class RecurrentCell(nn.Module):
         """Zero state for ``batch_size`` sequences (override for tuple states)."""
         return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
 
+    def zero_state(self, x: Tensor) -> State:
+        """Zero state matching one input step ``x`` (batch, device, dtype; conv: spatial size)."""
+        return self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+
     def project_input(self, x: Tensor) -> Tensor:
         """The input-only part of the step, (..., D) -> (..., G)."""
         return x
@@ -77,7 +83,7 @@ class RecurrentCell(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         if state is None:
-            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+            state = self.zero_state(x)
         return self.step(self.project_input(x), state)
 
     def candidate(self, g: Tensor) -> Tensor:

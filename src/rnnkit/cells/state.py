@@ -8,7 +8,7 @@ field is the output ``h``. Layers treat any state generically through
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from torch import Tensor
 
@@ -20,14 +20,14 @@ class LSTMState(NamedTuple):
     c: Tensor
 
 
-State = Union[Tensor, tuple[Tensor, ...]]
+State = Tensor | tuple[Tensor, ...]
 
 
 def map_state(fn: Callable[..., Tensor], state: State, *others: State) -> State:
     """Apply ``fn`` field by field to one or more states of the same structure."""
     if isinstance(state, Tensor):
         return fn(state, *others)
-    fields = [fn(*parts) for parts in zip(state, *others)]
+    fields = [fn(*parts) for parts in zip(state, *others, strict=True)]
     return type(state)(*fields) if hasattr(state, "_fields") else tuple(fields)
 
 
