@@ -1,6 +1,39 @@
-"""Recurrent cells: one time step each, ``cell(x_t, state) -> (h_t, state)``."""
+"""Recurrent cells: one time step each, ``cell(x_t, state) -> (h_t, state)``.
+
+See docs/cells.md for the table of cells, papers and equations.
+"""
 
 from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.echo_state import EchoStateCell
+from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.highway import Highway
+from rnnkit.cells.indrnn import IndRNNCell
+from rnnkit.cells.leaky_rnn import LeakyRNNCell
+from rnnkit.cells.lstm import LSTMCell
+from rnnkit.cells.min_gru import MinGRU
+from rnnkit.cells.min_lstm import MinLSTM
+from rnnkit.cells.original_lstm import OriginalLSTMCell
+from rnnkit.cells.peephole_lstm import PeepholeLSTMCell
+from rnnkit.cells.recurrent_highway import RecurrentHighwayCell
+from rnnkit.cells.simple_rnn import SimpleRNNCell
 from rnnkit.cells.state import LSTMState, State, map_state, state_output
 
-__all__ = ["LSTMState", "RecurrentCell", "State", "map_state", "state_output"]
+__all__ = [
+    "EchoStateCell",
+    "GRUCell",
+    "Highway",
+    "IndRNNCell",
+    "LSTMCell",
+    "LSTMState",
+    "LeakyRNNCell",
+    "MinGRU",
+    "MinLSTM",
+    "OriginalLSTMCell",
+    "PeepholeLSTMCell",
+    "RecurrentCell",
+    "RecurrentHighwayCell",
+    "SimpleRNNCell",
+    "State",
+    "map_state",
+    "state_output",
+]

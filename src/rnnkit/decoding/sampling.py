@@ -1,0 +1,78 @@
+"""Sampling from a model one token at a time: greedy, temperature, top-k, top-p.
+
+Model-agnostic: a model is a function ``step(tokens (B,), state) -> (log_probs (B, V), state)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+Step = Callable[[Tensor, Any], tuple[Tensor, Any]]
+
+
+def filter_logits(
+    logits: Tensor, *, top_k: int | None = None, top_p: float | None = None
+) -> Tensor:
+    """Set to -inf every logit outside the top ``k`` / the smallest set with mass >= ``p``."""
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        mass_before = sorted_logits.softmax(-1).cumsum(-1) - sorted_logits.softmax(-1)
+        drop_sorted = mass_before >= top_p  # keeps at least the most likely token
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def sample_token(
+    logits: Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Draw one token per row of ``logits`` (B, V) -> (B,); temperature 0 is greedy argmax."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = filter_logits(logits.float() / temperature, top_k=top_k, top_p=top_p)
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def sample_sequence(
+    step: Step,
+    prime: Tensor,
+    length: int,
+    *,
+    state: Any = None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Feed ``prime`` (B, P) through ``step``, then sample ``length`` tokens -> (B, length).
+
+    The prime conditions the state; each sampled token is fed back as the next input
+    ("connect output to input and continue").
+    """
+    if prime.shape[1] < 1:
+        raise ValueError("prime must hold at least one token")
+    for t in range(prime.shape[1]):
+        log_probs, state = step(prime[:, t], state)  # (B, V)
+    out = []
+    for _ in range(length):
+        token = sample_token(
+            log_probs, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
+        )
+        out.append(token)
+        log_probs, state = step(token, state)
+    return torch.stack(out, dim=1) if out else prime.new_empty(prime.shape[0], 0)

@@ -1,0 +1,9 @@
+"""Sequence layers: the time loop, stacking, bidirectional, and torch drop-ins."""
+
+from rnnkit.layers.bidirectional import Bidirectional
+from rnnkit.layers.lengths import last_outputs
+from rnnkit.layers.recurrent import Recurrent
+from rnnkit.layers.rnn import GRU, LSTM, RNN
+from rnnkit.layers.stacked import Stacked
+
+__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "Recurrent", "Stacked", "last_outputs"]

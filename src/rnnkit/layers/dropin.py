@@ -1,0 +1,359 @@
+"""The machinery behind the drop-ins: torch's parameters, the native kernel or rnnkit's loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.cells.base import RecurrentCell, check_choice, check_range
+from rnnkit.cells.state import State, state_output
+from rnnkit.layers.bidirectional import MERGES, Bidirectional
+from rnnkit.layers.lengths import check_lengths, repack, unpack
+from rnnkit.layers.recurrent import Recurrent
+from rnnkit.layers.stacked import Stacked
+from rnnkit.regularizers import RecurrentDropout, VariationalDropout, WeightDrop, Zoneout
+
+CellFactory = Callable[[int, int], RecurrentCell]
+
+
+def _check_flag(name: str, value: bool) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _check_zoneout(value: float | tuple[float, float], has_c: bool) -> tuple[float, float]:
+    """``zoneout=p`` or ``(p_h, p_c)`` -> (p_h, p_c)."""
+    if isinstance(value, tuple) and has_c and len(value) == 2:
+        p, p_c = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        p = p_c = value
+    else:
+        valid = "a probability or a pair (p_h, p_c)" if has_c else "a probability"
+        raise ValueError(f"zoneout must be {valid}, got {value!r}")
+    return check_range("zoneout", p, 0.0, 1.0), check_range("zoneout", p_c, 0.0, 1.0)
+
+
+class DropIn:
+    """Mixin for a ``torch.nn.RNNBase`` subclass: rnnkit's extras on torch's parameters.
+
+    The module keeps torch's constructor arguments, parameters, state dict and return
+    values (``(h_n, c_n)`` layout, PackedSequence in -> PackedSequence out). Extra
+    keyword options, all off by default:
+
+    - ``cell``: an rnnkit cell class or factory ``(input_size, hidden_size) -> cell`` used
+      for every layer and direction (e.g. ``LayerNormLSTMCell``, or
+      ``functools.partial(GRUCell, reset_after=False)``).
+    - ``zoneout``: probability of keeping each unit of h (and, for the LSTM, of c; a pair
+      ``(p_h, p_c)`` sets them apart) at every step (:class:`Zoneout`).
+    - ``recurrent_dropout``: dropout on the candidate, one mask per sequence
+      (:class:`RecurrentDropout`).
+    - ``variational_dropout``: one mask per sequence on every layer's input and on the
+      recurrent h (:class:`VariationalDropout`); the last layer's output is not dropped
+      (torch's ``dropout`` still acts between layers).
+    - ``weight_drop``: DropConnect on every ``weight_hh*``, one mask per batch
+      (:class:`WeightDrop`).
+    - ``residual``: add each layer's input to its output from the second layer on.
+    - ``merge``: ``"concat"``, ``"sum"``, ``"mean"`` or ``"mul"``: how the two directions
+      of every layer combine (bidirectional only). With a non-concat merge the layers above
+      the first take H inputs, so their ``weight_ih_l{k}*`` are (G, H), not torch's (G, 2H).
+    - ``force_generic``: run rnnkit's loop even where the native kernel could.
+
+    ``forward(input, hx=None, *, lengths=None)``: ``lengths`` (B,) makes a padded input
+    behave like a packed one (output zero past each length, final state each sequence's own).
+
+    Which path runs: with no extra, torch's ``forward`` (the native kernel); ``weight_drop``
+    alone stays native (the dropped weights are handed to the kernel);
+    ``recurrent_dropout``/``variational_dropout`` take the generic path in training only
+    (they are the identity in eval); ``cell``, ``zoneout``, ``residual``, ``merge`` and
+    ``force_generic`` always take it. ``proj_size`` works only on the native path. The
+    generic path is a :class:`Stacked` of :class:`Recurrent` / :class:`Bidirectional`
+    layers over template cells that own no tensors: at each call they get this module's
+    parameters through ``torch.func.functional_call`` (the same tensors, no copies).
+
+    State dict: the cell parameter (or buffer) ``name`` of layer k, direction d is stored
+    here as ``{name with '.' -> '_'}_l{k}`` (``+ '_reverse'`` for d = 1), so the default
+    cells use exactly torch's keys (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...): a model
+    trained with any regularizer loads into ``torch.nn.LSTM``. A ``cell`` adds its own keys
+    (``LayerNormLSTMCell``: ``bias_l0``, ``norm_ih_weight_l0``, ``norm_hh_bias_l0``, ...),
+    and torch's parameters that the cell lacks are removed.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        cell: CellFactory | None = None,
+        zoneout: float | tuple[float, float] = 0.0,
+        recurrent_dropout: float = 0.0,
+        variational_dropout: float = 0.0,
+        weight_drop: float = 0.0,
+        residual: bool = False,
+        merge: str = "concat",
+        force_generic: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.__dict__["_template"] = None  # unregistered: no second copy in state_dict
+        if cell is not None and not callable(cell):
+            raise ValueError(f"cell must be a RecurrentCell class or factory, got {cell!r}")
+        self.zoneout = _check_zoneout(zoneout, self.mode == "LSTM")
+        self.recurrent_dropout = check_range("recurrent_dropout", recurrent_dropout, 0.0, 1.0)
+        self.variational_dropout = check_range("variational_dropout", variational_dropout, 0.0, 1.0)
+        self.residual = _check_flag("residual", residual)
+        self.merge = check_choice("merge", merge, MERGES)
+        self.force_generic = _check_flag("force_generic", force_generic)
+        self.weight_drop = WeightDrop(weight_drop) if weight_drop else None
+        if merge != "concat" and not self.bidirectional:
+            raise ValueError(f"merge={merge!r} needs bidirectional=True")
+        if cell is None and self.recurrent_dropout and self.mode.startswith("RNN"):
+            raise ValueError("the Elman RNN has no candidate: recurrent_dropout does not apply")
+        self.cell_factory = cell
+        self._structural = bool(
+            force_generic or cell or any(self.zoneout) or residual or merge != "concat"
+        )
+        self._train_only = bool(self.recurrent_dropout or self.variational_dropout)
+        self._torch_layout = True
+        if self._structural or self._train_only:
+            if self.proj_size > 0:
+                raise ValueError(
+                    f"proj_size={self.proj_size} runs only on the native kernel; drop the "
+                    "options that need rnnkit's loop (cell, zoneout, dropouts, residual, merge)"
+                )
+            self._build(kwargs.get("device"), kwargs.get("dtype"))
+
+    # ----- construction of the generic path -----
+
+    def _default_cell(self, input_size: int) -> RecurrentCell:
+        raise NotImplementedError
+
+    def _make_cell(self, input_size: int) -> RecurrentCell:
+        if self.cell_factory is None:
+            return self._default_cell(input_size)
+        made = self.cell_factory(input_size, self.hidden_size)
+        if not isinstance(made, RecurrentCell) or made.hidden_size != self.hidden_size:
+            raise ValueError(
+                f"cell(input_size, hidden_size) must build a RecurrentCell with hidden_size="
+                f"{self.hidden_size}, got {made!r}"
+            )
+        state = made.initial_state(1)
+        if self.mode == "LSTM" and (isinstance(state, Tensor) or len(state) < 2):
+            raise ValueError(
+                f"the LSTM drop-in needs a cell with an (h, c) state; {type(made).__name__} "
+                "has a single tensor: use rnnkit.GRU or rnnkit.RNN with it"
+            )
+        return made
+
+    def _recurrent(self, input_size: int, reverse: bool) -> Recurrent:
+        vd, (p_h, p_c) = self.variational_dropout, self.zoneout
+        return Recurrent(
+            self._make_cell(input_size),
+            reverse=reverse,
+            input_dropout=VariationalDropout(vd) if vd else None,
+            state_dropout=VariationalDropout(vd) if vd else None,
+            recurrent_dropout=RecurrentDropout(self.recurrent_dropout)
+            if self.recurrent_dropout
+            else None,
+            zoneout=Zoneout(p_h, p_c=p_c) if p_h or p_c else None,
+        )
+
+    def _build(self, device: Any, dtype: Any) -> None:
+        H = self.hidden_size
+        between = 2 * H if self.bidirectional and self.merge == "concat" else H
+        layers = []
+        for k in range(self.num_layers):
+            size = self.input_size if k == 0 else between
+            layer = self._recurrent(size, reverse=False)
+            if self.bidirectional:
+                layer = Bidirectional(layer, self._recurrent(size, True), merge=self.merge)
+            layers.append(layer)
+        template = Stacked(layers, dropout=float(self.dropout), residual=self.residual)
+        template.train(self.training)
+        self.__dict__["_template"] = template
+        self._adopt(device, dtype)
+
+    def _cells(self) -> list[tuple[str, RecurrentCell, str]]:
+        """(path in the template, cell, name suffix) for every layer and direction."""
+        out = []
+        for k in range(self.num_layers):
+            if self.bidirectional:
+                out.append((f"layers.{k}.forward_layer.cell", f"_l{k}"))
+                out.append((f"layers.{k}.backward_layer.cell", f"_l{k}_reverse"))
+            else:
+                out.append((f"layers.{k}.cell", f"_l{k}"))
+        return [(path, self._template.get_submodule(path), sfx) for path, sfx in out]
+
+    def _adopt(self, device: Any, dtype: Any) -> None:
+        """Register the template cells' tensors here (torch's where they fit) and empty them."""
+        self._tensor_map: list[tuple[str, str]] = []  # (path in the template, name here)
+        used = set()
+        for path, cell, sfx in self._cells():
+            for name, param in list(cell.named_parameters()):
+                own = name.replace(".", "_") + sfx
+                mine = self._parameters.get(own)
+                if mine is None or mine.shape != param.shape:
+                    setattr(self, own, nn.Parameter(param.detach().to(device=device, dtype=dtype)))
+                    self._torch_layout = False
+                self._tensor_map.append((f"{path}.{name}", own))
+                used.add(own)
+            for name, buffer in list(cell.named_buffers()):
+                owner, _, leaf = name.rpartition(".")
+                persistent = leaf not in cell.get_submodule(owner)._non_persistent_buffers_set
+                own = name.replace(".", "_") + sfx
+                self.register_buffer(own, buffer.to(device=device), persistent=persistent)
+                self._tensor_map.append((f"{path}.{name}", own))
+        for own in [n for n in self._parameters if n not in used]:
+            delattr(self, own)  # torch's parameters the cells do not have
+            self._torch_layout = False
+        for path, _ in self._tensor_map:
+            owner, _, leaf = path.rpartition(".")
+            module = self._template.get_submodule(owner)
+            table = module._parameters if leaf in module._parameters else module._buffers
+            table[leaf] = None
+        self._init_flat_weights()
+
+    def flatten_parameters(self) -> None:
+        """torch's cuDNN flattening, when the parameters are still torch's layout."""
+        if self.__dict__.get("_torch_layout", True):  # called by torch's __init__ too
+            super().flatten_parameters()
+
+    def train(self, mode: bool = True) -> DropIn:
+        super().train(mode)
+        if self._template is not None:
+            self._template.train(mode)
+        return self
+
+    # ----- forward -----
+
+    def forward(
+        self, input: Tensor | PackedSequence, hx: Any = None, *, lengths: Any = None
+    ) -> tuple[Tensor | PackedSequence, Any]:
+        """torch's forward, plus ``lengths`` (B,) for a padded input (output zero past them)."""
+        if isinstance(input, PackedSequence) and lengths is not None:
+            raise ValueError("pass lengths or a PackedSequence, not both")
+        if self._generic_now():
+            return self._generic_forward(input, hx, lengths)
+        return self._native_forward(input, hx, lengths)
+
+    def _generic_now(self) -> bool:
+        """Whether this call takes rnnkit's loop (dropouts alone are off in eval)."""
+        if self._template is None:
+            return False
+        return self._structural or (self.training and self._train_only)
+
+    def _native_forward(self, input: Any, hx: Any, lengths: Any) -> tuple[Any, Any]:
+        dropping = nullcontext()
+        if self.weight_drop is not None:
+            self.weight_drop.reset()  # one mask per batch
+            dropping = self.weight_drop.applied(self)
+        with dropping:
+            if lengths is None:
+                return super().forward(input, hx)
+            t_dim, b_dim = (1, 0) if self.batch_first else (0, 1)
+            T = input.shape[t_dim]
+            lengths = check_lengths(lengths, T, input.shape[b_dim], torch.device("cpu"))
+            packed = pack_padded_sequence(
+                input, lengths, batch_first=self.batch_first, enforce_sorted=False
+            )
+            output, hidden = super().forward(packed, hx)
+            output, _ = pad_packed_sequence(output, self.batch_first, total_length=T)
+            return output, hidden
+
+    def _generic_forward(self, input: Any, hx: Any, lengths: Any) -> tuple[Any, Any]:
+        packed = input if isinstance(input, PackedSequence) else None
+        batched = packed is not None or input.dim() == 3
+        if packed is not None:
+            if hx is not None:
+                self.check_forward_args(packed.data, hx, packed.batch_sizes)
+            x, lengths = unpack(packed)  # (T, B, D)
+        else:
+            if input.dim() not in (2, 3):
+                raise ValueError(f"{self.mode}: expected a 2-D or 3-D input, got {input.dim()}-D")
+            if not batched:
+                input = input.unsqueeze(0 if self.batch_first else 1)
+                hx = None if hx is None else _map_hidden(lambda t: t.unsqueeze(1), hx)
+            if hx is not None:
+                self.check_forward_args(input, hx, None)
+            x = input.transpose(0, 1) if self.batch_first else input  # (T, B, D)
+        state = None if hx is None else self._split_hidden(hx)
+        output, finals = functional_call(
+            self._template, self._tensors(), (x, state), {"lengths": lengths}
+        )
+        hidden = self._join_hidden(finals)
+        if packed is not None:
+            return repack(output, lengths, packed), hidden
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        if not batched:
+            output = output.squeeze(0 if self.batch_first else 1)
+            hidden = _map_hidden(lambda t: t.squeeze(1), hidden)
+        return output, hidden
+
+    def _tensors(self) -> dict[str, Tensor]:
+        """This module's tensors under the template's names (recurrent weights dropped)."""
+        dropped = {}
+        if self.weight_drop is not None:
+            self.weight_drop.reset()  # one mask per batch
+            dropped = self.weight_drop.dropped(self)
+        return {path: dropped.get(own, getattr(self, own)) for path, own in self._tensor_map}
+
+    def _split_hidden(self, hx: Any) -> tuple:
+        """torch's (L * dirs, B, H) hidden -> the template's per-layer cell states."""
+        h0, c0 = hx if self.mode == "LSTM" else (hx, None)
+        states = []
+        for i, (_, cell, _) in enumerate(self._cells()):
+            zero = cell.initial_state(h0.shape[1], device=h0.device, dtype=h0.dtype)
+            states.append(_fill(zero, h0[i], None if c0 is None else c0[i]))
+        if not self.bidirectional:
+            return tuple(states)
+        return tuple(zip(states[0::2], states[1::2], strict=True))
+
+    def _join_hidden(self, finals: tuple) -> Any:
+        """The template's final states -> torch's h_n (and c_n), (L * dirs, B, H)."""
+        states = [s for layer in finals for s in layer] if self.bidirectional else list(finals)
+        h_n = torch.stack([state_output(s) for s in states])
+        if self.mode != "LSTM":
+            return h_n
+        return h_n, torch.stack([_memory(s) for s in states])
+
+    def extra_repr(self) -> str:
+        extras = [super().extra_repr()]
+        if self.cell_factory is not None:
+            extras.append(f"cell={getattr(self.cell_factory, '__name__', self.cell_factory)}")
+        for name in ("recurrent_dropout", "variational_dropout", "residual", "force_generic"):
+            if getattr(self, name):
+                extras.append(f"{name}={getattr(self, name)}")
+        if any(self.zoneout):
+            extras.append(f"zoneout={self.zoneout}")
+        if self.merge != "concat":
+            extras.append(f"merge={self.merge!r}")
+        return ", ".join(extras)
+
+
+def _map_hidden(fn: Callable[[Tensor], Tensor], hidden: Any) -> Any:
+    return tuple(fn(t) for t in hidden) if isinstance(hidden, tuple) else fn(hidden)
+
+
+def _field_c(state: tuple) -> int:
+    names = getattr(state, "_fields", ())
+    return names.index("c") if "c" in names else 1
+
+
+def _fill(zero: State, h: Tensor, c: Tensor | None) -> State:
+    """A cell state with h (and c) from torch's hidden, other fields from ``zero``."""
+    if isinstance(zero, Tensor):
+        return h
+    fields = list(zero)
+    fields[0] = h
+    if c is not None:
+        fields[_field_c(zero)] = c
+    return type(zero)(*fields) if hasattr(zero, "_fields") else tuple(fields)
+
+
+def _memory(state: State) -> Tensor:
+    return state[_field_c(state)]

@@ -1,0 +1,111 @@
+"""Language model: embedding -> recurrent stack -> dropout -> linear (optionally tied)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from torch import Tensor, nn
+
+from rnnkit.data.vocab import CharVocab
+from rnnkit.errors import CheckpointError
+from rnnkit.tasks.pretrained import load_config, load_state, save_checkpoint
+
+CELLS = ("lstm", "gru", "rnn")
+FORMAT = "rnnkit.language_model/1"
+
+
+@dataclass(frozen=True)
+class LanguageModelConfig:
+    """Architecture of a :class:`LanguageModel`."""
+
+    vocab_size: int
+    cell: str = "lstm"  # lstm | gru | rnn
+    hidden_size: int = 512  # units per recurrent layer
+    num_layers: int = 2  # stacked recurrent layers
+    embedding_size: int | None = None  # None: same as hidden_size
+    dropout: float = 0.0  # between layers and before the output layer
+    tie_weights: bool = False  # share input embedding and output matrix (Press & Wolf 2017)
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        for name in ("vocab_size", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.tie_weights and self.embedding_size not in (None, self.hidden_size):
+            raise ValueError(
+                "tie_weights needs embedding_size == hidden_size, "
+                f"got {self.embedding_size} and {self.hidden_size}"
+            )
+
+
+def recurrent_stack(config: LanguageModelConfig, input_size: int) -> nn.Module:
+    """The recurrent layers for ``config.cell`` (batch-first, torch-compatible interface)."""
+    kind = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[config.cell]
+    return kind(
+        input_size,
+        config.hidden_size,
+        num_layers=config.num_layers,
+        dropout=config.dropout if config.num_layers > 1 else 0.0,
+        batch_first=True,
+    )
+
+
+class LanguageModel(nn.Module):
+    """Predicts the next token: embedding -> recurrent stack -> dropout -> linear.
+
+    ``forward(tokens (B, T), state) -> (logits (B, T, V), state)``. ``vocab`` (optional)
+    travels with the model into its checkpoint so sampling needs nothing else.
+    """
+
+    def __init__(self, config: LanguageModelConfig, vocab: CharVocab | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab = vocab
+        embedding_size = config.embedding_size or config.hidden_size
+        self.embedding = nn.Embedding(config.vocab_size, embedding_size)
+        self.rnn = recurrent_stack(config, embedding_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.proj = nn.Linear(config.hidden_size, config.vocab_size)
+        if config.tie_weights:
+            self.proj.weight = self.embedding.weight
+
+    def forward(self, tokens: Tensor, state=None) -> tuple[Tensor, object]:
+        x = self.dropout(self.embedding(tokens))  # (B, T, E)
+        out, state = self.rnn(x, state)  # (B, T, H)
+        return self.proj(self.dropout(out)), state  # (B, T, V)
+
+    def step(self, tokens: Tensor, state=None) -> tuple[Tensor, object]:
+        """Decoding step: (B,) tokens -> ((B, V) log-probs, state), for :mod:`rnnkit.decoding`."""
+        logits, state = self(tokens[:, None], state)
+        return logits[:, -1].log_softmax(-1), state
+
+    # -- checkpoints ----------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | Path, *, training: dict | None = None) -> Path:
+        """Write ``config.json`` (architecture, vocabulary, training config) and weights."""
+        config = {"format": FORMAT, "model": asdict(self.config)}
+        if self.vocab is not None:
+            config["vocab"] = self.vocab.to_dict()
+        if training is not None:
+            config["training"] = training
+        return save_checkpoint(directory, config, self.state_dict())
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, map_location: str = "cpu") -> LanguageModel:
+        """Load a checkpoint directory written by :meth:`save_pretrained`."""
+        raw = load_config(directory)
+        where = Path(directory) / "config.json"
+        if raw.get("format") != FORMAT:
+            raise CheckpointError(f"{where}: not a language-model checkpoint")
+        try:
+            config = LanguageModelConfig(**raw["model"])
+            vocab = CharVocab.from_dict(raw["vocab"]) if "vocab" in raw else None
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{where}: invalid model config ({e})") from None
+        model = cls(config, vocab)
+        load_state(model, directory)
+        return model.to(map_location).eval()
