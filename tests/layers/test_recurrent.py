@@ -82,7 +82,7 @@ def test_lengths_match_torch_packed_forward_and_reverse():
 
 
 def test_packed_input_gives_packed_output_like_torch():
-    twin, forward, backward = lstm_pair(bidirectional=True)
+    twin, _, backward = lstm_pair(bidirectional=True)
     x = torch.randn(5, 3, D)
     packed = pack_padded_sequence(x, torch.tensor(LENGTHS), enforce_sorted=False)
     ref_packed, (ref_h, _) = twin(packed)
@@ -158,29 +158,26 @@ def test_recurrent_dropout_on_a_cell_without_candidate_raises():
         layer(torch.randn(3, 2, D))
 
 
+def _run(layer, x, lengths, params, h0=None, c0=None):
+    """The layer with its cell's parameters replaced by ``params`` (for gradcheck)."""
+    names = [f"cell.{n}" for n, _ in layer.cell.named_parameters()]
+    state = None if h0 is None else (h0, c0)
+    out, (h, c) = torch.func.functional_call(
+        layer, dict(zip(names, params, strict=True)), (x, state), {"lengths": lengths}
+    )
+    return out, h, c
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 def test_gradcheck_with_lengths(reverse):
     torch.manual_seed(2)
     layer = Recurrent(LSTMCell(2, 3).double(), reverse=reverse)
-    x = torch.randn(4, 3, 2, dtype=torch.float64, requires_grad=True)
-    h0 = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
-    c0 = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
-    lengths = torch.tensor([4, 1, 3])
-
-    def f(x, h0, c0, w_hh):
-        layer.cell.weight_hh = nn.Parameter(w_hh) if False else layer.cell.weight_hh
-        out, (h, c) = layer(x, (h0, c0), lengths=lengths)
-        return out, h, c
-
-    w = layer.cell.weight_hh
-    assert torch.autograd.gradcheck(lambda x, h0, c0: f(x, h0, c0, w), (x, h0, c0))
-    params = tuple(layer.cell.parameters())
-    assert torch.autograd.gradcheck(lambda *p: _with_params(layer, p, x, lengths), params)
-
-
-def _with_params(layer, params, x, lengths):
-    names = [n for n, _ in layer.cell.named_parameters()]
-    out, state = torch.func.functional_call(
-        layer, {f"cell.{n}": p for n, p in zip(names, params, strict=True)}, (x,), {"lengths": lengths}
+    x, h0, c0 = (
+        torch.randn(*s, dtype=torch.float64, requires_grad=True)
+        for s in [(4, 3, 2), (3, 3), (3, 3)]
     )
-    return out, state.h, state.c
+    params = tuple(p.detach().requires_grad_() for p in layer.cell.parameters())
+    lengths = torch.tensor([4, 1, 3])
+    assert torch.autograd.gradcheck(
+        lambda *a: _run(layer, a[0], lengths, a[3:], a[1], a[2]), (x, h0, c0, *params)
+    )

@@ -15,6 +15,13 @@ def check_size(name: str, value: int) -> int:
     return value
 
 
+def check_bool(name: str, value: bool) -> bool:
+    """Validate a boolean flag (``1`` or ``"yes"`` are not flags)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     """Validate a string option against its allowed values."""
     if value not in choices:

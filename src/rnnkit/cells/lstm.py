@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell
-from rnnkit.cells.simple_rnn import check_bool
+from rnnkit.cells.base import RecurrentCell, check_bool
 from rnnkit.cells.state import LSTMState
 
 

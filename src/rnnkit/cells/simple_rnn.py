@@ -8,20 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_choice
+from rnnkit.cells.base import RecurrentCell, check_bool, check_choice
 
 NONLINEARITIES = ("tanh", "relu")
 INITS = ("default", "identity")
 
 #: Standard deviation of the input weights under ``init="identity"`` (Le et al. 2015, Sec. 4).
 IRNN_INPUT_STD = 1e-3
-
-
-def check_bool(name: str, value: bool) -> bool:
-    """Validate a boolean flag (``1`` or ``"yes"`` are not flags)."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 class SimpleRNNCell(RecurrentCell):
