@@ -4,32 +4,45 @@ See docs/cells.md for the table of cells, papers and equations.
 """
 
 from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.batch_norm_lstm import BatchNormLSTMCell, BNLSTMState
+from rnnkit.cells.conv_gru import ConvGRUCell
+from rnnkit.cells.conv_lstm import ConvLSTMCell
 from rnnkit.cells.echo_state import EchoStateCell
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.highway import Highway
 from rnnkit.cells.indrnn import IndRNNCell
+from rnnkit.cells.layer_norm_gru import LayerNormGRUCell
+from rnnkit.cells.layer_norm_lstm import LayerNormLSTMCell
 from rnnkit.cells.leaky_rnn import LeakyRNNCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.min_gru import MinGRU
 from rnnkit.cells.min_lstm import MinLSTM
 from rnnkit.cells.original_lstm import OriginalLSTMCell
 from rnnkit.cells.peephole_lstm import PeepholeLSTMCell
+from rnnkit.cells.phased_lstm import PhasedLSTMCell
 from rnnkit.cells.recurrent_highway import RecurrentHighwayCell
 from rnnkit.cells.simple_rnn import SimpleRNNCell
 from rnnkit.cells.state import LSTMState, State, map_state, state_output
 
 __all__ = [
+    "BNLSTMState",
+    "BatchNormLSTMCell",
+    "ConvGRUCell",
+    "ConvLSTMCell",
     "EchoStateCell",
     "GRUCell",
     "Highway",
     "IndRNNCell",
     "LSTMCell",
     "LSTMState",
+    "LayerNormGRUCell",
+    "LayerNormLSTMCell",
     "LeakyRNNCell",
     "MinGRU",
     "MinLSTM",
     "OriginalLSTMCell",
     "PeepholeLSTMCell",
+    "PhasedLSTMCell",
     "RecurrentCell",
     "RecurrentHighwayCell",
     "SimpleRNNCell",

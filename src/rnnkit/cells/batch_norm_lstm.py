@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_range, check_size
+from rnnkit.cells.base import RecurrentCell, check_finite, check_positive, check_range, check_size
 
 
 class BNLSTMState(NamedTuple):
@@ -81,11 +81,9 @@ class BatchNormLSTMCell(RecurrentCell):
         super().__init__(input_size, hidden_size)
         self.max_length = check_size("max_length", max_length)
         self.momentum = float(check_range("momentum", momentum, 0.0, 1.0, high_open=False))
-        if not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"eps must be a positive float, got {eps!r}")
-        if not isinstance(gamma_init, (int, float)) or not math.isfinite(gamma_init):
-            raise ValueError(f"gamma_init must be a finite float, got {gamma_init!r}")
-        self.eps, self.gamma_init = float(eps), float(gamma_init)
+        check_positive("eps", eps)
+        self.eps = float(eps)
+        self.gamma_init = check_finite("gamma_init", gamma_init)
         H, D, L = hidden_size, input_size, max_length
         self.weight_ih = nn.Parameter(torch.empty(4 * H, D))
         self.weight_hh = nn.Parameter(torch.empty(4 * H, H))

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.base import RecurrentCell, check_bool
 from rnnkit.cells.conv_lstm import check_kernel_size, check_spatial_size, conv_over_leading
 
 
@@ -64,10 +64,8 @@ class ConvGRUCell(RecurrentCell):
         super().__init__(input_channels, hidden_channels)
         self.kernel_size = check_kernel_size(kernel_size)
         self.padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
-        for name, flag in (("bias", bias), ("reset_after", reset_after)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name} must be True or False, got {flag!r}")
-        self.bias, self.reset_after = bias, reset_after
+        self.bias = check_bool("bias", bias)
+        self.reset_after = check_bool("reset_after", reset_after)
         self.spatial_size = check_spatial_size(spatial_size)
         C, Hc, (kh, kw) = input_channels, hidden_channels, self.kernel_size
         self.weight_ih = nn.Parameter(torch.empty(3 * Hc, C, kh, kw))

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_size
+from rnnkit.cells.base import RecurrentCell, check_bool, check_size
 from rnnkit.cells.state import LSTMState
 
 
@@ -89,15 +89,13 @@ class ConvLSTMCell(RecurrentCell):
         super().__init__(input_channels, hidden_channels)
         self.kernel_size = check_kernel_size(kernel_size)
         self.padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
-        for name, flag in (("peephole", peephole), ("bias", bias)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name} must be True or False, got {flag!r}")
+        self.peephole = check_bool("peephole", peephole)
+        self.bias = check_bool("bias", bias)
         self.spatial_size = check_spatial_size(spatial_size)
         if peephole and self.spatial_size is None:
             raise ValueError(
                 "peephole=True needs spatial_size=(H, W) for its per-position weights, got None"
             )
-        self.peephole, self.bias = peephole, bias
         C, Hc, (kh, kw) = input_channels, hidden_channels, self.kernel_size
         self.weight_ih = nn.Parameter(torch.empty(4 * Hc, C, kh, kw))
         self.weight_hh = nn.Parameter(torch.empty(4 * Hc, Hc, kh, kw))

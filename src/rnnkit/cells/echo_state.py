@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.base import RecurrentCell, check_positive
 from rnnkit.cells.leaky_rnn import check_alpha
 
 #: How many sparse draws to try before giving up on a reservoir with spectral radius 0.
 MAX_DRAWS = 100
-
-
-def check_positive(name: str, value: float) -> float:
-    """Validate a positive, finite float option."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 def check_seed(name: str, value: int | None) -> int | None:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.base import RecurrentCell, check_positive
 
 
 class LayerNormGRUCell(RecurrentCell):
@@ -46,8 +46,7 @@ class LayerNormGRUCell(RecurrentCell):
 
     def __init__(self, input_size: int, hidden_size: int, *, eps: float = 1e-5) -> None:
         super().__init__(input_size, hidden_size)
-        if not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"eps must be a positive float, got {eps!r}")
+        check_positive("eps", eps)
         H, D = hidden_size, input_size
         self.eps = float(eps)
         self.weight_ih = nn.Parameter(torch.empty(3 * H, D))

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.base import RecurrentCell, check_bool, check_finite, check_positive
 from rnnkit.cells.state import LSTMState
 
 
@@ -58,15 +58,10 @@ class LayerNormLSTMCell(RecurrentCell):
         eps: float = 1e-5,
     ) -> None:
         super().__init__(input_size, hidden_size)
-        if not isinstance(forget_bias, (int, float)) or not math.isfinite(forget_bias):
-            raise ValueError(f"forget_bias must be a finite float, got {forget_bias!r}")
-        if not isinstance(norm_cell, bool):
-            raise ValueError(f"norm_cell must be True or False, got {norm_cell!r}")
-        if not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"eps must be a positive float, got {eps!r}")
+        check_positive("eps", eps)
         H, D = hidden_size, input_size
-        self.forget_bias = float(forget_bias)
-        self.norm_cell = norm_cell
+        self.forget_bias = check_finite("forget_bias", forget_bias)
+        self.norm_cell = check_bool("norm_cell", norm_cell)
         self.eps = float(eps)
         self.weight_ih = nn.Parameter(torch.empty(4 * H, D))
         self.weight_hh = nn.Parameter(torch.empty(4 * H, H))

@@ -8,16 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_bool
+from rnnkit.cells.base import RecurrentCell, check_bool, check_finite
 from rnnkit.cells.state import LSTMState
-
-
-def check_finite(name: str, value: float) -> float:
-    """Validate a real, finite float option."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok:
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
 
 
 class LSTMCell(RecurrentCell):

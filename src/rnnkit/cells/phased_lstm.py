@@ -141,7 +141,7 @@ class PhasedLSTMCell(RecurrentCell):
         """Openness k_t of every unit at timestamps t: (B, 1) -> (B, H)."""
         phi = torch.remainder(t - self.shift, self.tau) / self.tau  # (B, H)
         rising = 2 * phi / self.r_on
-        closed = self.leak * phi if True else None
+        closed = self.leak * phi if self.training else torch.zeros_like(phi)
         k = torch.where(phi < self.r_on, 2 - rising, closed)
         return torch.where(phi < self.r_on / 2, rising, k)
 
