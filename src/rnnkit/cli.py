@@ -18,6 +18,9 @@ EPILOG_TRAIN_LM = """examples:
   rnnkit train lm                                  # default preset on the bundled Shakespeare
   rnnkit train lm --preset quick --out runs/quick  # two minutes, a first look
   rnnkit train lm --text novel.txt --cell gru --hidden-size 512 --max-minutes 30
+  rnnkit train lm --schedule cosine --warmup-steps 200 --out runs/cosine
+  rnnkit train lm --resume runs/lm                 # continue a killed (or finished) run exactly
+  torchrun --standalone --nproc_per_node 2 -m rnnkit.cli train lm --out runs/ddp   # 2 processes
 """
 EPILOG_SAMPLE = """examples:
   rnnkit sample --checkpoint runs/lm --prime "ROMEO:" --length 500 --temperature 0.8
@@ -87,7 +90,32 @@ def add_train_lm(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample-length", type=bounded(int, 0, 10**6), default=500)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_trainer_options(p)
     p.set_defaults(run=run_train_lm)
+
+
+def add_trainer_options(p: argparse.ArgumentParser) -> None:
+    """Options of the training engine (``TrainConfig``); None means: the preset's value."""
+    g = p.add_argument_group("training engine (see docs/training.md)")
+    g.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop"], help="default: adam")
+    g.add_argument("--momentum", type=bounded(float, 0.0, 1.0, open_high=True), help="SGD only")
+    g.add_argument("--schedule", choices=["constant", "step", "cosine", "plateau"])
+    g.add_argument("--warmup-steps", type=bounded(int, 0, 10**9), help="linear lr warm-up")
+    g.add_argument("--decay-every", type=bounded(int, 1, 10**9), help="step schedule period")
+    g.add_argument("--decay-factor", type=bounded(float, 1e-6, 1.0), help="step/plateau decay")
+    g.add_argument("--min-lr-ratio", type=bounded(float, 0.0, 1.0), help="cosine: final lr/lr")
+    g.add_argument("--plateau-patience", type=bounded(int, 1, 10**6), help="plateau schedule")
+    g.add_argument("--clip-norm", type=bounded(float, 0.0, 1e9), help="global norm; 0: off")
+    g.add_argument("--clip-value", type=bounded(float, 0.0, 1e9), help="element-wise; 0: off")
+    g.add_argument("--on-nan", choices=["stop", "skip"], help="NaN/Inf loss: stop or skip batch")
+    g.add_argument("--tbptt-k2", type=bounded(int, 1, 100000), help="backprop the last k2 steps")
+    g.add_argument("--random-bptt", action="store_true", help="random window lengths (AWD-LSTM)")
+    g.add_argument("--eval-every", type=bounded(int, 1, 10**9), help="updates between validations")
+    g.add_argument("--patience", type=bounded(int, 1, 10**6), help="early stopping (validations)")
+    g.add_argument("--log-every", type=bounded(int, 1, 10**9), help="train-loss records")
+    g.add_argument("--save-every", type=bounded(int, 1, 10**9), help="resumable checkpoints")
+    g.add_argument("--keep-last", type=bounded(int, 1, 10**6), help="resumable checkpoints kept")
+    g.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR")
 
 
 def add_sample(sub: argparse._SubParsersAction) -> None:
@@ -117,41 +145,133 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: TrainConfig fields set by the option of the same name
+TRAIN_OPTIONS = (
+    "bptt", "batch_size", "lr", "optimizer", "momentum", "schedule", "warmup_steps",
+    "decay_every", "decay_factor", "min_lr_ratio", "plateau_patience", "tbptt_k2",
+    "eval_every", "patience", "log_every", "save_every", "keep_last",
+)  # fmt: skip
+#: option -> (TrainConfig field, the value it needs): a hint when an option would do nothing
+NEEDS = {
+    "momentum": ("optimizer", "sgd"),
+    "decay_every": ("schedule", "step"),
+    "min_lr_ratio": ("schedule", "cosine"),
+    "plateau_patience": ("schedule", "plateau"),
+}
+#: what --resume DIR still accepts: the budget and how the result is shown
+RESUME_OPTIONS = ("max_steps", "max_minutes", "no_progress", "sample_length")
+NOT_RECORDED = ("run", "command", "task", "resume", "overwrite", "no_progress", "sample_length")
+
+
+def option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def train_config_fields(args: argparse.Namespace, train_fields: dict) -> dict:
+    """The preset's TrainConfig fields overridden by the options given."""
+    fields = dict(train_fields)
+    for name in TRAIN_OPTIONS:
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    if args.max_minutes is not None or args.max_steps is not None:
+        fields["max_minutes"], fields["max_steps"] = args.max_minutes, args.max_steps
+    if args.clip_norm is not None:
+        fields["clip_norm"] = args.clip_norm or None  # 0: off
+    if args.clip_value is not None:
+        fields["clip_value"] = args.clip_value or None
+    if args.on_nan is not None:
+        fields["on_nonfinite"] = args.on_nan
+    fields["random_bptt"] = args.random_bptt
+    fields["seed"] = args.seed
+    for name, (field, needed) in NEEDS.items():
+        if getattr(args, name) is not None and fields.get(field, "") != needed:
+            raise UsageError(f"{option(name)} needs --{field} {needed}")
+    k2, bptt = fields.get("tbptt_k2"), fields.get("bptt", 100)
+    if k2 is not None and k2 > bptt:
+        raise UsageError(f"--tbptt-k2 must be in [1, --bptt={bptt}], got {k2}")
+    return fields
+
+
+def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """The options a run was started with (from DIR/trainer_state/run.json), plus the budget."""
+    from rnnkit.training.language_modeling import load_run_record
+
+    defaults = vars(build_parser().parse_args(["train", "lm"]))
+    fixed = [k for k in vars(args) if k not in (*RESUME_OPTIONS, "resume")]
+    given = [k for k in fixed if getattr(args, k) != defaults.get(k)]
+    if given:
+        allowed = ", ".join(option(k) for k in RESUME_OPTIONS)
+        raise UsageError(
+            f"--resume continues the run with its own options; drop {option(given[0])} "
+            f"(allowed with --resume: {allowed})"
+        )
+    saved = load_run_record(args.resume).get("cli")
+    if not isinstance(saved, dict):
+        raise UsageError(f"--resume: {args.resume} was not started by `rnnkit train lm`")
+    merged = {**vars(args), **{k: v for k, v in saved.items() if k in defaults}}
+    if args.max_steps is not None or args.max_minutes is not None:  # a new budget
+        merged["max_steps"], merged["max_minutes"] = args.max_steps, args.max_minutes
+    merged["text"] = Path(saved["text"]) if saved.get("text") else None
+    merged["out"] = args.resume
+    return argparse.Namespace(**merged)
+
+
+def recorded_options(args: argparse.Namespace) -> dict:
+    """The options to store in run.json so that --resume can start the same run again."""
+    options = {k: v for k, v in vars(args).items() if k not in NOT_RECORDED}
+    options = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+    options["text"] = str(args.text.resolve()) if args.text is not None else None
+    return options
+
+
 def run_train_lm(args: argparse.Namespace) -> None:
     from rnnkit.data.text import bundled_text, read_text
+    from rnnkit.training.distributed import init_from_environment
     from rnnkit.training.language_modeling import train_char_lm
     from rnnkit.training.presets import LM_PRESETS
     from rnnkit.training.trainer import TrainConfig
 
+    resume = args.resume is not None
+    if resume:
+        args = resumed_arguments(args)
     model_fields, train_fields, _ = LM_PRESETS[args.preset]
     model_fields = dict(model_fields)
-    train_fields = dict(train_fields)
     for name in ("cell", "hidden_size", "num_layers", "dropout"):
         if getattr(args, name) is not None:
             model_fields[name] = getattr(args, name)
-    for name in ("bptt", "batch_size", "lr"):
-        if getattr(args, name) is not None:
-            train_fields[name] = getattr(args, name)
-    if args.max_minutes is not None or args.max_steps is not None:
-        train_fields["max_minutes"], train_fields["max_steps"] = args.max_minutes, args.max_steps
-    train_fields["seed"] = args.seed
-    if (args.out / "config.json").exists() and not args.overwrite:
+    try:
+        config = TrainConfig(**train_config_fields(args, train_fields))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    taken = (args.out / "config.json").exists() or (args.out / "trainer_state").exists()
+    if taken and not resume and not args.overwrite:
         raise UsageError(
-            f"{args.out} already holds a checkpoint; pass --overwrite or another --out"
+            f"{args.out} already holds a checkpoint; pass --overwrite, --resume {args.out} "
+            "or another --out"
         )
     text = read_text(args.text) if args.text is not None else bundled_text()
-    run = train_char_lm(
-        text,
-        model_fields,
-        TrainConfig(**train_fields),
-        args.out,
-        valid_fraction=args.valid_fraction,
-        progress=not args.no_progress,
-    )
+    workers = init_from_environment()  # torchrun's WORLD_SIZE > 1: join the process group
+    try:
+        run = train_char_lm(
+            text,
+            model_fields,
+            config,
+            args.out,
+            valid_fraction=args.valid_fraction,
+            progress=not args.no_progress,
+            resume=resume,
+            cli_options=recorded_options(args),
+        )
+    finally:
+        if workers.world_size > 1:
+            torch.distributed.destroy_process_group()
+    if not workers.is_main:
+        return
+    resumed = f" (resumed from step {run.resumed_from})" if run.resumed_from else ""
     print(
         f"best validation: {run.best_valid_nats:.4f} nats/char "
-        f"({run.best_valid_nats / 0.6931471805599453:.4f} bits/char) after {run.steps} steps, "
-        f"wall time {run.wall_seconds / 60:.1f} min; checkpoint: {run.out_dir}"
+        f"({run.best_valid_nats / 0.6931471805599453:.4f} bits/char) after {run.steps} steps"
+        f"{resumed}, wall time {run.wall_seconds / 60:.1f} min; checkpoint: {run.out_dir}"
     )
     if args.sample_length:
         vocab = run.model.vocab

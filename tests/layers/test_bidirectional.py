@@ -100,16 +100,22 @@ def test_options_are_validated():
 
 @pytest.mark.parametrize("merge", ["concat", "mul"])
 def test_gradcheck(merge):
-    _, layer = pair(merge=merge, dtype=torch.float64)
-    x = torch.randn(4, 3, D, dtype=torch.float64, requires_grad=True)
+    torch.manual_seed(1)
+    fwd, bwd = LSTMCell(2, 2).double(), LSTMCell(2, 2).double()
+    layer = Bidirectional(Recurrent(fwd), Recurrent(bwd, reverse=True), merge=merge)
+    x = torch.randn(4, 3, 2, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    weights = [fwd.weight_hh.detach().requires_grad_(), bwd.weight_hh.detach().requires_grad_()]
     lengths = torch.tensor([4, 1, 3])
-    names = [n for n, _ in layer.named_parameters()]
-    params = [p.detach().requires_grad_() for p in layer.parameters()]
 
-    def f(x, *p):
+    def f(x, h0, c0, w_forward, w_backward):
+        tensors = {"forward_layer.cell.weight_hh": w_forward}
+        tensors["backward_layer.cell.weight_hh"] = w_backward
+        state = (None, (h0, c0))  # the backward direction starts from a given state
         out, ((h_f, _), (_, c_b)) = torch.func.functional_call(
-            layer, dict(zip(names, p, strict=True)), (x,), {"lengths": lengths}
+            layer, tensors, (x, state), {"lengths": lengths}
         )
         return out, h_f, c_b
 
-    assert torch.autograd.gradcheck(f, (x, *params))
+    assert torch.autograd.gradcheck(f, (x, h0, c0, *weights))

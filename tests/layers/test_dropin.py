@@ -27,7 +27,15 @@ def pair(kind: str, **options):
     return mine, twin
 
 
-TORCH_ARGS = {"num_layers", "bidirectional", "batch_first", "dropout", "bias", "proj_size"}
+TORCH_ARGS = {
+    "num_layers",
+    "bidirectional",
+    "batch_first",
+    "dropout",
+    "bias",
+    "proj_size",
+    "nonlinearity",
+}
 
 
 def hidden_like(kind: str, twin: nn.RNNBase, batch: int):
@@ -78,13 +86,21 @@ def test_equals_torch(kind, num_layers, bidirectional, batch_first, generic):
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["native", "generic"])
+@pytest.mark.parametrize("batch_first", [False, True], ids=["tb", "bt"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_lengths_and_packing_equal_torch_packed(kind, bidirectional, generic):
-    mine, twin = pair(kind, num_layers=2, bidirectional=bidirectional, force_generic=generic)
-    x = torch.randn(5, 3, D, requires_grad=True)
+def test_lengths_and_packing_equal_torch_packed(kind, bidirectional, batch_first, generic):
+    mine, twin = pair(
+        kind,
+        num_layers=2,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+        force_generic=generic,
+    )
+    x = torch.randn(3, 5, D) if batch_first else torch.randn(5, 3, D)
+    x.requires_grad_()
     hx = hidden_like(kind, twin, 3)
-    packed = pack_padded_sequence(x, LENGTHS, enforce_sorted=False)
+    packed = pack_padded_sequence(x, LENGTHS, batch_first=batch_first, enforce_sorted=False)
     ref_packed, ref_hidden = twin(packed, hx)
     out_packed, hidden = mine(packed, hx)
     for name in ("batch_sizes", "sorted_indices", "unsorted_indices"):
@@ -92,7 +108,7 @@ def test_lengths_and_packing_equal_torch_packed(kind, bidirectional, generic):
     assert_close(out_packed.data, ref_packed.data)
     for got, want in zip(flat(hidden), flat(ref_hidden), strict=True):
         assert_close(got, want)
-    ref_out, _ = pad_packed_sequence(ref_packed, total_length=5)
+    ref_out, _ = pad_packed_sequence(ref_packed, batch_first, total_length=5)
     out, hidden = mine(x, hx, lengths=LENGTHS)
     assert_close(out, ref_out)
     for got, want in zip(flat(hidden), flat(ref_hidden), strict=True):
@@ -102,6 +118,18 @@ def test_lengths_and_packing_equal_torch_packed(kind, bidirectional, generic):
     ref_grad = torch.autograd.grad(ref_loss, [x, *twin.parameters()])
     for got, want in zip(grad, ref_grad, strict=True):
         assert_close(got, want)
+
+
+def test_relu_rnn_generic_equals_torch():
+    mine, twin = pair("RNN", num_layers=2, nonlinearity="relu", force_generic=True)
+    check_same(mine, twin, torch.randn(5, 3, D, requires_grad=True), None)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_without_bias_generic_equals_torch(kind):
+    mine, twin = pair(kind, num_layers=2, bias=False, bidirectional=True, force_generic=True)
+    assert list(mine.state_dict()) == list(twin.state_dict())
+    check_same(mine, twin, torch.randn(5, 3, D, requires_grad=True), None)
 
 
 @pytest.mark.parametrize("generic", [False, True], ids=["native", "generic"])
@@ -202,6 +230,7 @@ def test_weight_drop_uses_one_mask_per_batch_on_weight_hh(generic):
     assert not torch.equal(mine.weight_drop.masks["weight_hh_l0"], masks["weight_hh_l0"])
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
 def test_weight_drop_with_proj_size_runs_natively():
     mine, twin = pair("LSTM", proj_size=2, weight_drop=0.5)
     mine.eval()
@@ -287,6 +316,8 @@ def test_options_are_validated():
         layers.LSTM(D, H, zoneout=1.2)
     with pytest.raises(ValueError, match="zoneout must be a probability, got \\(0.1, 0.2\\)"):
         layers.GRU(D, H, zoneout=(0.1, 0.2))
+    with pytest.raises(ValueError, match="weight_drop must be in \\[0.0, 1.0\\), got -0.5"):
+        layers.LSTM(D, H, weight_drop=-0.5)
     with pytest.raises(ValueError, match="merge='sum' needs bidirectional=True"):
         layers.LSTM(D, H, merge="sum")
     with pytest.raises(ValueError, match="merge must be one of"):

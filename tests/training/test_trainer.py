@@ -34,8 +34,12 @@ def test_keeps_best_checkpoint_and_logs_metrics(tmp_path):
     model, train, valid, config = setup(max_steps=30)
     trainer = Trainer(model, train, valid, config, out_dir=tmp_path, progress=False)
     trainer.fit()
-    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    lines = [m for m in records if m["kind"] == "valid"]
     assert [m["step"] for m in lines] == [10, 20, 30]
+    train = [m for m in records if m["kind"] == "train"]
+    assert [m["step"] for m in train] == [10, 20, 30]  # log_every 10 by default
+    assert all(m["lr"] == config.lr and m["loss"] > 0 and m["tokens"] for m in train)
     best = min(m["valid_nats"] for m in lines)
     loaded = LanguageModel.from_pretrained(tmp_path)
     assert evaluate(loaded, valid, batch_size=16, bptt=16) == pytest.approx(best, rel=1e-6)
@@ -56,8 +60,35 @@ def test_gradient_is_clipped_to_global_norm():
     trainer.optimizer.step = lambda: norms.append(  # read the clipped gradient, skip the update
         torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
     )
-    trainer.train_chunk(*trainer.batches.chunk(0), None)
+    trainer.train_chunk(*trainer.stream.read(16), None)
     assert norms[0].item() == pytest.approx(1e-3, rel=1e-4)
+
+
+def test_train_loss_record_is_mean_over_log_window(tmp_path):
+    model, train, valid, config = setup(max_steps=6, log_every=3, eval_every=6)
+    losses = []
+    callbacks = {"on_step_end": [lambda t, m: losses.append(m["loss"])]}
+    Trainer(
+        model, train, valid, config, out_dir=tmp_path, callbacks=callbacks, progress=False
+    ).fit()
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train_records = [m for m in records if m["kind"] == "train"]
+    assert [m["loss"] for m in train_records] == pytest.approx(
+        [sum(losses[:3]) / 3, sum(losses[3:]) / 3], rel=1e-12
+    )
+
+
+def test_validation_draws_nothing_from_the_training_rng():
+    vocab = CharVocab.from_text(TEXT)
+    torch.manual_seed(0)
+    model = LanguageModel(
+        LanguageModelConfig(len(vocab), hidden_size=16, num_layers=2, dropout=0.5), vocab
+    )
+    ids = vocab.encode(TEXT)
+    trainer = Trainer(model, ids[:1800], ids[1800:], TrainConfig(max_steps=1), progress=False)
+    before = torch.get_rng_state()
+    trainer.validate(0.0, 0.0, 0)
+    assert torch.equal(torch.get_rng_state(), before) and model.training
 
 
 def test_state_is_detached_between_chunks():

@@ -12,11 +12,11 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells.base import RecurrentCell, check_choice, check_range
-from rnnkit.cells.state import State, state_output
 from rnnkit.layers.bidirectional import MERGES, Bidirectional
 from rnnkit.layers.lengths import check_lengths, repack, unpack
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.stacked import Stacked
+from rnnkit.layers.torch_layout import join_hidden, map_hidden, split_hidden
 from rnnkit.regularizers import RecurrentDropout, VariationalDropout, WeightDrop, Zoneout
 
 CellFactory = Callable[[int, int], RecurrentCell]
@@ -108,6 +108,7 @@ class DropIn:
         self.residual = _check_flag("residual", residual)
         self.merge = check_choice("merge", merge, MERGES)
         self.force_generic = _check_flag("force_generic", force_generic)
+        weight_drop = check_range("weight_drop", weight_drop, 0.0, 1.0)
         self.weight_drop = WeightDrop(weight_drop) if weight_drop else None
         if merge != "concat" and not self.bidirectional:
             raise ValueError(f"merge={merge!r} needs bidirectional=True")
@@ -276,22 +277,23 @@ class DropIn:
                 raise ValueError(f"{self.mode}: expected a 2-D or 3-D input, got {input.dim()}-D")
             if not batched:
                 input = input.unsqueeze(0 if self.batch_first else 1)
-                hx = None if hx is None else _map_hidden(lambda t: t.unsqueeze(1), hx)
+                hx = None if hx is None else map_hidden(lambda t: t.unsqueeze(1), hx)
             if hx is not None:
                 self.check_forward_args(input, hx, None)
             x = input.transpose(0, 1) if self.batch_first else input  # (T, B, D)
-        state = None if hx is None else self._split_hidden(hx)
+        cells = [cell for _, cell, _ in self._cells()]
+        state = None if hx is None else split_hidden(hx, cells, bidirectional=self.bidirectional)
         output, finals = functional_call(
             self._template, self._tensors(), (x, state), {"lengths": lengths}
         )
-        hidden = self._join_hidden(finals)
+        hidden = join_hidden(finals, lstm=self.mode == "LSTM", bidirectional=self.bidirectional)
         if packed is not None:
             return repack(output, lengths, packed), hidden
         if self.batch_first:
             output = output.transpose(0, 1)
         if not batched:
             output = output.squeeze(0 if self.batch_first else 1)
-            hidden = _map_hidden(lambda t: t.squeeze(1), hidden)
+            hidden = map_hidden(lambda t: t.squeeze(1), hidden)
         return output, hidden
 
     def _tensors(self) -> dict[str, Tensor]:
@@ -301,25 +303,6 @@ class DropIn:
             self.weight_drop.reset()  # one mask per batch
             dropped = self.weight_drop.dropped(self)
         return {path: dropped.get(own, getattr(self, own)) for path, own in self._tensor_map}
-
-    def _split_hidden(self, hx: Any) -> tuple:
-        """torch's (L * dirs, B, H) hidden -> the template's per-layer cell states."""
-        h0, c0 = hx if self.mode == "LSTM" else (hx, None)
-        states = []
-        for i, (_, cell, _) in enumerate(self._cells()):
-            zero = cell.initial_state(h0.shape[1], device=h0.device, dtype=h0.dtype)
-            states.append(_fill(zero, h0[i], None if c0 is None else c0[i]))
-        if not self.bidirectional:
-            return tuple(states)
-        return tuple(zip(states[0::2], states[1::2], strict=True))
-
-    def _join_hidden(self, finals: tuple) -> Any:
-        """The template's final states -> torch's h_n (and c_n), (L * dirs, B, H)."""
-        states = [s for layer in finals for s in layer] if self.bidirectional else list(finals)
-        h_n = torch.stack([state_output(s) for s in states])
-        if self.mode != "LSTM":
-            return h_n
-        return h_n, torch.stack([_memory(s) for s in states])
 
     def extra_repr(self) -> str:
         extras = [super().extra_repr()]
@@ -333,27 +316,3 @@ class DropIn:
         if self.merge != "concat":
             extras.append(f"merge={self.merge!r}")
         return ", ".join(extras)
-
-
-def _map_hidden(fn: Callable[[Tensor], Tensor], hidden: Any) -> Any:
-    return tuple(fn(t) for t in hidden) if isinstance(hidden, tuple) else fn(hidden)
-
-
-def _field_c(state: tuple) -> int:
-    names = getattr(state, "_fields", ())
-    return names.index("c") if "c" in names else 1
-
-
-def _fill(zero: State, h: Tensor, c: Tensor | None) -> State:
-    """A cell state with h (and c) from torch's hidden, other fields from ``zero``."""
-    if isinstance(zero, Tensor):
-        return h
-    fields = list(zero)
-    fields[0] = h
-    if c is not None:
-        fields[_field_c(zero)] = c
-    return type(zero)(*fields) if hasattr(zero, "_fields") else tuple(fields)
-
-
-def _memory(state: State) -> Tensor:
-    return state[_field_c(state)]

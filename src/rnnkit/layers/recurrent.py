@@ -142,13 +142,15 @@ class Recurrent(nn.Module):
         T, B = x.shape[:2]
         lengths = check_lengths(lengths, T, B, x.device)
         for regularizer in self._regularizers():
-            if regularizer is not None:
+            if hasattr(regularizer, "reset"):
                 regularizer.reset()
         if self.reverse:
             x = reverse_within(x, lengths)
         if state is None:
             state = self.cell.zero_state(x[0])
-        dropping = self.weight_drop.applied(self.cell) if self.weight_drop else nullcontext()
+        dropping = nullcontext()
+        if self.weight_drop is not None:
+            dropping = self.weight_drop.applied(self.cell)
         with dropping:
             if self.input_dropout is not None:
                 x = self.input_dropout(x, time_dim=0)

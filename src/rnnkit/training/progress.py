@@ -15,7 +15,8 @@ def format_seconds(seconds: float) -> str:
 class ProgressBar:
     """Redraws in place on a terminal; elsewhere (CI, pipes) prints a line every ``interval`` s.
 
-    Progress is the larger of the step fraction and the time fraction of the budget.
+    Progress is the larger of the step fraction and the time fraction of the budget;
+    ``elapsed`` is time already spent before this bar started (a resumed run).
     """
 
     def __init__(
@@ -25,13 +26,14 @@ class ProgressBar:
         max_seconds: float | None,
         stream: TextIO | None = None,
         interval: float = 10.0,
+        elapsed: float = 0.0,
     ) -> None:
         self.max_steps = max_steps
         self.max_seconds = max_seconds
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty()
         self.interval = interval
-        self.start = time.monotonic()
+        self.start = time.monotonic() - elapsed
         self._last_print = -float("inf")
 
     def fraction(self, step: int) -> float:

@@ -1,0 +1,139 @@
+"""The autograd Functions around the fused loops, and their no-grad shortcut.
+
+``fused_lstm`` and ``fused_gru`` run the whole recurrence in one
+:class:`torch.autograd.Function` (forward loop, hand-written backward loop). Everything the
+backward pass needs goes through ``ctx.save_for_backward``, so saved-tensor hooks (and with
+them non-reentrant activation checkpointing) see all of it. When no gradient is needed, the
+loop runs without saving anything per step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnkit.layers.fused.gru import GRUMasks, gru_loop
+from rnnkit.layers.fused.gru_backward import gru_backward
+from rnnkit.layers.fused.lstm import LSTMMasks, lstm_loop
+from rnnkit.layers.fused.lstm_backward import lstm_backward
+
+Norm = tuple[Tensor, Tensor, float] | None
+
+
+def _needs_grad(*tensors: Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _norm(weight: Tensor | None, bias: Tensor | None, eps: float) -> Norm:
+    return None if weight is None else (weight, bias, eps)
+
+
+def _save(ctx: Any, run: dict[str, Tensor | None]) -> None:
+    ctx.names = list(run)
+    ctx.save_for_backward(*run.values())
+
+
+def _saved(ctx: Any) -> dict[str, Tensor | None]:
+    return dict(zip(ctx.names, ctx.saved_tensors, strict=True))
+
+
+class FusedLSTM(torch.autograd.Function):
+    """gx (T, B, 4H), h0, c0 (B, H) -> h_1..h_T (T, B, H), h_T, c_T (see ``lstm_loop``)."""
+
+    @staticmethod
+    def forward(ctx: Any, gx, h0, c0, w_hh, peep, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c):  # noqa: ANN001
+        norm_hh, norm_c = _norm(g_hh, b_hh, eps_hh), _norm(g_c, b_c, eps_c)
+        run = lstm_loop(gx, h0, c0, w_hh, peep, norm_hh, norm_c, masks, save=True)
+        ctx.masks, ctx.eps = masks, (eps_hh, eps_c)
+        _save(ctx, {**run, "w_hh": w_hh, "peep": peep, "g_hh": g_hh, "b_hh": b_hh,
+                    "g_c": g_c, "b_c": b_c})  # fmt: skip
+        hs, cs = run["hs"], run["cs"]
+        return hs[1:], hs[-1].clone(), cs[-1].clone()
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor, dh_T: Tensor | None, dc_T: Tensor | None) -> tuple:
+        run = _saved(ctx)
+        norm_hh = _norm(run["g_hh"], run["b_hh"], ctx.eps[0])
+        norm_c = _norm(run["g_c"], run["b_c"], ctx.eps[1])
+        dout = torch.zeros_like(run["hs"][1:]) if dout is None else dout.contiguous()
+        grads = lstm_backward(
+            run, dout, dh_T, dc_T, run["w_hh"], run["peep"], norm_hh, norm_c, ctx.masks
+        )
+        d_norm_hh = grads.get("norm_hh", (None, None))
+        d_norm_c = grads.get("norm_c", (None, None))
+        return (grads["gx"], grads["h0"], grads["c0"], grads["weight_hh"], grads.get("peephole"),
+                *d_norm_hh, *d_norm_c, None, None, None)  # fmt: skip
+
+
+class FusedGRU(torch.autograd.Function):
+    """gx (T, B, 3H), h0 (B, H) -> h_1..h_T (T, B, H), h_T (see ``gru_loop``)."""
+
+    @staticmethod
+    def forward(ctx: Any, gx, h0, w_hh, b_hh, reset_after, masks):  # noqa: ANN001
+        run = gru_loop(gx, h0, w_hh, b_hh, reset_after, masks, save=True)
+        ctx.masks, ctx.reset_after, ctx.has_bias = masks, reset_after, b_hh is not None
+        _save(ctx, {**run, "w_hh": w_hh})
+        hs = run["hs"]
+        return hs[1:], hs[-1].clone()
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor, dh_T: Tensor | None) -> tuple:
+        run = _saved(ctx)
+        run["reset_after"] = ctx.reset_after
+        dout = torch.zeros_like(run["hs"][1:]) if dout is None else dout.contiguous()
+        grads = gru_backward(run, dout, dh_T, run["w_hh"], ctx.masks)
+        db = grads["bias_hh"] if ctx.has_bias else None
+        return grads["gx"], grads["h0"], grads["weight_hh"], db, None, None
+
+
+def fused_lstm(
+    gx: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    weight_hh: Tensor,
+    *,
+    peephole: Tensor | None = None,
+    norm_hh: Norm = None,
+    norm_c: Norm = None,
+    masks: LSTMMasks | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The LSTM family over a sequence: (T, B, 4H) -> output (T, B, H), h_T, c_T (B, H).
+
+    Args:
+        gx: the input part of the gate pre-activations, every bias outside LN included.
+        h0, c0: the initial state, (B, H) each.
+        weight_hh: (4H, H), gate order (i, f, g, o).
+        peephole: (3, H) = (w_ci, w_cf, w_co) or None.
+        norm_hh: (gain, bias, eps) of a LayerNorm over the 4H recurrent pre-activations.
+        norm_c: (gain, bias, eps) of a LayerNorm on c_t before the output tanh.
+        masks: zoneout / dropout masks (:class:`LSTMMasks`).
+    """
+    masks = masks or LSTMMasks()
+    g_hh, b_hh, eps_hh = norm_hh or (None, None, 0.0)
+    g_c, b_c, eps_c = norm_c or (None, None, 0.0)
+    if not _needs_grad(gx, h0, c0, weight_hh, peephole, g_hh, b_hh, g_c, b_c):
+        run = lstm_loop(gx, h0, c0, weight_hh, peephole, norm_hh, norm_c, masks, save=False)
+        hs, cs = run["hs"], run["cs"]
+        return hs[1:], hs[-1], cs[-1]
+    return FusedLSTM.apply(
+        gx, h0, c0, weight_hh, peephole, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c
+    )
+
+
+def fused_gru(
+    gx: Tensor,
+    h0: Tensor,
+    weight_hh: Tensor,
+    bias_hh: Tensor | None,
+    *,
+    reset_after: bool = True,
+    masks: GRUMasks | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The GRU over a sequence: gx (T, B, 3H) = W_ih x + b_ih -> output (T, B, H), h_T (B, H)."""
+    masks = masks or GRUMasks()
+    if not _needs_grad(gx, h0, weight_hh, bias_hh):
+        hs = gru_loop(gx, h0, weight_hh, bias_hh, reset_after, masks, save=False)["hs"]
+        return hs[1:], hs[-1]
+    return FusedGRU.apply(gx, h0, weight_hh, bias_hh, reset_after, masks)

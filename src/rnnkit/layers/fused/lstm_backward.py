@@ -1,0 +1,129 @@
+"""Backpropagation through time for :func:`rnnkit.layers.fused.lstm.lstm_loop`.
+
+Notation as in :mod:`rnnkit.layers.fused.lstm`; ``d*`` is the gradient of the loss. Going
+back from step t, with ``dh``, ``dc`` the gradients of the state (h_t, c_t)::
+
+    dh~ = (1 - z_h) dh;  dc~ = (1 - z_c) dc                  (zoneout / frozen steps)
+    da_o = dh~ ⊙ tanh(c~) ⊙ o(1 - o)
+    dc~ += dh~ ⊙ o ⊙ (1 - tanh²)       (through LN_c's backward when normalized)
+    dc~ += da_o ⊙ w_co                                       (peephole)
+    da_i = dc~ ⊙ m_g g ⊙ i(1 - i);  da_f = dc~ ⊙ c ⊙ f(1 - f);  da_g = dc~ ⊙ m_g i ⊙ (1 - g²)
+    dc_{t-1} = dc~ ⊙ f + z_c dc + da_i ⊙ w_ci + da_f ⊙ w_cf
+    dh_{t-1} = dout[t-1] + m_s ⊙ (W_hhᵀ da) + z_h dh           (da through LN_hh's backward)
+
+``dgx[t] = da``; ``dW_hh = Σ_t da_tᵀ (m_s ⊙ h_{t-1})`` is one GEMM over all T·B rows, and
+the peephole and LayerNorm gains and biases are reductions over all steps.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from rnnkit.layers.fused.gemm import StepGEMM
+from rnnkit.layers.fused.lstm import LSTMMasks, _steps, _zone_steps
+
+_ln_backward = torch.ops.aten.native_layer_norm_backward
+
+
+def _factors(run: dict, masks: LSTMMasks) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-step derivative factors for all steps at once: P (T, B, 3, H), Q_o, K (T, B, H)."""
+    T, B, G = run["acts"].shape
+    H = G // 4
+    i, f, g, o = run["acts"].unflatten(-1, (4, H)).unbind(2)  # (T, B, H) each
+    m_g = masks.candidate
+    P = run["acts"].new_empty(T, B, 3, H)
+    torch.mul(g if m_g is None else g * m_g, i * (1 - i), out=P[:, :, 0])
+    torch.mul(run["cs"][:-1], f * (1 - f), out=P[:, :, 1])
+    torch.mul(i if m_g is None else i * m_g, 1 - g * g, out=P[:, :, 2])
+    tc = run["tcs"]
+    return P, tc * o * (1 - o), o * (1 - tc * tc)
+
+
+def lstm_backward(
+    run: dict,
+    dout: Tensor,
+    dh_T: Tensor | None,
+    dc_T: Tensor | None,
+    weight_hh: Tensor,
+    peephole: Tensor | None,
+    norm_hh: tuple[Tensor, Tensor, float] | None,
+    norm_c: tuple[Tensor, Tensor, float] | None,
+    masks: LSTMMasks,
+) -> dict[str, Tensor | None]:
+    """Gradients of gx, h0, c0, weight_hh, peephole and the LayerNorm gains and biases."""
+    T, B, G = run["acts"].shape
+    H = G // 4
+    P, Q_o, K = _factors(run, masks)
+    gemm = StepGEMM(weight_hh.t().contiguous(), B)  # da (B, 4H) -> da @ W_hh (B, H)
+    dA = dout.new_empty(T, B, G)
+    dA4 = dA.unflatten(-1, (4, H))
+    DIFG, DO, DI, DF = _steps(dA4[:, :, :3], T), _steps(dA4[:, :, 3], T), None, None
+    if peephole is not None:
+        DI, DF = _steps(dA4[:, :, 0], T), _steps(dA4[:, :, 1], T)
+        w_ci, w_cf, w_co = peephole.unbind(0)
+    dcl = dout.new_empty(T, B, H) if norm_c is not None else None
+    F_ = _steps(run["acts"].unflatten(-1, (4, H))[:, :, 1], T)
+    PS, QS, KS, DOUT = _steps(P, T), _steps(Q_o, T), _steps(K, T), dout.unbind(0)
+    ZH, ZC = _zone_steps(masks.zone_h, T), _zone_steps(masks.zone_c, T)
+    m_s, dah = masks.state, [None] * T
+    dh = DOUT[T - 1] if dh_T is None else DOUT[T - 1] + dh_T
+    dc = torch.zeros_like(dh) if dc_T is None else dc_T
+    for t in range(T - 1, -1, -1):
+        dhn = dh if ZH[t] is None else dh * (1 - ZH[t])
+        dcn = dc if ZC[t] is None else dc * (1 - ZC[t])
+        torch.mul(dhn, QS[t], out=DO[t])
+        if norm_c is None:
+            dcn = torch.addcmul(dcn, dhn, KS[t])
+        else:
+            torch.mul(dhn, KS[t], out=dcl[t])
+            ct, cmu, crs = run["ctil"][t], run["cmu"][t], run["crs"][t]
+            dln = _ln_backward(dcl[t], ct, (H,), cmu, crs, norm_c[0], None, [True, False, False])
+            dcn = dcn + dln[0]
+        if peephole is not None:
+            dcn.addcmul_(DO[t], w_co)
+        torch.mul(PS[t], dcn.unsqueeze(1), out=DIFG[t])
+        dc_prev = dcn * F_[t]
+        if ZC[t] is not None:
+            dc_prev = dc_prev.add_(dc * ZC[t])
+        if peephole is not None:
+            dc_prev.addcmul_(DI[t], w_ci).addcmul_(DF[t], w_cf)
+        da = dA[t]
+        if norm_hh is not None:
+            da = _ln_backward(da, run["ah"][t], (G,), run["mu"][t], run["rs"][t], norm_hh[0], None,
+                              [True, False, False])[0]  # fmt: skip
+            dah[t] = da
+        if m_s is None:
+            dh_prev = gemm(da, DOUT[t - 1]) if t > 0 else gemm(da)
+        else:
+            dh_prev = gemm(da) * m_s
+            if t > 0:
+                dh_prev.add_(DOUT[t - 1])
+        if ZH[t] is not None:
+            dh_prev.add_(dh * ZH[t])
+        dh, dc = dh_prev, dc_prev
+    return _totals(run, dA, dah, dcl, dh, dc, peephole, norm_hh, norm_c, masks)
+
+
+def _totals(run, dA, dah, dcl, dh0, dc0, peephole, norm_hh, norm_c, masks) -> dict:  # noqa: ANN001
+    """The batched gradients after the loop: one GEMM for dW_hh, reductions for the rest."""
+    T, B, G = dA.shape
+    H = G // 4
+    rows = (0, 1)
+    da = dA if norm_hh is None else torch.stack(dah)  # (T, B, 4H)
+    h_in = run["hs"][:-1] if masks.state is None else run["hs"][:-1] * masks.state
+    grads = {"gx": dA, "h0": dh0, "c0": dc0}
+    grads["weight_hh"] = da.reshape(T * B, G).t() @ h_in.reshape(T * B, H)  # (4H, H)
+    if peephole is not None:
+        d_i, d_f, _, d_o = dA.unflatten(-1, (4, H)).unbind(2)
+        c_prev = run["cs"][:-1]
+        grads["peephole"] = torch.stack(
+            [(d_i * c_prev).sum(rows), (d_f * c_prev).sum(rows), (d_o * run["ctil"]).sum(rows)]
+        )
+    if norm_hh is not None:
+        xhat = (run["ah"] - run["mu"]) * run["rs"]
+        grads["norm_hh"] = ((dA * xhat).sum(rows), dA.sum(rows))
+    if norm_c is not None:
+        xhat = (run["ctil"] - run["cmu"]) * run["crs"]
+        grads["norm_c"] = ((dcl * xhat).sum(rows), dcl.sum(rows))
+    return grads

@@ -1,0 +1,211 @@
+"""Resumable trainer checkpoints: safetensors + JSON, written atomically, never pickled.
+
+Layout of ``OUT/trainer_state/``::
+
+    run.json                      how the run was started (written by the caller, e.g. the CLI)
+    step-000500/                  one directory per saved step; the last ``keep_last`` are kept
+        config.json               the model, loadable as any checkpoint
+        model.safetensors
+        trainer.safetensors       optimizer tensors, torch RNG state and carried hidden state
+        trainer.json              everything else: step, data position, schedules, RNG states
+
+A step directory is written under a temporary name and renamed into place, so a crash at
+any moment leaves only complete step directories (plus a temporary one that is ignored and
+cleared). Resuming picks the newest complete one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from rnnkit.errors import CheckpointError
+
+STATE_DIR = "trainer_state"
+FORMAT = "rnnkit.trainer_state/1"
+TENSORS_NAME = "trainer.safetensors"
+META_NAME = "trainer.json"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+def step_dirs(out_dir: str | Path) -> list[Path]:
+    """Complete step directories under ``OUT/trainer_state``, oldest first."""
+    root = Path(out_dir) / STATE_DIR
+    if not root.is_dir():
+        return []
+    found = [(int(m[1]), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def clear_states(out_dir: str | Path) -> None:
+    """Remove every step directory and leftover temporary directory (a fresh run starts)."""
+    root = Path(out_dir) / STATE_DIR
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.is_dir() and (_STEP_DIR.match(p.name) or p.name.startswith(".step-")):
+                shutil.rmtree(p)
+
+
+def save_state_dir(
+    out_dir: str | Path,
+    step: int,
+    *,
+    write_model: Callable[[Path], Any],
+    tensors: dict[str, Tensor],
+    meta: dict[str, Any],
+    keep_last: int,
+) -> Path:
+    """Atomically write ``OUT/trainer_state/step-NNNNNN/``; keep only the newest ``keep_last``."""
+    root = Path(out_dir) / STATE_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:06d}"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
+    try:
+        write_model(tmp)
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / TENSORS_NAME
+        )
+        (tmp / META_NAME).write_text(json.dumps(meta, indent=1, allow_nan=False), "utf-8")
+        final = root / name
+        if final.exists():  # saved before, by a run that was later resumed from an earlier step
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    for old in step_dirs(out_dir)[:-keep_last]:
+        shutil.rmtree(old)
+    return final
+
+
+def load_state_dir(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Read ``trainer.safetensors`` and ``trainer.json`` of a step directory (one-line errors)."""
+    try:
+        tensors = load_file(path / TENSORS_NAME)
+        meta = json.loads((path / META_NAME).read_text("utf-8"))
+    except (OSError, SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable trainer state ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path / META_NAME}: not an rnnkit trainer state")
+    return tensors, meta
+
+
+# -- RNG states ---------------------------------------------------------------------
+
+
+def python_rng_to_json(state: tuple) -> list:
+    """``random.getstate()`` -> JSON (version, 625 ints, gauss_next)."""
+    version, internal, gauss_next = state
+    return [version, list(internal), gauss_next]
+
+
+def python_rng_from_json(data: list) -> tuple:
+    version, internal, gauss_next = data
+    return (version, tuple(internal), gauss_next)
+
+
+def global_rng_meta() -> dict[str, Any]:
+    """Python's and NumPy's global RNG states as JSON (torch's goes in safetensors)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = numpy_state["state"]["key"].tolist()
+    return {"python": python_rng_to_json(random.getstate()), "numpy": numpy_state}
+
+
+def restore_global_rng(meta: dict[str, Any]) -> None:
+    random.setstate(python_rng_from_json(meta["python"]))
+    numpy_state = dict(meta["numpy"])
+    numpy_state["state"] = {
+        **numpy_state["state"],
+        "key": np.array(numpy_state["state"]["key"], dtype=np.uint32),
+    }
+    np.random.set_state(numpy_state)
+
+
+# -- optimizer ------------------------------------------------------------------------
+
+
+def optimizer_to_files(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict]:
+    """Split ``optimizer.state_dict()`` into tensors (``optimizer.{param}.{key}``) and JSON."""
+    sd = optimizer.state_dict()
+    tensors, values = {}, {}
+    for index, entries in sd["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value
+            else:
+                values.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "values": values}
+
+
+def optimizer_from_files(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict
+) -> None:
+    """Inverse of :func:`optimizer_to_files`: load into ``optimizer``."""
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    for index, entries in meta["values"].items():
+        state.setdefault(int(index), {}).update(entries)
+    groups = [
+        {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+        for g in meta["param_groups"]
+    ]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+# -- recurrent state ------------------------------------------------------------------
+
+
+def state_to_tensors(state: Any, prefix: str) -> tuple[dict[str, Tensor], Any]:
+    """Flatten a (nested) recurrent state into ``{prefix.i: tensor}`` and a JSON structure."""
+    tensors: dict[str, Tensor] = {}
+
+    def walk(s: Any) -> Any:
+        if s is None:
+            return None
+        if isinstance(s, Tensor):
+            tensors[f"{prefix}.{len(tensors)}"] = s.detach().clone()
+            return "tensor"
+        if isinstance(s, (tuple, list)):
+            kind = f"{type(s).__module__}:{type(s).__qualname__}" if hasattr(s, "_fields") else None
+            return {"type": kind or type(s).__name__, "items": [walk(x) for x in s]}
+        raise CheckpointError(f"cannot save a recurrent state of type {type(s).__name__}")
+
+    return tensors, walk(state)
+
+
+def state_from_tensors(tensors: dict[str, Tensor], prefix: str, structure: Any) -> Any:
+    """Inverse of :func:`state_to_tensors`; NamedTuples come back as rnnkit's own types."""
+    counter = iter(range(len(tensors) + 1))
+
+    def build(node: Any) -> Any:
+        if node is None:
+            return None
+        if node == "tensor":
+            return tensors[f"{prefix}.{next(counter)}"]
+        items = [build(x) for x in node["items"]]
+        kind = node["type"]
+        if kind == "list":
+            return items
+        if kind != "tuple" and kind.startswith("rnnkit."):  # never import outside rnnkit
+            module, name = kind.split(":")
+            return getattr(importlib.import_module(module), name)(*items)
+        return tuple(items)
+
+    return build(structure)
