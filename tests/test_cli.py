@@ -1,11 +1,14 @@
 """The command line as a user meets it: subprocesses, exit codes, one-line errors."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from rnnkit.cli import main
 
 TINY = ["--preset", "tiny", "--no-progress", "--sample-length", "40"]
 
@@ -44,7 +47,26 @@ def trained(tmp_path_factory) -> Path:
 
 def test_train_writes_checkpoint_and_metrics(trained):
     assert (trained / "config.json").is_file() and (trained / "model.safetensors").is_file()
-    assert len((trained / "metrics.jsonl").read_text().splitlines()) == 3  # steps 10, 20, 30
+    records = [json.loads(x) for x in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "valid"] == [10, 20, 30]
+    assert [r["step"] for r in records if r["kind"] == "train"] == [10, 20, 30]
+    assert (trained / "trainer_state" / "step-000030" / "trainer.safetensors").is_file()
+
+
+def test_two_seeded_runs_write_identical_metrics(trained):
+    again = trained.parent / "again"
+    text = trained.parent.parent / "text" / "t.txt"  # the fixture's text
+    result = rnnkit(
+        "train", "lm", "--text", str(text), "--out", str(again), *TINY, cwd=again.parent
+    )
+    assert result.returncode == 0, result.stderr
+
+    def losses(run):
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        keep = ("kind", "step", "loss", "train_loss", "valid_nats", "lr", "grad_norm")
+        return [{k: v for k, v in json.loads(x).items() if k in keep} for x in lines]
+
+    assert losses(again) == losses(trained) and len(losses(trained)) == 6
 
 
 def test_seeded_sample_is_reproducible(trained):
@@ -116,6 +138,78 @@ def test_existing_checkpoint_survives_later_failures(tmp_path, trained):
     assert (trained / "model.safetensors").read_bytes() == before
 
 
+def run_main(capsys, *args: str) -> tuple[int, str]:
+    """The CLI in this process (fast): exit status and stderr."""
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse errors
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "needles"),
+    [
+        (["--momentum", "1.5"], ["--momentum", "[0.0, 1.0)", "1.5"]),
+        (["--tbptt-k2", "0"], ["--tbptt-k2", "[1, 100000]"]),
+        (["--warmup-steps", "-1"], ["--warmup-steps", "[0, 1000000000]"]),
+        (["--keep-last", "0"], ["--keep-last", "must be in [1"]),
+        (["--clip-norm", "-1"], ["--clip-norm", "must be in [0.0"]),
+        (["--on-nan", "ignore"], ["--on-nan", "invalid choice", "'skip'"]),
+        (["--schedule", "linear"], ["--schedule", "invalid choice", "'cosine'"]),
+        (["--optimizer", "adagrad"], ["--optimizer", "invalid choice", "'rmsprop'"]),
+        (["--tbptt-k2", "40"], ["--tbptt-k2 must be in [1, --bptt=32], got 40"]),
+        (["--momentum", "0.9"], ["--momentum needs --optimizer sgd"]),
+        (["--decay-every", "9"], ["--decay-every needs --schedule step"]),
+        (["--schedule", "cosine", "--warmup-steps", "30"], ["warmup_steps must be < max_steps=30"]),
+    ],
+)
+def test_bad_training_options(tmp_path, capsys, options, needles):
+    code, err = run_main(capsys, "train", "lm", *TINY, "--out", str(tmp_path / "o"), *options)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_resume_takes_only_a_budget(tmp_path, capsys, trained):
+    code, err = run_main(capsys, "train", "lm", "--resume", str(trained), "--lr", "0.1")
+    assert code == 2 and "drop --lr" in err and "--max-steps" in err, err
+    code, err = run_main(capsys, "train", "lm", "--resume", str(tmp_path / "nope"))
+    assert code == 2 and "nope: no such run directory" in err, err
+    code, err = run_main(capsys, "train", "lm", *TINY, "--out", str(trained))
+    assert code == 2 and f"--resume {trained}" in err, err
+
+
+def test_nan_loss_stops_with_one_line(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not to be\n" * 50)
+    poison = (
+        "import math, sys\n"
+        "from rnnkit.training import tbptt\n"
+        "from rnnkit.training import trainer\n"
+        "calls = []\n"
+        "def nan_at_5(model, x, y, state):\n"
+        "    calls.append(1)\n"
+        "    loss, state = tbptt.next_token_loss(model, x, y, state)\n"
+        "    return (loss * math.nan if len(calls) == 5 else loss), state\n"
+        "trainer.next_token_loss = nan_at_5\n"
+        "from rnnkit.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = ["train", "lm", "--text", str(text), "--out", "o", *TINY, "--save-every", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", poison, *args], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert_one_line_error(result, "non-finite training loss at step 5: loss is nan", "stopped")
+    assert sorted(p.name for p in (tmp_path / "o" / "trainer_state").glob("step-*")) == [
+        "step-000002",
+        "step-000004",
+    ]
+
+
 def test_help_has_examples(tmp_path):
     result = rnnkit("train", "lm", "--help", cwd=tmp_path)
     assert result.returncode == 0 and "examples:" in result.stdout and "presets:" in result.stdout
+    assert "--resume" in result.stdout and "torchrun" in result.stdout

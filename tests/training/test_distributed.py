@@ -50,11 +50,15 @@ def work(rank, tmp):
     dist.destroy_process_group()
 
 if __name__ == "__main__":
-    mp.spawn(work, args=(sys.argv[1],), nprocs=2)
+    import torch._dynamo  # noqa: F401  (what the optimizer imports: once, before the fork)
+    mp.start_processes(work, args=(sys.argv[1],), nprocs=2, start_method="fork")
 """
 
 
-def run_two_processes(tmp_path):
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    """One 2-process run, shared: forked from a launcher that has run no torch op yet."""
+    tmp_path = tmp_path_factory.mktemp("ddp")
     script = tmp_path / "ddp.py"
     script.write_text(textwrap.dedent(SETUP) + textwrap.dedent(WORKER))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -66,33 +70,32 @@ def run_two_processes(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return tmp_path
 
 
-def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
-    run_two_processes(tmp_path)
+def test_two_gloo_processes_match_one_process_on_the_global_batch(ddp_run, tmp_path):
     namespace: dict = {}
     exec(textwrap.dedent(SETUP), namespace)
     single, losses = namespace["build"](tmp_path / "single")
     single.fit()
-    ranks = [json.loads((tmp_path / f"losses-{r}.json").read_text()) for r in (0, 1)]
+    ranks = [json.loads((ddp_run / f"losses-{r}.json").read_text()) for r in (0, 1)]
     assert [r["columns"] for r in ranks] == [2, 2]  # each rank reads half the columns
     assert ranks[0]["losses"] == ranks[1]["losses"]  # the averaged loss, on every rank
     assert ranks[0]["losses"] == pytest.approx(losses, rel=1e-5)
-    params = [load_file(tmp_path / f"params-{r}.safetensors") for r in (0, 1)]
+    params = [load_file(ddp_run / f"params-{r}.safetensors") for r in (0, 1)]
     for name, value in single.model.state_dict().items():
         assert torch.equal(params[0][name], params[1][name]), name  # ranks stay identical
         torch.testing.assert_close(params[0][name], value, rtol=1e-4, atol=1e-5, msg=name)
 
 
-def test_rank_zero_alone_writes_and_checkpoints_hold_every_ranks_state(tmp_path):
-    run_two_processes(tmp_path)
-    records = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+def test_rank_zero_alone_writes_and_checkpoints_hold_every_ranks_state(ddp_run):
+    records = (ddp_run / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in records if '"train"' in r] == list(range(1, 9))
-    tensors = load_file(tmp_path / "run" / "trainer_state" / "step-000008" / "trainer.safetensors")
+    tensors = load_file(ddp_run / "run" / "trainer_state" / "step-000008" / "trainer.safetensors")
     assert {"rng.torch.0", "rng.torch.1", "hidden.0.0", "hidden.1.0"} <= set(tensors)
     assert tensors["hidden.1.0"].shape == (2, 2, 10)  # (layers, columns of rank 1, H)
     assert not torch.equal(tensors["rng.torch.0"], tensors["rng.torch.1"])  # own dropout RNG
-    model = LanguageModel.from_pretrained(tmp_path / "run")
+    model = LanguageModel.from_pretrained(ddp_run / "run")
     assert model.config.hidden_size == 10
 
 

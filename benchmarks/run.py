@@ -1,0 +1,137 @@
+"""Benchmark rnnkit's recurrent layers against torch.nn.LSTM/GRU in one process.
+
+Usage::
+
+    python benchmarks/run.py            # full run (a few minutes), writes docs/benchmarks.md
+    python benchmarks/run.py --quick    # smoke run: short sequences, one round, no file
+
+Every problem size is timed for training (forward + backward) and inference (no_grad),
+with all rows interleaved round by round (see ``timing.py``); then gradient checkpointing
+is compared with full BPTT at T = 1000. The report goes to stdout and to ``--output``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from memory import activation_bytes  # noqa: E402
+from models import CONFIGS, ROWS, Config  # noqa: E402
+from report import NOTES, checkpoint_table, config_table, header, targets_table  # noqa: E402
+from timing import interleaved, make_call  # noqa: E402
+
+from rnnkit.cells.lstm import LSTMCell  # noqa: E402
+from rnnkit.layers import Recurrent  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def time_config(cfg: Config, rounds: int, min_time: float) -> dict[str, dict[str, float]]:
+    torch.manual_seed(0)
+    x = torch.randn(cfg.T, cfg.B, cfg.D)
+    models = {row.label: row.make(cfg.D, cfg.H) for row in ROWS}
+    times = {}
+    for mode in ("train", "infer"):
+        calls = {
+            row.label: make_call(models[row.label], x, train=mode == "train", step_loop=row.step_loop)
+            for row in ROWS
+        }
+        times[mode] = interleaved(calls, rounds=rounds, min_time=min_time)
+        for label, t in times[mode].items():
+            print(f"  {cfg.name} {mode:5s} {label:36s} {t * 1e3:9.2f} ms", flush=True)
+    return times
+
+
+def time_checkpoint(cfg: Config, T: int, K: int, rounds: int) -> dict:
+    torch.manual_seed(0)
+    x = torch.randn(T, cfg.B, cfg.D)
+    layers = {
+        "full": Recurrent(LSTMCell(cfg.D, cfg.H)),
+        "checkpoint": Recurrent(LSTMCell(cfg.D, cfg.H), checkpoint_every=K),
+    }
+    calls = {n: make_call(m, x, train=True, step_loop=False) for n, m in layers.items()}
+    times = interleaved(calls, rounds=rounds, min_time=0.0)
+    result = {}
+    for name, layer in layers.items():
+        nbytes = activation_bytes(lambda layer=layer: layer(x)[0], [x, *layer.parameters()])
+        result[name] = {"time": times[name], "bytes": nbytes}
+        print(f"  checkpoint {name:10s} {times[name] * 1e3:9.1f} ms {nbytes / 2**20:8.1f} MB")
+    return result
+
+
+def _ratio(times: dict, mode: str, row: str, base: str) -> float:
+    return times[mode][base] / times[mode][row]
+
+
+def target_checks(all_times: dict[str, dict], ckpt: dict) -> list[tuple[str, str, bool]]:
+    lstm, gru = ROWS[0].label, ROWS[1].label
+    checks = []
+
+    def add(name: str, cfg: str, mode: str, row: str, base: str, low: float) -> None:
+        if cfg in all_times:
+            r = _ratio(all_times[cfg], mode, row, base)
+            checks.append((f"{name}, {cfg} {mode}: ≥ {low}×", f"{r:.2f}×", r >= low))
+
+    for cfg in ("C1", "C2"):
+        for mode in ("train", "infer"):
+            add("rnnkit.LSTM vs nn.LSTM", cfg, mode, "rnnkit.LSTM", lstm, 0.97)
+    for row in ("rnnkit.GRU (reset after)", "rnnkit.GRU (reset before)"):
+        add(f"{row} vs nn.GRU", "C1", "train", row, gru, 1.5)
+    for row in ("LayerNorm-LSTM", "LSTM + zoneout 0.1", "LSTM + recurrent dropout 0.25"):
+        for cfg in ("C1", "C2"):
+            add(f"{row} vs nn.LSTM", cfg, "train", row, lstm, 0.6)
+    full, ck = ckpt["full"], ckpt["checkpoint"]
+    mem, slow = ck["bytes"] / full["bytes"], ck["time"] / full["time"]
+    checks.append(("checkpointing memory vs full BPTT: ≤ 0.25×", f"{mem:.3f}×", mem <= 0.25))
+    checks.append(("checkpointing time vs full BPTT: ≤ 1.5×", f"{slow:.2f}×", slow <= 1.5))
+    return checks
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short sequences, one round, no file")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 7)")
+    parser.add_argument("--configs", default="C1,C2,C3", help="comma-separated subset of C1,C2,C3")
+    parser.add_argument("--output", type=Path, default=None, help="report file (default: "
+                        "docs/benchmarks.md, none with --quick)")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rounds = args.rounds or (1 if args.quick else 7)
+    min_time = 0.0 if args.quick else 0.05
+    wanted = set(args.configs.split(","))
+    configs = [c for c in CONFIGS if c.name in wanted]
+    T_ckpt = 1000
+    if args.quick:
+        configs = [dataclasses.replace(c, T=max(10, c.T // 10)) for c in configs]
+        T_ckpt = 100
+    K = round(math.sqrt(T_ckpt))
+    command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
+    text = header(torch.get_num_threads(), command)
+    all_times = {}
+    for cfg in configs:
+        print(f"{cfg}", flush=True)
+        all_times[cfg.name] = time_config(cfg, rounds, min_time)
+        text += config_table(cfg, ROWS, all_times[cfg.name])
+    ckpt_cfg = CONFIGS[0]
+    print(f"checkpointing: T={T_ckpt}, K={K}", flush=True)
+    ckpt = time_checkpoint(ckpt_cfg, T_ckpt, K, max(1, rounds // 2))
+    text += checkpoint_table(T_ckpt, K, ckpt_cfg, ckpt)
+    text += targets_table(target_checks(all_times, ckpt)) + NOTES
+    print("\n" + text)
+    output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")
+    if output is not None:
+        output.write_text(text)
+        print(f"written to {output}")
+
+
+if __name__ == "__main__":
+    main()
