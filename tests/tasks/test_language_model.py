@@ -18,12 +18,10 @@ TEXT = (
 def make_model(cell="lstm", tie=False, **kw):
     torch.manual_seed(0)
     vocab = CharVocab.from_text(TEXT)
-    config = LanguageModelConfig(len(vocab), cell=cell, hidden_size=24, num_layers=2, **kw)
-    return LanguageModel(config if not tie else _tied(config), vocab)
-
-
-def _tied(config):
-    return LanguageModelConfig(**{**config.__dict__, "tie_weights": True})
+    config = LanguageModelConfig(
+        len(vocab), cell=cell, hidden_size=24, num_layers=2, tie_weights=tie, **kw
+    )
+    return LanguageModel(config, vocab)
 
 
 def test_forward_shapes_and_state_carry():
@@ -51,9 +49,17 @@ def test_tiny_model_overfits_200_characters():
     assert loss.item() < 0.1, loss.item()
 
 
-@pytest.mark.parametrize(("cell", "tie"), [("lstm", False), ("gru", True), ("rnn", False)])
-def test_save_load_gives_identical_logits(tmp_path, cell, tie):
-    model = make_model(cell, tie).eval()
+@pytest.mark.parametrize(
+    ("cell", "tie", "extras"),
+    [
+        ("lstm", False, {}),
+        ("gru", True, {}),
+        ("rnn", False, {}),
+        ("lstm", False, {"zoneout": 0.1, "weight_drop": 0.2}),
+    ],
+)
+def test_save_load_gives_identical_logits(tmp_path, cell, tie, extras):
+    model = make_model(cell, tie, **extras).eval()
     model.save_pretrained(tmp_path / "ckpt", training={"lr": 0.1})
     loaded = LanguageModel.from_pretrained(tmp_path / "ckpt")
     tokens = torch.randint(0, model.config.vocab_size, (2, 15))
@@ -61,8 +67,28 @@ def test_save_load_gives_identical_logits(tmp_path, cell, tie):
     assert loaded.vocab.itos == model.vocab.itos and loaded.config == model.config
     if tie:
         assert loaded.proj.weight is loaded.embedding.weight
+    recurrent_keys = {k for k in loaded.state_dict() if k.startswith("rnn.")}
+    assert recurrent_keys == set(torch_twin(model).state_dict())  # loads into torch.nn too
     saved = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert saved["training"] == {"lr": 0.1} and saved["model"]["cell"] == cell
+
+
+def torch_twin(model):
+    """The same architecture built from torch.nn's RNN class: its state dict keys must match."""
+    kind = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[model.config.cell]
+    return torch.nn.ModuleDict({"rnn": kind(24, 24, num_layers=2, batch_first=True)})
+
+
+def test_zoneout_model_regularises_in_training_only():
+    model = make_model(zoneout=0.3)
+    tokens = torch.randint(0, model.config.vocab_size, (2, 12))
+    torch.manual_seed(1)
+    a, _ = model(tokens)
+    torch.manual_seed(2)
+    b, _ = model(tokens)
+    assert not torch.equal(a, b)  # stochastic while training
+    model.eval()
+    assert torch.equal(model(tokens)[0], model(tokens)[0])
 
 
 def test_loading_bad_checkpoints_names_the_file(tmp_path):

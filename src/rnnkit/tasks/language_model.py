@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.vocab import CharVocab
 from rnnkit.errors import CheckpointError
+from rnnkit.layers import GRU, LSTM, RNN
 from rnnkit.tasks.pretrained import load_config, load_state, save_checkpoint
 
 CELLS = ("lstm", "gru", "rnn")
@@ -26,6 +27,8 @@ class LanguageModelConfig:
     embedding_size: int | None = None  # None: same as hidden_size
     dropout: float = 0.0  # between layers and before the output layer
     tie_weights: bool = False  # share input embedding and output matrix (Press & Wolf 2017)
+    zoneout: float = 0.0  # Krueger et al. 2017, on h and c; > 0 takes rnnkit's generic loop
+    weight_drop: float = 0.0  # DropConnect on W_hh (Merity et al. 2017); stays on the native kernel
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -33,8 +36,9 @@ class LanguageModelConfig:
         for name in ("vocab_size", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        for name in ("dropout", "zoneout", "weight_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         if self.tie_weights and self.embedding_size not in (None, self.hidden_size):
             raise ValueError(
                 "tie_weights needs embedding_size == hidden_size, "
@@ -43,14 +47,16 @@ class LanguageModelConfig:
 
 
 def recurrent_stack(config: LanguageModelConfig, input_size: int) -> nn.Module:
-    """The recurrent layers for ``config.cell`` (batch-first, torch-compatible interface)."""
-    kind = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[config.cell]
+    """rnnkit's drop-in LSTM/GRU/RNN for ``config.cell``: the native kernel unless zoneout."""
+    kind = {"lstm": LSTM, "gru": GRU, "rnn": RNN}[config.cell]
+    extras = {name: getattr(config, name) for name in ("zoneout", "weight_drop")}
     return kind(
         input_size,
         config.hidden_size,
         num_layers=config.num_layers,
         dropout=config.dropout if config.num_layers > 1 else 0.0,
         batch_first=True,
+        **{name: p for name, p in extras.items() if p > 0},
     )
 
 
