@@ -58,8 +58,8 @@ def _checkpoint_args_recorded(saved: SavedBytes) -> Iterator[None]:
 def activation_bytes(run: Callable[[], Tensor], exclude: list[Tensor]) -> int:
     """Bytes that ``run()`` (a forward pass) keeps for backward; its output is then released."""
     saved = SavedBytes(exclude)
-    with torch.autograd.graph.saved_tensors_hooks(saved.record, lambda t: t):
-        with _checkpoint_args_recorded(saved):
-            output = run()
+    hooks = torch.autograd.graph.saved_tensors_hooks(saved.record, lambda t: t)
+    with hooks, _checkpoint_args_recorded(saved):
+        output = run()
     del output
     return saved.total

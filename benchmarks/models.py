@@ -97,6 +97,10 @@ ROWS = [
         "lstm",
         step_loop=True,
     ),
-    Row("LSTM + zoneout 0.1, step loop", functools.partial(LSTM, zoneout=0.1), "lstm",
-        step_loop=True),  # fmt: skip
+    Row(
+        "LSTM + zoneout 0.1, step loop",
+        functools.partial(LSTM, zoneout=0.1),
+        "lstm",
+        step_loop=True,
+    ),
 ]

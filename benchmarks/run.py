@@ -22,26 +22,29 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from memory import activation_bytes  # noqa: E402
-from models import CONFIGS, ROWS, Config  # noqa: E402
-from report import NOTES, checkpoint_table, config_table, header, targets_table  # noqa: E402
-from timing import interleaved, make_call  # noqa: E402
+from memory import activation_bytes
+from models import CONFIGS, ROWS, Config, Row
+from report import NOTES, checkpoint_table, config_table, header, targets_table
+from timing import interleaved, make_call
 
-from rnnkit.cells.lstm import LSTMCell  # noqa: E402
-from rnnkit.layers import Recurrent  # noqa: E402
+from rnnkit.cells.lstm import LSTMCell
+from rnnkit.layers import Recurrent
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def time_config(cfg: Config, rounds: int, min_time: float) -> dict[str, dict[str, float]]:
+def time_config(
+    cfg: Config, rows: list[Row], rounds: int, min_time: float
+) -> dict[str, dict[str, float]]:
     torch.manual_seed(0)
     x = torch.randn(cfg.T, cfg.B, cfg.D)
-    models = {row.label: row.make(cfg.D, cfg.H) for row in ROWS}
+    models = {row.label: row.make(cfg.D, cfg.H) for row in rows}
     times = {}
     for mode in ("train", "infer"):
+        train = mode == "train"
         calls = {
-            row.label: make_call(models[row.label], x, train=mode == "train", step_loop=row.step_loop)
-            for row in ROWS
+            row.label: make_call(models[row.label], x, train=train, step_loop=row.step_loop)
+            for row in rows
         }
         times[mode] = interleaved(calls, rounds=rounds, min_time=min_time)
         for label, t in times[mode].items():
@@ -66,17 +69,14 @@ def time_checkpoint(cfg: Config, T: int, K: int, rounds: int) -> dict:
     return result
 
 
-def _ratio(times: dict, mode: str, row: str, base: str) -> float:
-    return times[mode][base] / times[mode][row]
-
-
-def target_checks(all_times: dict[str, dict], ckpt: dict) -> list[tuple[str, str, bool]]:
+def target_checks(all_times: dict[str, dict], ckpt: dict | None) -> list[tuple[str, str, bool]]:
     lstm, gru = ROWS[0].label, ROWS[1].label
     checks = []
 
     def add(name: str, cfg: str, mode: str, row: str, base: str, low: float) -> None:
-        if cfg in all_times:
-            r = _ratio(all_times[cfg], mode, row, base)
+        times = all_times.get(cfg, {}).get(mode, {})
+        if row in times:
+            r = times[base] / times[row]
             checks.append((f"{name}, {cfg} {mode}: ≥ {low}×", f"{r:.2f}×", r >= low))
 
     for cfg in ("C1", "C2"):
@@ -87,6 +87,8 @@ def target_checks(all_times: dict[str, dict], ckpt: dict) -> list[tuple[str, str
     for row in ("LayerNorm-LSTM", "LSTM + zoneout 0.1", "LSTM + recurrent dropout 0.25"):
         for cfg in ("C1", "C2"):
             add(f"{row} vs nn.LSTM", cfg, "train", row, lstm, 0.6)
+    if ckpt is None:
+        return checks
     full, ck = ckpt["full"], ckpt["checkpoint"]
     mem, slow = ck["bytes"] / full["bytes"], ck["time"] / full["time"]
     checks.append(("checkpointing memory vs full BPTT: ≤ 0.25×", f"{mem:.3f}×", mem <= 0.25))
@@ -97,11 +99,22 @@ def target_checks(all_times: dict[str, dict], ckpt: dict) -> list[tuple[str, str
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short sequences, one round, no file")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 7)")
     parser.add_argument("--configs", default="C1,C2,C3", help="comma-separated subset of C1,C2,C3")
-    parser.add_argument("--output", type=Path, default=None, help="report file (default: "
-                        "docs/benchmarks.md, none with --quick)")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated substrings of row labels "
+        "to run (the torch reference rows always run)",
+    )
+    parser.add_argument("--no-checkpoint", action="store_true", help="skip the checkpointing rows")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="report file (default: docs/benchmarks.md, none with --quick)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -111,20 +124,24 @@ def main(argv: list[str] | None = None) -> None:
     configs = [c for c in CONFIGS if c.name in wanted]
     T_ckpt = 1000
     if args.quick:
-        configs = [dataclasses.replace(c, T=max(10, c.T // 10)) for c in configs]
+        configs = [dataclasses.replace(c, T=max(5, c.T // 20)) for c in configs]
         T_ckpt = 100
     K = round(math.sqrt(T_ckpt))
     command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
     text = header(torch.get_num_threads(), command)
+    only = [s for s in args.only.split(",") if s]
+    rows = [r for i, r in enumerate(ROWS) if i < 2 or not only or any(s in r.label for s in only)]
     all_times = {}
     for cfg in configs:
         print(f"{cfg}", flush=True)
-        all_times[cfg.name] = time_config(cfg, rounds, min_time)
-        text += config_table(cfg, ROWS, all_times[cfg.name])
-    ckpt_cfg = CONFIGS[0]
-    print(f"checkpointing: T={T_ckpt}, K={K}", flush=True)
-    ckpt = time_checkpoint(ckpt_cfg, T_ckpt, K, max(1, rounds // 2))
-    text += checkpoint_table(T_ckpt, K, ckpt_cfg, ckpt)
+        all_times[cfg.name] = time_config(cfg, rows, rounds, min_time)
+        text += config_table(cfg, rows, all_times[cfg.name])
+    ckpt = None
+    if not args.no_checkpoint:
+        ckpt_cfg = CONFIGS[0]
+        print(f"checkpointing: T={T_ckpt}, K={K}", flush=True)
+        ckpt = time_checkpoint(ckpt_cfg, T_ckpt, K, max(1, rounds // 2))
+        text += checkpoint_table(T_ckpt, K, ckpt_cfg, ckpt)
     text += targets_table(target_checks(all_times, ckpt)) + NOTES
     print("\n" + text)
     output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")

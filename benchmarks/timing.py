@@ -51,7 +51,7 @@ def interleaved(
     reps = {}
     for name, call in calls.items():
         call()  # warm-up: allocations, oneDNN primitive caches
-        reps[name] = max(1, math.ceil(min_time / max(_once(call, 1), 1e-6)))
+        reps[name] = 1 if min_time <= 0 else math.ceil(min_time / max(_once(call, 1), 1e-6))
     samples: dict[str, list[float]] = {name: [] for name in calls}
     names = list(calls)
     for r in range(rounds):

@@ -1,6 +1,7 @@
 """The command line as a user meets it: subprocesses, exit codes, one-line errors."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -55,10 +56,9 @@ def test_train_writes_checkpoint_and_metrics(trained):
 
 def test_two_seeded_runs_write_identical_metrics(trained):
     again = trained.parent / "again"
-    text = trained.parent.parent / "text" / "t.txt"  # the fixture's text
-    result = rnnkit(
-        "train", "lm", "--text", str(text), "--out", str(again), *TINY, cwd=again.parent
-    )
+    run = json.loads((trained / "trainer_state" / "run.json").read_text())
+    text = run["cli"]["text"]  # the fixture's text, recorded as an absolute path
+    result = rnnkit("train", "lm", "--text", text, "--out", str(again), *TINY, cwd=again.parent)
     assert result.returncode == 0, result.stderr
 
     def losses(run):
@@ -181,32 +181,26 @@ def test_resume_takes_only_a_budget(tmp_path, capsys, trained):
     assert code == 2 and f"--resume {trained}" in err, err
 
 
-def test_nan_loss_stops_with_one_line(tmp_path):
+def test_nan_loss_stops_with_one_line(tmp_path, capsys, monkeypatch):
+    from rnnkit.training import tbptt, trainer
+
+    calls = []
+
+    def nan_at_5(model, x, y, state):
+        calls.append(1)
+        loss, state = tbptt.next_token_loss(model, x, y, state)
+        return (loss * math.nan if len(calls) == 5 else loss), state
+
+    monkeypatch.setattr(trainer, "next_token_loss", nan_at_5)
     text = tmp_path / "t.txt"
     text.write_text("to be or not to be\n" * 50)
-    poison = (
-        "import math, sys\n"
-        "from rnnkit.training import tbptt\n"
-        "from rnnkit.training import trainer\n"
-        "calls = []\n"
-        "def nan_at_5(model, x, y, state):\n"
-        "    calls.append(1)\n"
-        "    loss, state = tbptt.next_token_loss(model, x, y, state)\n"
-        "    return (loss * math.nan if len(calls) == 5 else loss), state\n"
-        "trainer.next_token_loss = nan_at_5\n"
-        "from rnnkit.cli import main\n"
-        "sys.exit(main(sys.argv[1:]))\n"
-    )
-    args = ["train", "lm", "--text", str(text), "--out", "o", *TINY, "--save-every", "2"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", poison, *args], capture_output=True, text=True, cwd=tmp_path, env=env
-    )
-    assert_one_line_error(result, "non-finite training loss at step 5: loss is nan", "stopped")
-    assert sorted(p.name for p in (tmp_path / "o" / "trainer_state").glob("step-*")) == [
-        "step-000002",
-        "step-000004",
-    ]
+    out = tmp_path / "o"
+    args = ["train", "lm", "--text", str(text), "--out", str(out), *TINY, "--save-every", "2"]
+    code, err = run_main(capsys, *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "rnnkit: error: non-finite training loss at step 5: loss is nan" in err
+    steps = sorted(p.name for p in (out / "trainer_state").glob("step-*"))
+    assert steps == ["step-000002", "step-000004"]  # the last good checkpoints stay
 
 
 def test_help_has_examples(tmp_path):

@@ -98,23 +98,28 @@ def add_trainer_options(p: argparse.ArgumentParser) -> None:
     """Options of the training engine (``TrainConfig``); None means: the preset's value."""
     g = p.add_argument_group("training engine (see docs/training.md)")
     g.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop"], help="default: adam")
-    g.add_argument("--momentum", type=bounded(float, 0.0, 1.0, open_high=True), help="SGD only")
+    g.add_argument(
+        "--momentum",
+        type=bounded(float, 0.0, 1.0, open_high=True),
+        metavar="M",
+        help="SGD momentum",
+    )
     g.add_argument("--schedule", choices=["constant", "step", "cosine", "plateau"])
-    g.add_argument("--warmup-steps", type=bounded(int, 0, 10**9), help="linear lr warm-up")
-    g.add_argument("--decay-every", type=bounded(int, 1, 10**9), help="step schedule period")
-    g.add_argument("--decay-factor", type=bounded(float, 1e-6, 1.0), help="step/plateau decay")
-    g.add_argument("--min-lr-ratio", type=bounded(float, 0.0, 1.0), help="cosine: final lr/lr")
-    g.add_argument("--plateau-patience", type=bounded(int, 1, 10**6), help="plateau schedule")
-    g.add_argument("--clip-norm", type=bounded(float, 0.0, 1e9), help="global norm; 0: off")
-    g.add_argument("--clip-value", type=bounded(float, 0.0, 1e9), help="element-wise; 0: off")
+    g.add_argument("--warmup-steps", type=bounded(int, 0, 10**9), metavar="N", help="lr warm-up")
+    g.add_argument("--decay-every", type=bounded(int, 1, 10**9), metavar="N", help="step: period")
+    g.add_argument("--decay-factor", type=bounded(float, 1e-6, 1.0), metavar="F", help="lr *= F")
+    g.add_argument("--min-lr-ratio", type=bounded(float, 0.0, 1.0), metavar="R", help="cosine")
+    g.add_argument("--plateau-patience", type=bounded(int, 1, 10**6), metavar="N", help="plateau")
+    g.add_argument("--clip-norm", type=bounded(float, 0.0, 1e9), metavar="N", help="0: off")
+    g.add_argument("--clip-value", type=bounded(float, 0.0, 1e9), metavar="V", help="0: off")
     g.add_argument("--on-nan", choices=["stop", "skip"], help="NaN/Inf loss: stop or skip batch")
-    g.add_argument("--tbptt-k2", type=bounded(int, 1, 100000), help="backprop the last k2 steps")
+    g.add_argument("--tbptt-k2", type=bounded(int, 1, 100000), metavar="K2", help="<= --bptt")
     g.add_argument("--random-bptt", action="store_true", help="random window lengths (AWD-LSTM)")
-    g.add_argument("--eval-every", type=bounded(int, 1, 10**9), help="updates between validations")
-    g.add_argument("--patience", type=bounded(int, 1, 10**6), help="early stopping (validations)")
-    g.add_argument("--log-every", type=bounded(int, 1, 10**9), help="train-loss records")
-    g.add_argument("--save-every", type=bounded(int, 1, 10**9), help="resumable checkpoints")
-    g.add_argument("--keep-last", type=bounded(int, 1, 10**6), help="resumable checkpoints kept")
+    g.add_argument("--eval-every", type=bounded(int, 1, 10**9), metavar="N", help="validation")
+    g.add_argument("--patience", type=bounded(int, 1, 10**6), metavar="N", help="early stopping")
+    g.add_argument("--log-every", type=bounded(int, 1, 10**9), metavar="N", help="default 10")
+    g.add_argument("--save-every", type=bounded(int, 1, 10**9), metavar="N", help="default 500")
+    g.add_argument("--keep-last", type=bounded(int, 1, 10**6), metavar="N", help="default 3")
     g.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR")
 
 

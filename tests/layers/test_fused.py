@@ -52,7 +52,7 @@ def scramble(cell: nn.Module) -> nn.Module:
     return cell
 
 
-def reference(cell, x, state, z_h=None, z_c=None, cand=None, smask=None):  # noqa: ANN001
+def reference(cell, x, state, z_h=None, z_c=None, cand=None, smask=None):
     """The step loop: drop h for the step, step, zone out h and c with 0/1 masks."""
     cell.candidate_dropout = None if cand is None else FixedMask(cand)
     gx = cell.project_input(x)
@@ -76,12 +76,13 @@ def reference(cell, x, state, z_h=None, z_c=None, cand=None, smask=None):  # noq
     return torch.stack(outs), state
 
 
-def fused(cell, x, state, masks):  # noqa: ANN001
+def fused(cell, x, state, masks):
     """The same through the fused Function, the spec built by hand from the docstrings."""
     gx = cell.project_input(x)
     if isinstance(cell, GRUCell):
-        return fused_gru(gx, state, cell.weight_hh, cell.bias_hh, reset_after=cell.reset_after,
-                         masks=masks)  # fmt: skip
+        return fused_gru(
+            gx, state, cell.weight_hh, cell.bias_hh, reset_after=cell.reset_after, masks=masks
+        )
     kw = {}
     if isinstance(cell, LayerNormLSTMCell):
         gx = gx + cell.bias
@@ -96,7 +97,7 @@ def fused(cell, x, state, masks):  # noqa: ANN001
     return out, LSTMState(h, c)
 
 
-def compare(cell, T, B, masks: LSTMMasks, dtype=torch.float32):  # noqa: ANN001
+def compare(cell, T, B, masks: LSTMMasks, dtype=torch.float32):
     """Reference vs fused: outputs, final state, gradients of inputs, state and parameters.
 
     In float32 both sides are about 1e-6 of each tensor's largest entry away from the
@@ -115,8 +116,9 @@ def compare(cell, T, B, masks: LSTMMasks, dtype=torch.float32):  # noqa: ANN001
     results = []
     for run in (reference, fused):
         if run is reference:
-            out, s = reference(cell, x, state, masks.zone_h, masks.zone_c, masks.candidate,
-                               masks.state)  # fmt: skip
+            out, s = reference(
+                cell, x, state, masks.zone_h, masks.zone_c, masks.candidate, masks.state
+            )
         else:
             out, s = fused(cell, x, state, masks)
         fields = list(s) if lstm else [s]
@@ -170,8 +172,13 @@ def test_eval_zoneout_weight_is_the_expectation():
     torch.manual_seed(4)
     cell = scramble(LSTMCell(D, H))
     x, h0, c0 = torch.randn(4, 2, D), torch.randn(2, H), torch.randn(2, H)
-    out, h, c = fused_lstm(cell.project_input(x) + cell.bias_hh, h0, c0, cell.weight_hh,
-                           masks=LSTMMasks(zone_h=0.3, zone_c=0.6))  # fmt: skip
+    out, h, c = fused_lstm(
+        cell.project_input(x) + cell.bias_hh,
+        h0,
+        c0,
+        cell.weight_hh,
+        masks=LSTMMasks(zone_h=0.3, zone_c=0.6),
+    )
     gx, state, outs = cell.project_input(x), LSTMState(h0, c0), []
     for t in range(4):
         _, new = cell.step(gx[t], state)
@@ -221,9 +228,12 @@ def test_gradcheck_fused_lstm(options):
     if options == "peephole_ln":
         peep, g_c, b_c = _f64((3, h), (h,), (h,))
     rand = torch.rand(T, B, h, dtype=torch.float64)
-    masks = LSTMMasks(zone_h=(rand > 0.7).double(), zone_c=0.4,
-                      candidate=torch.rand(B, h, dtype=torch.float64) * 2,
-                      state=torch.rand(B, h, dtype=torch.float64) * 2)  # fmt: skip
+    masks = LSTMMasks(
+        zone_h=(rand > 0.7).double(),
+        zone_c=0.4,
+        candidate=torch.rand(B, h, dtype=torch.float64) * 2,
+        state=torch.rand(B, h, dtype=torch.float64) * 2,
+    )
     inputs = [t for t in (gx, h0, c0, w, peep, g_hh, b_hh, g_c, b_c) if t is not None]
 
     def run(*args):
@@ -242,9 +252,11 @@ def test_gradcheck_fused_gru(reset_after):
     T, B, h = 3, 2, 3
     gx, h0, w, b = _f64((T, B, 3 * h), (B, h), (3 * h, h), (3 * h,))
     rand = torch.rand(T, B, 1, dtype=torch.float64)
-    masks = LSTMMasks(zone_h=(rand > 0.5).double(),
-                      candidate=torch.rand(B, h, dtype=torch.float64) * 2,
-                      state=torch.rand(B, h, dtype=torch.float64) * 2)  # fmt: skip
+    masks = LSTMMasks(
+        zone_h=(rand > 0.5).double(),
+        candidate=torch.rand(B, h, dtype=torch.float64) * 2,
+        state=torch.rand(B, h, dtype=torch.float64) * 2,
+    )
 
     def run(*args):
         return FusedGRU.apply(*args, reset_after, masks)

@@ -125,3 +125,8 @@ def test_trainer_stops_early(tmp_path, monkeypatch):
     assert records[-1]["kind"] == "stop" and records[-1]["step"] == 10
     assert (tmp_path / "trainer_state" / "step-000010").is_dir()
     assert trainer.best_valid == 2.0
+    again = Trainer(model, ids, ids[:100], cfg, out_dir=tmp_path, progress=False)
+    assert again.resume() == 10 and again.stopped_early
+    again.fit()  # a run that stopped early stays stopped, its log intact
+    assert again.step == 10
+    assert (tmp_path / "metrics.jsonl").read_text().splitlines()[-1] == json.dumps(records[-1])

@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.cells.base import RecurrentCell, check_choice, check_range
 from rnnkit.layers.bidirectional import MERGES, Bidirectional
+from rnnkit.layers.fused.checkpoint import check_checkpoint_every
 from rnnkit.layers.lengths import check_lengths, repack, unpack
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.stacked import Stacked
@@ -64,6 +65,8 @@ class DropIn:
       of every layer combine (bidirectional only). With a non-concat merge the layers above
       the first take H inputs, so their ``weight_ih_l{k}*`` are (G, H), not torch's (G, 2H).
     - ``force_generic``: run rnnkit's loop even where the native kernel could.
+    - ``checkpoint_every``: K, gradient checkpointing over time in every layer (see
+      :class:`Recurrent`); takes the generic path whenever gradients are recorded.
 
     ``forward(input, hx=None, *, lengths=None)``: ``lengths`` (B,) makes a padded input
     behave like a packed one (output zero past each length, final state each sequence's own).
@@ -72,7 +75,9 @@ class DropIn:
     alone stays native (the dropped weights are handed to the kernel);
     ``recurrent_dropout``/``variational_dropout`` take the generic path in training only
     (they are the identity in eval); ``cell``, ``zoneout``, ``residual``, ``merge`` and
-    ``force_generic`` always take it. ``proj_size`` works only on the native path. The
+    ``force_generic`` always take it. A class with ``prefer_fused_on_cpu`` (``rnnkit.GRU``:
+    torch's CPU GRU has no fused kernel, rnnkit's fused GRU is faster) takes the generic path
+    for CPU inputs even without extras. ``proj_size`` works only on the native path. The
     generic path is a :class:`Stacked` of :class:`Recurrent` / :class:`Bidirectional`
     layers over template cells that own no tensors: at each call they get this module's
     parameters through ``torch.func.functional_call`` (the same tensors, no copies).
@@ -85,6 +90,9 @@ class DropIn:
     and torch's parameters that the cell lacks are removed.
     """
 
+    #: Take the generic path (whose fused kernel is faster) for CPU inputs even without extras.
+    prefer_fused_on_cpu: bool = False
+
     def __init__(
         self,
         *args: Any,
@@ -96,6 +104,7 @@ class DropIn:
         residual: bool = False,
         merge: str = "concat",
         force_generic: bool = False,
+        checkpoint_every: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -108,6 +117,7 @@ class DropIn:
         self.residual = _check_flag("residual", residual)
         self.merge = check_choice("merge", merge, MERGES)
         self.force_generic = _check_flag("force_generic", force_generic)
+        self.checkpoint_every = check_checkpoint_every(checkpoint_every)
         weight_drop = check_range("weight_drop", weight_drop, 0.0, 1.0)
         self.weight_drop = WeightDrop(weight_drop) if weight_drop else None
         if merge != "concat" and not self.bidirectional:
@@ -120,12 +130,15 @@ class DropIn:
         )
         self._train_only = bool(self.recurrent_dropout or self.variational_dropout)
         self._torch_layout = True
-        if self._structural or self._train_only:
+        if self._structural or self._train_only or self.checkpoint_every:
             if self.proj_size > 0:
                 raise ValueError(
                     f"proj_size={self.proj_size} runs only on the native kernel; drop the "
-                    "options that need rnnkit's loop (cell, zoneout, dropouts, residual, merge)"
+                    "options that need rnnkit's loop (cell, zoneout, dropouts, residual, "
+                    "merge, checkpoint_every)"
                 )
+            self._build(kwargs.get("device"), kwargs.get("dtype"))
+        elif self.prefer_fused_on_cpu:
             self._build(kwargs.get("device"), kwargs.get("dtype"))
 
     # ----- construction of the generic path -----
@@ -161,6 +174,7 @@ class DropIn:
             if self.recurrent_dropout
             else None,
             zoneout=Zoneout(p_h, p_c=p_c) if p_h or p_c else None,
+            checkpoint_every=self.checkpoint_every,
         )
 
     def _build(self, device: Any, dtype: Any) -> None:
@@ -237,7 +251,7 @@ class DropIn:
         """torch's forward, plus ``lengths`` (B,) for a padded input (output zero past them)."""
         if isinstance(input, PackedSequence) and lengths is not None:
             raise ValueError("pass lengths or a PackedSequence, not both")
-        if self._generic_now():
+        if self._generic_now() or self._fused_now(input):
             return self._generic_forward(input, hx, lengths)
         return self._native_forward(input, hx, lengths)
 
@@ -245,7 +259,13 @@ class DropIn:
         """Whether this call takes rnnkit's loop (dropouts alone are off in eval)."""
         if self._template is None:
             return False
-        return self._structural or (self.training and self._train_only)
+        checkpointing = bool(self.checkpoint_every) and torch.is_grad_enabled()
+        return self._structural or (self.training and self._train_only) or checkpointing
+
+    def _fused_now(self, input: Tensor | PackedSequence) -> bool:
+        """Whether the generic path runs because its fused kernel beats the native one here."""
+        data = input.data if isinstance(input, PackedSequence) else input
+        return self.prefer_fused_on_cpu and self._template is not None and data.is_cpu
 
     def _native_forward(self, input: Any, hx: Any, lengths: Any) -> tuple[Any, Any]:
         dropping = nullcontext()

@@ -10,6 +10,8 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.state import State, map_state, state_output
+from rnnkit.layers.fused.checkpoint import check_checkpoint_every, checkpointed_unroll
+from rnnkit.layers.fused.dispatch import fused_unroll
 from rnnkit.layers.lengths import (
     Lengths,
     broadcast_mask,
@@ -62,11 +64,21 @@ class Recurrent(nn.Module):
     - ``weight_drop``: :class:`WeightDrop` on the cell's parameters (default
       ``weight_hh*``), one mask for all steps, new per forward.
 
+    Fast path: cells registered in :mod:`rnnkit.layers.fused` (``LSTMCell``,
+    ``PeepholeLSTMCell``, ``LayerNormLSTMCell``, ``GRUCell``) run the whole loop, with every
+    regularizer above and the lengths, as one fused autograd Function with a hand-written
+    backward; other cells (and anything inside ``rnnkit.layers.fused.disabled()``) step
+    through ``cell.step`` as written above. Both give the same values.
+
     Args:
         cell: the cell to unroll.
         batch_first: inputs and outputs are (B, T, ...) instead of (T, B, ...).
         reverse: run from each sequence's last valid step to its first (padding stays at
             the end; the output is returned in the original time order).
+        checkpoint_every: K: when gradients are recorded, keep the state only every K steps
+            and recompute each K-step segment in the backward pass (gradient checkpointing:
+            activation memory O(K + T/K) instead of O(T), about one more forward pass of
+            time; K ≈ √T is best). The gradients are those of full backpropagation.
 
     Shapes: x (T, B, D) (a conv cell: (T, B, C, H, W)); output (T, B, H); the state is the
     cell's. ``lengths`` is a (B,) integer tensor on any device or a list; a
@@ -86,6 +98,7 @@ class Recurrent(nn.Module):
         recurrent_dropout: RecurrentDropout | float | None = None,
         zoneout: Zoneout | float | None = None,
         weight_drop: WeightDrop | float | None = None,
+        checkpoint_every: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(cell, RecurrentCell):
@@ -95,6 +108,7 @@ class Recurrent(nn.Module):
                 raise ValueError(f"{name} must be True or False, got {flag!r}")
         self.cell = cell
         self.batch_first, self.reverse = batch_first, reverse
+        self.checkpoint_every = check_checkpoint_every(checkpoint_every)
         self.input_dropout = _as(VariationalDropout, "input_dropout", input_dropout)
         self.state_dropout = _as(VariationalDropout, "state_dropout", state_dropout)
         self.output_dropout = _as(VariationalDropout, "output_dropout", output_dropout)
@@ -152,10 +166,12 @@ class Recurrent(nn.Module):
         if self.weight_drop is not None:
             dropping = self.weight_drop.applied(self.cell)
         with dropping:
-            if self.input_dropout is not None:
-                x = self.input_dropout(x, time_dim=0)
-            gx = self.cell.project_input(x.flatten(0, 1)).unflatten(0, (T, B))  # (T, B, G)
-            output, state = self._unroll(gx, state, lengths)  # (T, B, H)
+            if self.checkpoint_every is not None and torch.is_grad_enabled():
+                output, state = checkpointed_unroll(
+                    self._segment, x, state, lengths, self.checkpoint_every, self.cell
+                )
+            else:
+                output, state = self._segment(x, state, lengths)  # (T, B, H)
         self._check_candidate_used()
         output = zero_padding(output, lengths)
         if self.output_dropout is not None:
@@ -166,6 +182,13 @@ class Recurrent(nn.Module):
             output = output.transpose(0, 1)
         return output, state
 
+    def _segment(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+        """Input dropout, projection and loop over (T, B, ...) steps -> (T, B, H), final state."""
+        if self.input_dropout is not None:
+            x = self.input_dropout(x, time_dim=0)
+        gx = self.cell.project_input(x.flatten(0, 1)).unflatten(0, x.shape[:2])  # (T, B, G)
+        return self._unroll(gx, state, lengths)
+
     def _unroll(self, gx: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
         """The loop: (T, B, G) projected inputs and the initial state -> (T, B, H), final state."""
         step, drop_h, zoneout = self.cell.step, self.state_dropout, self.zoneout
@@ -174,6 +197,17 @@ class Recurrent(nn.Module):
             valid = valid_mask(lengths, gx.shape[0])  # (T, B)
             if lengths.device.type == "cpu":  # steps before the shortest length need no mask
                 first_partial = int(lengths.min())
+        all_valid = valid is None or first_partial >= gx.shape[0]
+        fused = fused_unroll(
+            self.cell,
+            gx,
+            state,
+            state_dropout=drop_h,
+            zoneout=zoneout,
+            valid=None if all_valid else valid,
+        )
+        if fused is not None:
+            return fused
         outputs = []
         for t in range(gx.shape[0]):
             prev = state
@@ -197,7 +231,8 @@ class Recurrent(nn.Module):
             )
 
     def extra_repr(self) -> str:
-        return f"batch_first={self.batch_first}, reverse={self.reverse}"
+        extra = f", checkpoint_every={self.checkpoint_every}" if self.checkpoint_every else ""
+        return f"batch_first={self.batch_first}, reverse={self.reverse}{extra}"
 
 
 def _freeze(keep: Tensor, state: State, prev: State) -> State:

@@ -34,11 +34,15 @@ class GRU(DropIn, nn.GRU):
 
     Options as :class:`~rnnkit.layers.dropin.DropIn`; ``zoneout`` acts on h. The generic
     path unrolls :class:`~rnnkit.cells.gru.GRUCell` with ``reset_after=True`` (torch's form).
+    On CPU it runs even without extras: torch's CPU GRU is a chain of per-step ops, and
+    rnnkit's fused GRU kernel computes the same values faster (docs/benchmarks.md).
 
     Example:
         >>> gru = GRU(8, 16, bidirectional=True, merge="sum", recurrent_dropout=0.25)
         >>> output, h_n = gru(torch.randn(10, 4, 8), lengths=torch.tensor([10, 7, 3, 1]))
     """
+
+    prefer_fused_on_cpu = True
 
     def _default_cell(self, input_size: int) -> RecurrentCell:
         return GRUCell(input_size, self.hidden_size, bias=self.bias)

@@ -107,7 +107,8 @@ def train_char_lm(
         objective=objective,
     )
     resumed_from = trainer.resume() if resume else 0
-    if not resume and Workers.current().is_main:
+    is_main = Workers.current().is_main
+    if not resume and is_main:
         record = {
             "model": model_fields,
             "training": asdict(train_config),
@@ -119,7 +120,7 @@ def train_char_lm(
     start = time.monotonic()
     trainer.fit()
     wall = time.monotonic() - start
-    best = LanguageModel.from_pretrained(out_dir)
+    best = LanguageModel.from_pretrained(out_dir) if is_main else model  # OUT may be rank 0's
     return LMRun(best, trainer.best_valid, trainer.step, wall, Path(out_dir), resumed_from)
 
 

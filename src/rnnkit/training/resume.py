@@ -64,6 +64,7 @@ def save_trainer_state(trainer: Trainer) -> Path | None:
         "best_valid": None if math.isinf(trainer.best_valid) else trainer.best_valid,
         "lr": trainer.lr,
         "skipped": trainer.skipped,
+        "stopped_early": trainer.stopped_early,
         "loss_window": trainer.loss_window,
         "metrics_bytes": trainer.log.size(),
         "schedule": trainer.schedule.state_dict(),
@@ -103,6 +104,7 @@ def resume_trainer_state(trainer: Trainer) -> int | None:
     trainer.step, trainer.tokens, trainer.elapsed = meta["step"], meta["tokens"], meta["elapsed_s"]
     trainer.best_valid = math.inf if meta["best_valid"] is None else meta["best_valid"]
     trainer.lr, trainer.skipped = meta["lr"], meta["skipped"]
+    trainer.stopped_early = meta["stopped_early"]  # a run that stopped early stays stopped
     trainer.loss_window = list(meta["loss_window"])
     trainer.schedule.load_state_dict(meta["schedule"])
     trainer.early_stopping.load_state_dict(meta["early_stopping"])

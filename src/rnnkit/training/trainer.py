@@ -166,7 +166,7 @@ class Trainer:
         clock_zero = time.monotonic() - self.elapsed
         self.model.train()
         last: dict[str, Any] = {}
-        while not self._budget_spent():
+        while not (self.stopped_early or self._budget_spent()):
             if self.stream.exhausted:  # new epoch: the stream starts over, so does the state
                 self.stream.next_epoch()
                 self.state = None
@@ -188,11 +188,10 @@ class Trainer:
                 if self.show_progress:
                     bar.message(self._describe(last))
                 self.stopped_early = self.early_stopping.observe(last["valid_nats"])
-            if self.stopped_early or self.step % cfg.save_every == 0 or self._budget_spent():
-                self.save_state()
             if self.stopped_early:
                 self._note_early_stop(bar)
-                break
+            if self.stopped_early or self.step % cfg.save_every == 0 or self._budget_spent():
+                self.save_state()
         bar.close()
         self.log.close()
         self.workers.barrier()  # rank 0 has written the best model before any rank reads it

@@ -174,20 +174,27 @@ def fused_unroll(
         return None
     h0 = state if isinstance(state, Tensor) else state[0]
     T, B, H = gx.shape[0], h0.shape[0], h0.shape[-1]
+    masks = LSTMMasks(state=_mask(state_dropout, h0))  # drawn in the step loop's order
+    masks.candidate = _mask(cell.candidate_dropout, h0)
     zone = zoneout is not None and zoneout.training
     z_h = _zone(zoneout.p, zone, (T, B, H), h0) if zoneout is not None else None
-    masks = LSTMMasks(
-        zone_h=_freeze(z_h, valid, h0),
-        candidate=_mask(cell.candidate_dropout, h0),
-        state=_mask(state_dropout, h0),
-    )
+    masks.zone_h = _freeze(z_h, valid, h0)
     if isinstance(spec, GRUSpec):
-        out, h = fused_gru(gx, h0, spec.weight_hh, spec.bias_hh, reset_after=spec.reset_after,
-                           masks=masks)  # fmt: skip
+        out, h = fused_gru(
+            gx, h0, spec.weight_hh, spec.bias_hh, reset_after=spec.reset_after, masks=masks
+        )
         return out, h
     z_c = _zone(zoneout.p_c, zone, (T, B, H), h0) if zoneout is not None else None
     masks.zone_c = _freeze(z_c, valid, h0)
     gx = gx if spec.bias is None else gx + spec.bias
-    out, h, c = fused_lstm(gx, h0, state[1], spec.weight_hh, peephole=spec.peephole,
-                           norm_hh=spec.norm_hh, norm_c=spec.norm_c, masks=masks)  # fmt: skip
+    out, h, c = fused_lstm(
+        gx,
+        h0,
+        state[1],
+        spec.weight_hh,
+        peephole=spec.peephole,
+        norm_hh=spec.norm_hh,
+        norm_c=spec.norm_c,
+        masks=masks,
+    )
     return out, LSTMState(h, c)

@@ -43,12 +43,14 @@ class FusedLSTM(torch.autograd.Function):
     """gx (T, B, 4H), h0, c0 (B, H) -> h_1..h_T (T, B, H), h_T, c_T (see ``lstm_loop``)."""
 
     @staticmethod
-    def forward(ctx: Any, gx, h0, c0, w_hh, peep, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c):  # noqa: ANN001
+    def forward(ctx: Any, gx, h0, c0, w_hh, peep, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c):
         norm_hh, norm_c = _norm(g_hh, b_hh, eps_hh), _norm(g_c, b_c, eps_c)
         run = lstm_loop(gx, h0, c0, w_hh, peep, norm_hh, norm_c, masks, save=True)
         ctx.masks, ctx.eps = masks, (eps_hh, eps_c)
-        _save(ctx, {**run, "w_hh": w_hh, "peep": peep, "g_hh": g_hh, "b_hh": b_hh,
-                    "g_c": g_c, "b_c": b_c})  # fmt: skip
+        _save(
+            ctx,
+            {**run, "w_hh": w_hh, "peep": peep, "g_hh": g_hh, "b_hh": b_hh, "g_c": g_c, "b_c": b_c},
+        )
         hs, cs = run["hs"], run["cs"]
         return hs[1:], hs[-1].clone(), cs[-1].clone()
 
@@ -63,15 +65,25 @@ class FusedLSTM(torch.autograd.Function):
         )
         d_norm_hh = grads.get("norm_hh", (None, None))
         d_norm_c = grads.get("norm_c", (None, None))
-        return (grads["gx"], grads["h0"], grads["c0"], grads["weight_hh"], grads.get("peephole"),
-                *d_norm_hh, *d_norm_c, None, None, None)  # fmt: skip
+        return (
+            grads["gx"],
+            grads["h0"],
+            grads["c0"],
+            grads["weight_hh"],
+            grads.get("peephole"),
+            *d_norm_hh,
+            *d_norm_c,
+            None,
+            None,
+            None,
+        )
 
 
 class FusedGRU(torch.autograd.Function):
     """gx (T, B, 3H), h0 (B, H) -> h_1..h_T (T, B, H), h_T (see ``gru_loop``)."""
 
     @staticmethod
-    def forward(ctx: Any, gx, h0, w_hh, b_hh, reset_after, masks):  # noqa: ANN001
+    def forward(ctx: Any, gx, h0, w_hh, b_hh, reset_after, masks):
         run = gru_loop(gx, h0, w_hh, b_hh, reset_after, masks, save=True)
         ctx.masks, ctx.reset_after, ctx.has_bias = masks, reset_after, b_hh is not None
         _save(ctx, {**run, "w_hh": w_hh})

@@ -35,10 +35,10 @@ def _n_scale(x: Tensor, H: int) -> Tensor:
     return (x.unflatten(-1, (3, H)) * scale).flatten(-2)
 
 
-def _candidate(N: Tensor, a_n: Tensor, m_g: Tensor | None) -> Tensor:
-    """``N = tanh(a_n / 2 * 2)`` from the doubled pre-activation; returns ``m_g ⊙ N``."""
+def _candidate(N: Tensor, a_n: Tensor, m_g: Tensor | None, minus_one: Tensor) -> Tensor:
+    """``N = tanh(a_n / 2)`` as ``2 σ(a_n) - 1`` from the doubled pre-activation; ``m_g ⊙ N``."""
     torch.sigmoid(a_n, out=N)
-    N.mul_(2.0).sub_(1.0)
+    torch.add(minus_one, N, alpha=2.0, out=N)
     return N if m_g is None else N * m_g
 
 
@@ -57,7 +57,7 @@ def gru_loop(
     n = T if save else 1
     if bias_hh is not None and not reset_after:
         gx = gx + bias_hh  # every hidden bias is additive in this form
-    gx = _n_scale(gx, H)
+    gx = _n_scale(gx, H)  # (T, B, 3H), n part doubled
     hs = gx.new_empty(T + 1, B, H)
     hs[0] = h0
     rz = gx.new_empty(n, B, 2 * H)  # r | z
@@ -65,33 +65,37 @@ def gru_loop(
     RZ, R, Z, N = _steps(rz, T), *(_steps(x, T) for x in rz.split(H, -1)), _steps(cand, T)
     HS, ZH = hs.unbind(0), _zone_steps(masks.zone_h, T)
     m_g, m_s = masks.candidate, masks.state
-    rh = gx.new_empty(n, B, H)  # r ⊙ x_h (reset before)
-    RH, ghn = _steps(rh, T), []  # gh_n (reset after), doubled
+    minus_one = torch.full((), -1.0, dtype=gx.dtype, device=gx.device)
     w2 = _n_scale(weight_hh.t(), H).t()  # (3H, H), n rows doubled
-    if reset_after:
-        gemm = StepGEMM(w2, B, None if bias_hh is None else _n_scale(bias_hh, H))
-        gx_rz, gx_n = (x.unbind(0) for x in gx.split((2 * H, H), -1))
+    gx_rz, gx_n = gx.split((2 * H, H), -1)
+    if reset_after:  # S = gx + b_hh + W_hh x_h; a_n = gx_n + r ⊙ (S_n - gx_n) = lerp(gx_n, S_n, r)
+        gemm = StepGEMM(w2, B)
+        GXB = (gx if bias_hh is None else gx + _n_scale(bias_hh, H)).unbind(0)
+        GXN, sn = gx_n.unbind(0), []
     else:
         gemm_rz, gemm_n = StepGEMM(w2[: 2 * H], B), StepGEMM(w2[2 * H :], B)
-        gx_rz, gx_n = (x.contiguous().unbind(0) for x in gx.split((2 * H, H), -1))
+        GXRZ, GXN = gx_rz.contiguous().unbind(0), gx_n.contiguous().unbind(0)
+        rh = gx.new_empty(n, B, H)  # r ⊙ x_h
+        RH = _steps(rh, T)
     for t in range(T):
         h = HS[t]
         x_h = h if m_s is None else h * m_s
         if reset_after:
-            gh_rz, gh_n = gemm(x_h).split((2 * H, H), 1)  # (B, 2H), (B, H)
-            torch.add(gx_rz[t], gh_rz, out=RZ[t]).sigmoid_()
+            s_rz, s_n = gemm(x_h, GXB[t]).split((2 * H, H), 1)  # (B, 2H), (B, H)
+            torch.sigmoid(s_rz, out=RZ[t])
+            a_n = torch.lerp(GXN[t], s_n, R[t])  # (B, H)
             if save:
-                ghn.append(gh_n)
-            a_n = torch.addcmul(gx_n[t], R[t], gh_n)  # (B, H)
+                sn.append(s_n)
         else:
-            torch.sigmoid(gemm_rz(x_h, gx_rz[t]), out=RZ[t])
-            a_n = gemm_n(torch.mul(R[t], x_h, out=RH[t]), gx_n[t])  # (B, H)
-        n_m = _candidate(N[t], a_n, m_g)
+            torch.sigmoid(gemm_rz(x_h, GXRZ[t]), out=RZ[t])
+            a_n = gemm_n(torch.mul(R[t], x_h, out=RH[t]), GXN[t])  # (B, H)
+        n_m = _candidate(N[t], a_n, m_g, minus_one)
         if ZH[t] is None:
             torch.lerp(n_m, x_h, Z[t], out=HS[t + 1])
         else:
             torch.lerp(torch.lerp(n_m, x_h, Z[t]), h, ZH[t], out=HS[t + 1])
     out = {"hs": hs}
-    if save:
-        out.update(rz=rz, cand=cand, extra=torch.stack(ghn) if reset_after else rh)
+    if save:  # gh_n = W_hn x_h + b_hn (reset after) or r ⊙ x_h (reset before)
+        extra = (torch.stack(sn) - gx_n) * 0.5 if reset_after else rh
+        out.update(rz=rz, cand=cand, extra=extra)
     return out

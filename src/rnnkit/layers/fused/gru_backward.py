@@ -22,6 +22,7 @@ from torch import Tensor
 from rnnkit.layers.fused.gemm import StepGEMM
 from rnnkit.layers.fused.gru import GRUMasks
 from rnnkit.layers.fused.lstm import _steps, _zone_steps
+from rnnkit.layers.fused.lstm_backward import _one_minus, add_scaled
 
 
 def _factors(run: dict, x_h: Tensor, masks: GRUMasks) -> tuple[Tensor, Tensor, Tensor]:
@@ -34,7 +35,7 @@ def _factors(run: dict, x_h: Tensor, masks: GRUMasks) -> tuple[Tensor, Tensor, T
     if m_g is not None:
         D_n = D_n * m_g
     D_z = (x_h - n_m) * z * (1 - z)
-    other = run["extra"] * 0.5 if run["reset_after"] else x_h  # gh_n (stored doubled) or x_h
+    other = run["extra"] if run["reset_after"] else x_h  # gh_n or x_h
     return D_n, D_z, other * r * (1 - r)
 
 
@@ -64,9 +65,10 @@ def gru_backward(
         gemm = StepGEMM(weight_hh[: 2 * H].t().contiguous(), B)
         gemm_n = StepGEMM(weight_hh[2 * H :].t().contiguous(), B)
     ZH, DOUT = _zone_steps(masks.zone_h, T), dout.unbind(0)
+    UH = _zone_steps(_one_minus(masks.zone_h), T)
     dh = DOUT[T - 1] if dh_T is None else DOUT[T - 1] + dh_T
     for t in range(T - 1, -1, -1):
-        dhn = dh if ZH[t] is None else dh * (1 - ZH[t])
+        dhn = dh if UH[t] is None else dh * UH[t]
         da_n = torch.mul(dhn, DN[t], out=DAN[t])
         torch.mul(dhn, DZ[t], out=GZ[t])
         direct = torch.mul(dhn, Z[t]) if m_s is not None or t == 0 else None
@@ -87,7 +89,7 @@ def gru_backward(
                 if t > 0:
                     dh_prev.add_(DOUT[t - 1])
         if ZH[t] is not None:
-            dh_prev.add_(dh * ZH[t])
+            add_scaled(dh_prev, dh, ZH[t])
         dh = dh_prev
     return _totals(dgh, dan, x_h, run, dh, after)
 
@@ -104,7 +106,11 @@ def _totals(dgh: Tensor, dan: Tensor, x_h: Tensor, run: dict, dh0: Tensor, after
     else:
         dgx = torch.cat([dgh, dan], -1)
         rh = run["extra"]  # r ⊙ x_h
-        dW = torch.cat([dgh.reshape(TB, 2 * H).t() @ x_h.reshape(TB, H),
-                        dan.reshape(TB, H).t() @ rh.reshape(TB, H)])  # fmt: skip
+        dW = torch.cat(
+            [
+                dgh.reshape(TB, 2 * H).t() @ x_h.reshape(TB, H),
+                dan.reshape(TB, H).t() @ rh.reshape(TB, H),
+            ]
+        )
         db = dgx.sum((0, 1))
     return {"gx": dgx, "h0": dh0, "weight_hh": dW, "bias_hh": db}

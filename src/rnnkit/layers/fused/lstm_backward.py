@@ -26,6 +26,15 @@ from rnnkit.layers.fused.lstm import LSTMMasks, _steps, _zone_steps
 _ln_backward = torch.ops.aten.native_layer_norm_backward
 
 
+def _one_minus(z: Tensor | float | None) -> Tensor | float | None:
+    return None if z is None else 1 - z
+
+
+def add_scaled(acc: Tensor, x: Tensor, z: Tensor | float) -> Tensor:
+    """``acc += z ⊙ x`` in place, ``z`` a tensor or a float."""
+    return acc.addcmul_(x, z) if isinstance(z, Tensor) else acc.add_(x, alpha=z)
+
+
 def _factors(run: dict, masks: LSTMMasks) -> tuple[Tensor, Tensor, Tensor]:
     """Per-step derivative factors for all steps at once: P (T, B, 3, H), Q_o, K (T, B, H)."""
     T, B, G = run["acts"].shape
@@ -66,12 +75,13 @@ def lstm_backward(
     F_ = _steps(run["acts"].unflatten(-1, (4, H))[:, :, 1], T)
     PS, QS, KS, DOUT = _steps(P, T), _steps(Q_o, T), _steps(K, T), dout.unbind(0)
     ZH, ZC = _zone_steps(masks.zone_h, T), _zone_steps(masks.zone_c, T)
+    UH, UC = _zone_steps(_one_minus(masks.zone_h), T), _zone_steps(_one_minus(masks.zone_c), T)
     m_s, dah = masks.state, [None] * T
     dh = DOUT[T - 1] if dh_T is None else DOUT[T - 1] + dh_T
     dc = torch.zeros_like(dh) if dc_T is None else dc_T
     for t in range(T - 1, -1, -1):
-        dhn = dh if ZH[t] is None else dh * (1 - ZH[t])
-        dcn = dc if ZC[t] is None else dc * (1 - ZC[t])
+        dhn = dh if UH[t] is None else dh * UH[t]
+        dcn = dc if UC[t] is None else dc * UC[t]
         torch.mul(dhn, QS[t], out=DO[t])
         if norm_c is None:
             dcn = torch.addcmul(dcn, dhn, KS[t])
@@ -85,13 +95,21 @@ def lstm_backward(
         torch.mul(PS[t], dcn.unsqueeze(1), out=DIFG[t])
         dc_prev = dcn * F_[t]
         if ZC[t] is not None:
-            dc_prev = dc_prev.add_(dc * ZC[t])
+            add_scaled(dc_prev, dc, ZC[t])
         if peephole is not None:
             dc_prev.addcmul_(DI[t], w_ci).addcmul_(DF[t], w_cf)
         da = dA[t]
         if norm_hh is not None:
-            da = _ln_backward(da, run["ah"][t], (G,), run["mu"][t], run["rs"][t], norm_hh[0], None,
-                              [True, False, False])[0]  # fmt: skip
+            da = _ln_backward(
+                da,
+                run["ah"][t],
+                (G,),
+                run["mu"][t],
+                run["rs"][t],
+                norm_hh[0],
+                None,
+                [True, False, False],
+            )[0]
             dah[t] = da
         if m_s is None:
             dh_prev = gemm(da, DOUT[t - 1]) if t > 0 else gemm(da)
@@ -100,12 +118,12 @@ def lstm_backward(
             if t > 0:
                 dh_prev.add_(DOUT[t - 1])
         if ZH[t] is not None:
-            dh_prev.add_(dh * ZH[t])
+            add_scaled(dh_prev, dh, ZH[t])
         dh, dc = dh_prev, dc_prev
     return _totals(run, dA, dah, dcl, dh, dc, peephole, norm_hh, norm_c, masks)
 
 
-def _totals(run, dA, dah, dcl, dh0, dc0, peephole, norm_hh, norm_c, masks) -> dict:  # noqa: ANN001
+def _totals(run, dA, dah, dcl, dh0, dc0, peephole, norm_hh, norm_c, masks) -> dict:
     """The batched gradients after the loop: one GEMM for dW_hh, reductions for the rest."""
     T, B, G = dA.shape
     H = G // 4
