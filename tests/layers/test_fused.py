@@ -85,12 +85,12 @@ def fused(cell, x, state, masks):
         )
     kw = {}
     if isinstance(cell, LayerNormLSTMCell):
-        gx = gx + cell.bias
+        kw["bias"] = cell.bias
         kw["norm_hh"] = (cell.norm_hh.weight, cell.norm_hh.bias, cell.eps)
         if cell.norm_c is not None:
             kw["norm_c"] = (cell.norm_c.weight, cell.norm_c.bias, cell.eps)
     else:
-        gx = gx + cell.bias_hh
+        kw["bias"] = cell.bias_hh
     if isinstance(cell, PeepholeLSTMCell):
         kw["peephole"] = torch.stack([cell.weight_ci, cell.weight_cf, cell.weight_co])
     out, h, c = fused_lstm(gx, state.h, state.c, cell.weight_hh, masks=masks, **kw)
@@ -173,10 +173,11 @@ def test_eval_zoneout_weight_is_the_expectation():
     cell = scramble(LSTMCell(D, H))
     x, h0, c0 = torch.randn(4, 2, D), torch.randn(2, H), torch.randn(2, H)
     out, h, c = fused_lstm(
-        cell.project_input(x) + cell.bias_hh,
+        cell.project_input(x),
         h0,
         c0,
         cell.weight_hh,
+        bias=cell.bias_hh,
         masks=LSTMMasks(zone_h=0.3, zone_c=0.6),
     )
     gx, state, outs = cell.project_input(x), LSTMState(h0, c0), []
@@ -221,7 +222,7 @@ def _f64(*shapes):
 def test_gradcheck_fused_lstm(options):
     torch.manual_seed(7)
     T, B, h = 3, 2, 3
-    gx, h0, c0, w = _f64((T, B, 4 * h), (B, h), (B, h), (4 * h, h))
+    gx, h0, c0, w, bias = _f64((T, B, 4 * h), (B, h), (B, h), (4 * h, h), (4 * h,))
     peep = g_hh = b_hh = g_c = b_c = None
     if options != "plain":
         g_hh, b_hh = _f64((4 * h,), (4 * h,))
@@ -234,13 +235,12 @@ def test_gradcheck_fused_lstm(options):
         candidate=torch.rand(B, h, dtype=torch.float64) * 2,
         state=torch.rand(B, h, dtype=torch.float64) * 2,
     )
-    inputs = [t for t in (gx, h0, c0, w, peep, g_hh, b_hh, g_c, b_c) if t is not None]
+    every = (gx, h0, c0, w, bias, peep, g_hh, b_hh, g_c, b_c)
+    inputs = [t for t in every if t is not None]
 
     def run(*args):
         it = iter(args)
-        full = [
-            next(it) if t is not None else None for t in (gx, h0, c0, w, peep, g_hh, b_hh, g_c, b_c)
-        ]
+        full = [next(it) if t is not None else None for t in every]
         return FusedLSTM.apply(*full, masks, 1e-5, 1e-5)
 
     assert torch.autograd.gradcheck(run, inputs)

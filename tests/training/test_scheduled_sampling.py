@@ -105,6 +105,23 @@ def test_forward_chunk_follows_the_schedule():
     torch.testing.assert_close(free, ref_free)
 
 
+def test_objective_reads_the_step_at_every_call():
+    model, x = make_model(), inputs()
+    y = (x + 3) % V
+    current = {"step": 0}
+    objective = ScheduledSampling("linear", k=1.0, c=1.0).objective(lambda: current["step"])
+    with torch.no_grad():
+        teacher_loss, _ = objective(model, x, y, None)
+        torch.manual_seed(13)
+        current["step"] = 1  # eps = 0: free running, drawing from torch's global generator
+        free_loss, _ = objective(model, x, y, None)
+        ref_teacher = F.cross_entropy(model(x)[0].flatten(0, 1), y.flatten())
+        free, _ = free_running_loop(model, x[:, 0], None, T, torch.Generator().manual_seed(13))
+        ref_free = F.cross_entropy(free.flatten(0, 1), y.flatten())
+    torch.testing.assert_close(teacher_loss, ref_teacher)
+    torch.testing.assert_close(free_loss, ref_free)
+
+
 def test_mixed_inputs_come_from_truth_or_previous_prediction():
     model, x = make_model(), inputs()
     fed, outputs = [], []

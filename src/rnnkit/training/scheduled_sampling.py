@@ -34,11 +34,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import check_choice, check_range
 
 Step = Callable[[Tensor, Any], tuple[Tensor, Any]]
+#: ``objective(model, x (B, T), y (B, T), state) -> (mean loss, state)``, the trainer's hook
+Objective = Callable[[nn.Module, Tensor, Tensor, Any], tuple[Tensor, Any]]
 
 SCHEDULES = ("linear", "exponential", "inverse_sigmoid")
 FEEDBACK = ("sample", "argmax")
@@ -222,6 +225,23 @@ class ScheduledSampling:
         return scheduled_sampling_forward(
             logits_step(model), x, state, p, feedback=self.feedback, generator=generator
         )
+
+    def objective(
+        self, step: Callable[[], int], *, generator: torch.Generator | None = None
+    ) -> Objective:
+        """A training objective ``f(model, x, y, state) -> (mean cross-entropy, state)``.
+
+        ``step()`` is read at every call (e.g. ``lambda: trainer.step``), so the probability
+        follows the training step; the logits come from :meth:`forward_chunk`.
+        """
+
+        def scheduled_sampling_loss(
+            model: nn.Module, x: Tensor, y: Tensor, state: Any
+        ) -> tuple[Tensor, Any]:
+            logits, state = self.forward_chunk(model, x, state, step(), generator)  # (B, T, V)
+            return F.cross_entropy(logits.flatten(0, 1), y.flatten()), state
+
+        return scheduled_sampling_loss
 
     def __repr__(self) -> str:
         c = f", c={self.c}" if self.schedule == "linear" else ""

@@ -38,7 +38,7 @@ class LSTMSpec:
 
     Attributes:
         weight_hh: (4H, H), gate order (i, f, g, o).
-        bias: (4H,) added to ``project_input(x)`` before the loop, or None.
+        bias: (4H,) added to every step's pre-activation (after LN_hh, if any), or None.
         peephole: (3, H) = (w_ci, w_cf, w_co), or None.
         norm_hh: (gain, bias, eps) of LN over the 4H recurrent pre-activations, or None.
         norm_c: (gain, bias, eps) of LN on c_t before the output tanh, or None.
@@ -186,12 +186,12 @@ def fused_unroll(
         return out, h
     z_c = _zone(zoneout.p_c, zone, (T, B, H), h0) if zoneout is not None else None
     masks.zone_c = _freeze(z_c, valid, h0)
-    gx = gx if spec.bias is None else gx + spec.bias
     out, h, c = fused_lstm(
         gx,
         h0,
         state[1],
         spec.weight_hh,
+        bias=spec.bias,
         peephole=spec.peephole,
         norm_hh=spec.norm_hh,
         norm_c=spec.norm_c,

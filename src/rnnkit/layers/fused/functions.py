@@ -40,17 +40,20 @@ def _saved(ctx: Any) -> dict[str, Tensor | None]:
 
 
 class FusedLSTM(torch.autograd.Function):
-    """gx (T, B, 4H), h0, c0 (B, H) -> h_1..h_T (T, B, H), h_T, c_T (see ``lstm_loop``)."""
+    """gx (T, B, 4H), h0, c0 (B, H) -> h_1..h_T (T, B, H), h_T, c_T (see ``lstm_loop``).
+
+    Inputs: ``gx, h0, c0, weight_hh, bias, peephole, norm_hh gain, norm_hh bias, norm_c
+    gain, norm_c bias`` (the last six may be None), then ``masks, eps_hh, eps_c``.
+    """
 
     @staticmethod
-    def forward(ctx: Any, gx, h0, c0, w_hh, peep, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c):
+    def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, Tensor, Tensor]:
+        gx, h0, c0, w_hh, bias, peep, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c = inputs
         norm_hh, norm_c = _norm(g_hh, b_hh, eps_hh), _norm(g_c, b_c, eps_c)
-        run = lstm_loop(gx, h0, c0, w_hh, peep, norm_hh, norm_c, masks, save=True)
+        run = lstm_loop(gx, h0, c0, w_hh, bias, peep, norm_hh, norm_c, masks, save=True)
         ctx.masks, ctx.eps = masks, (eps_hh, eps_c)
-        _save(
-            ctx,
-            {**run, "w_hh": w_hh, "peep": peep, "g_hh": g_hh, "b_hh": b_hh, "g_c": g_c, "b_c": b_c},
-        )
+        params = {"w_hh": w_hh, "bias": bias, "peep": peep, "g_hh": g_hh, "b_hh": b_hh}
+        _save(ctx, {**run, **params, "g_c": g_c, "b_c": b_c})
         hs, cs = run["hs"], run["cs"]
         return hs[1:], hs[-1].clone(), cs[-1].clone()
 
@@ -61,22 +64,13 @@ class FusedLSTM(torch.autograd.Function):
         norm_c = _norm(run["g_c"], run["b_c"], ctx.eps[1])
         dout = torch.zeros_like(run["hs"][1:]) if dout is None else dout.contiguous()
         grads = lstm_backward(
-            run, dout, dh_T, dc_T, run["w_hh"], run["peep"], norm_hh, norm_c, ctx.masks
-        )
+            run, dout, dh_T, dc_T, run["w_hh"], run["bias"], run["peep"], norm_hh, norm_c,
+            ctx.masks,
+        )  # fmt: skip
         d_norm_hh = grads.get("norm_hh", (None, None))
         d_norm_c = grads.get("norm_c", (None, None))
-        return (
-            grads["gx"],
-            grads["h0"],
-            grads["c0"],
-            grads["weight_hh"],
-            grads.get("peephole"),
-            *d_norm_hh,
-            *d_norm_c,
-            None,
-            None,
-            None,
-        )
+        return (grads["gx"], grads["h0"], grads["c0"], grads["weight_hh"], grads.get("bias"),
+                grads.get("peephole"), *d_norm_hh, *d_norm_c, None, None, None)  # fmt: skip
 
 
 class FusedGRU(torch.autograd.Function):
@@ -106,6 +100,7 @@ def fused_lstm(
     c0: Tensor,
     weight_hh: Tensor,
     *,
+    bias: Tensor | None = None,
     peephole: Tensor | None = None,
     norm_hh: Norm = None,
     norm_c: Norm = None,
@@ -114,9 +109,10 @@ def fused_lstm(
     """The LSTM family over a sequence: (T, B, 4H) -> output (T, B, H), h_T, c_T (B, H).
 
     Args:
-        gx: the input part of the gate pre-activations, every bias outside LN included.
+        gx: the input part of the gate pre-activations (``project_input(x)``).
         h0, c0: the initial state, (B, H) each.
         weight_hh: (4H, H), gate order (i, f, g, o).
+        bias: (4H,) added to every step's pre-activation (after LN_hh, if any).
         peephole: (3, H) = (w_ci, w_cf, w_co) or None.
         norm_hh: (gain, bias, eps) of a LayerNorm over the 4H recurrent pre-activations.
         norm_c: (gain, bias, eps) of a LayerNorm on c_t before the output tanh.
@@ -125,13 +121,12 @@ def fused_lstm(
     masks = masks or LSTMMasks()
     g_hh, b_hh, eps_hh = norm_hh or (None, None, 0.0)
     g_c, b_c, eps_c = norm_c or (None, None, 0.0)
-    if not _needs_grad(gx, h0, c0, weight_hh, peephole, g_hh, b_hh, g_c, b_c):
-        run = lstm_loop(gx, h0, c0, weight_hh, peephole, norm_hh, norm_c, masks, save=False)
+    tensors = (gx, h0, c0, weight_hh, bias, peephole, g_hh, b_hh, g_c, b_c)
+    if not _needs_grad(*tensors):
+        run = lstm_loop(gx, h0, c0, weight_hh, bias, peephole, norm_hh, norm_c, masks, False)
         hs, cs = run["hs"], run["cs"]
         return hs[1:], hs[-1], cs[-1]
-    return FusedLSTM.apply(
-        gx, h0, c0, weight_hh, peephole, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c
-    )
+    return FusedLSTM.apply(*tensors, masks, eps_hh, eps_c)
 
 
 def fused_gru(

@@ -11,7 +11,7 @@ With ``gx`` (T, B, 3H) = ``W_ih x + b_ih`` projected outside (one GEMM), ``x_h =
     h~  = (1 - z) ⊙ (m_g ⊙ n) + z ⊙ x_h          (m_g: recurrent dropout on the candidate)
     h_t = lerp(h~, h, z_h[t])                    (zoneout and frozen steps)
 
-tanh is ``2 σ(2x) - 1`` with the n rows of the weights scaled by 2 once (faster on CPU).
+tanh is ``2 σ(2x) - 1`` (faster on CPU); ``b_hh`` rides along in the step GEMM.
 Backward (:mod:`rnnkit.layers.fused.gru_backward`) computes the derivative factors for all
 steps before its reverse loop and the weight gradients after it in one GEMM each.
 """
@@ -28,16 +28,9 @@ from rnnkit.layers.fused.lstm import LSTMMasks, _steps, _zone_steps
 GRUMasks = LSTMMasks
 
 
-def _n_scale(x: Tensor, H: int) -> Tensor:
-    """The n rows (or features) of a (..., 3H) tensor times 2."""
-    scale = x.new_ones(3, 1)
-    scale[2] = 2.0
-    return (x.unflatten(-1, (3, H)) * scale).flatten(-2)
-
-
 def _candidate(N: Tensor, a_n: Tensor, m_g: Tensor | None, minus_one: Tensor) -> Tensor:
-    """``N = tanh(a_n / 2)`` as ``2 σ(a_n) - 1`` from the doubled pre-activation; ``m_g ⊙ N``."""
-    torch.sigmoid(a_n, out=N)
+    """``N = tanh(a_n)`` as ``2 σ(2 a_n) - 1``; returns ``m_g ⊙ N``."""
+    torch.add(a_n, a_n, out=N).sigmoid_()
     torch.add(minus_one, N, alpha=2.0, out=N)
     return N if m_g is None else N * m_g
 
@@ -55,9 +48,6 @@ def gru_loop(
     T, B, G = gx.shape
     H = G // 3
     n = T if save else 1
-    if bias_hh is not None and not reset_after:
-        gx = gx + bias_hh  # every hidden bias is additive in this form
-    gx = _n_scale(gx, H)  # (T, B, 3H), n part doubled
     hs = gx.new_empty(T + 1, B, H)
     hs[0] = h0
     rz = gx.new_empty(n, B, 2 * H)  # r | z
@@ -66,36 +56,34 @@ def gru_loop(
     HS, ZH = hs.unbind(0), _zone_steps(masks.zone_h, T)
     m_g, m_s = masks.candidate, masks.state
     minus_one = torch.full((), -1.0, dtype=gx.dtype, device=gx.device)
-    w2 = _n_scale(weight_hh.t(), H).t()  # (3H, H), n rows doubled
-    gx_rz, gx_n = gx.split((2 * H, H), -1)
-    if reset_after:  # S = gx + b_hh + W_hh x_h; a_n = gx_n + r ⊙ (S_n - gx_n) = lerp(gx_n, S_n, r)
-        gemm = StepGEMM(w2, B)
-        GXB = (gx if bias_hh is None else gx + _n_scale(bias_hh, H)).unbind(0)
-        GXN, sn = gx_n.unbind(0), []
+    gx_rz, gx_n = (x.unbind(0) for x in gx.split((2 * H, H), -1))
+    if reset_after:  # S = gx + W_hh x_h + b_hh; a_n = gx_n + r ⊙ (S_n - gx_n) = lerp(gx_n, S_n, r)
+        gemm, GX, sn = StepGEMM(weight_hh, B, bias_hh), gx.unbind(0), []
     else:
-        gemm_rz, gemm_n = StepGEMM(w2[: 2 * H], B), StepGEMM(w2[2 * H :], B)
-        GXRZ, GXN = gx_rz.contiguous().unbind(0), gx_n.contiguous().unbind(0)
+        b_rz, b_n = (None, None) if bias_hh is None else bias_hh.split((2 * H, H))
+        gemm_rz = StepGEMM(weight_hh[: 2 * H], B, b_rz)
+        gemm_n = StepGEMM(weight_hh[2 * H :], B, b_n)
         rh = gx.new_empty(n, B, H)  # r ⊙ x_h
         RH = _steps(rh, T)
     for t in range(T):
         h = HS[t]
         x_h = h if m_s is None else h * m_s
         if reset_after:
-            s_rz, s_n = gemm(x_h, GXB[t]).split((2 * H, H), 1)  # (B, 2H), (B, H)
+            s_rz, s_n = gemm(x_h, GX[t]).split((2 * H, H), 1)  # (B, 2H), (B, H)
             torch.sigmoid(s_rz, out=RZ[t])
-            a_n = torch.lerp(GXN[t], s_n, R[t])  # (B, H)
+            a_n = torch.lerp(gx_n[t], s_n, R[t])  # (B, H)
             if save:
                 sn.append(s_n)
         else:
-            torch.sigmoid(gemm_rz(x_h, GXRZ[t]), out=RZ[t])
-            a_n = gemm_n(torch.mul(R[t], x_h, out=RH[t]), GXN[t])  # (B, H)
+            torch.sigmoid(gemm_rz(x_h, gx_rz[t]), out=RZ[t])
+            a_n = gemm_n(torch.mul(R[t], x_h, out=RH[t]), gx_n[t])  # (B, H)
         n_m = _candidate(N[t], a_n, m_g, minus_one)
         if ZH[t] is None:
             torch.lerp(n_m, x_h, Z[t], out=HS[t + 1])
         else:
             torch.lerp(torch.lerp(n_m, x_h, Z[t]), h, ZH[t], out=HS[t + 1])
     out = {"hs": hs}
-    if save:  # gh_n = W_hn x_h + b_hn (reset after) or r ⊙ x_h (reset before)
-        extra = (torch.stack(sn) - gx_n) * 0.5 if reset_after else rh
+    if save:  # gh_n = W_hn x_h + b_hn = S_n - gx_n (reset after), or r ⊙ x_h (reset before)
+        extra = torch.sub(torch.stack(sn), gx[..., 2 * H :]) if reset_after else rh
         out.update(rz=rz, cand=cand, extra=extra)
     return out

@@ -26,17 +26,24 @@ from rnnkit.layers.fused.lstm_backward import _one_minus, add_scaled
 
 
 def _factors(run: dict, x_h: Tensor, masks: GRUMasks) -> tuple[Tensor, Tensor, Tensor]:
-    """For all steps at once: D_n, D_z (factors of dh~) and D_r (factor of da_n or d(r x_h))."""
+    """For all steps at once: D_n, D_z (factors of dh~) and D_r (factor of da_n or d(r x_h)).
+
+    One buffer filled in place (``s - s²`` as ``addcmul(s, s, s, value=-1)``), no temporaries.
+    """
     r, z = run["rz"].chunk(2, -1)
-    n = run["cand"]
-    m_g = masks.candidate
-    n_m = n if m_g is None else n * m_g
-    D_n = (1 - z) * (1 - n * n)
+    n, m_g = run["cand"], masks.candidate
+    T, B, H = n.shape
+    D_n, D_z, D_r = n.new_empty(T, B, 3, H).unbind(2)
+    one = torch.ones((), dtype=n.dtype, device=n.device)
+    torch.addcmul(one, n, n, value=-1.0, out=D_n)  # 1 - n²
+    torch.addcmul(D_n, z, D_n, value=-1.0, out=D_n)  # (1 - z)(1 - n²)
+    torch.sub(x_h, n if m_g is None else n * m_g, out=D_z)  # x_h - m_g n
+    D_z.mul_(torch.addcmul(z, z, z, value=-1.0, out=D_r))  # ⊙ z(1 - z)
     if m_g is not None:
-        D_n = D_n * m_g
-    D_z = (x_h - n_m) * z * (1 - z)
+        D_n.mul_(m_g)
     other = run["extra"] if run["reset_after"] else x_h  # gh_n or x_h
-    return D_n, D_z, other * r * (1 - r)
+    torch.addcmul(r, r, r, value=-1.0, out=D_r).mul_(other)  # ⊙ r(1 - r)
+    return D_n, D_z, D_r
 
 
 def gru_backward(
@@ -99,8 +106,7 @@ def _totals(dgh: Tensor, dan: Tensor, x_h: Tensor, run: dict, dh0: Tensor, after
     T, B, H = dan.shape
     TB = T * B
     if after:
-        dgx = dgh.clone()
-        dgx[..., 2 * H :] = dan
+        dgx = torch.cat([dgh[..., : 2 * H], dan], -1)  # (T, B, 3H)
         dW = dgh.reshape(TB, 3 * H).t() @ x_h.reshape(TB, H)
         db = dgh.sum((0, 1))
     else:

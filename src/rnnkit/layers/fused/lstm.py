@@ -6,7 +6,7 @@ One Function covers :class:`~rnnkit.cells.lstm.LSTMCell`,
 the candidate, a variational mask on the recurrent input and length freezing. With the input
 part ``gx`` (T, B, 4H) already projected (one GEMM outside, by the cell), step t computes::
 
-    a   = gx[t] + W_hh (m_s ⊙ h)                         or  gx[t] + LN_hh(W_hh (m_s ⊙ h))
+    a   = gx[t] + W_hh (m_s ⊙ h) + b                     or  gx[t] + LN_hh(W_hh (m_s ⊙ h)) + b
     a_i += w_ci ⊙ c;  a_f += w_cf ⊙ c                    (peepholes)
     i, f, o = σ(a_i), σ(a_f), σ(a_o);  g = tanh(a_g)
     c~  = f ⊙ c + i ⊙ (m_g ⊙ g)                          (m_g: recurrent dropout)
@@ -14,9 +14,10 @@ part ``gx`` (T, B, 4H) already projected (one GEMM outside, by the cell), step t
     h~  = o ⊙ tanh(c~)                                   or  o ⊙ tanh(LN_c(c~))
     h_t = lerp(h~, h, z_h[t]);  c_t = lerp(c~, c, z_c[t]) (zoneout and frozen steps)
 
-Any bias the cell adds after the projection is folded into ``gx`` by the caller. tanh is
-computed as ``2 σ(2x) - 1`` (the g rows of the weights are scaled by 2 once, so a single
-sigmoid covers all four gates): on CPU torch's tanh costs about three sigmoids.
+``bias`` (4H,) is the bias the cell adds after the projection (``b_hh``; LayerNormLSTMCell's
+``b``, which then joins LN_hh's bias); it rides along in the step GEMM. tanh is computed as
+``2 σ(2x) - 1``: the g block is doubled and a single sigmoid covers all four gates (on CPU
+torch's tanh costs about three sigmoids).
 
 The backward pass runs the recurrence once in reverse with about five element-wise ops and
 one GEMM per step; the derivative factors are computed for all steps at once before the
@@ -71,11 +72,11 @@ def tanh_into(x: Tensor, out: Tensor, minus_one: Tensor) -> Tensor:
     return torch.add(minus_one, out, alpha=2.0, out=out)
 
 
-def _g_scale(x: Tensor, H: int) -> Tensor:
-    """Rows (or features) of the g gate times 2: (..., 4H) -> (..., 4H)."""
-    scale = x.new_ones(4, 1)
+def _g_doubler(like: Tensor, H: int) -> Tensor:
+    """(4H,) ones with the g block 2: ``σ(doubler ⊙ a)`` gives σ(a_i), σ(a_f), σ(2 a_g), σ(a_o)."""
+    scale = like.new_ones(4, H)
     scale[2] = 2.0
-    return (x.unflatten(-1, (4, H)) * scale).flatten(-2)
+    return scale.flatten()
 
 
 def lstm_loop(
@@ -83,6 +84,7 @@ def lstm_loop(
     h0: Tensor,
     c0: Tensor,
     weight_hh: Tensor,
+    bias: Tensor | None,
     peephole: Tensor | None,
     norm_hh: tuple[Tensor, Tensor, float] | None,
     norm_c: tuple[Tensor, Tensor, float] | None,
@@ -93,12 +95,12 @@ def lstm_loop(
     T, B, G = gx.shape
     H = G // 4
     n = T if save else 1
-    gx = _g_scale(gx, H)
     if norm_hh is None:
-        gemm = StepGEMM(_g_scale(weight_hh.t(), H).t(), B)
-    else:
+        gemm = StepGEMM(weight_hh, B, bias)  # a = gx[t] + W_hh x_h + bias
+    else:  # the bias after LN_hh joins LN_hh's own bias
         gemm = StepGEMM(weight_hh, B)
-        gain2, bias2 = _g_scale(norm_hh[0], H), _g_scale(norm_hh[1], H)
+        ln_bias = norm_hh[1] if bias is None else norm_hh[1] + bias
+    doubler = _g_doubler(gx, H)
     hs, cs = gx.new_empty(T + 1, B, H), gx.new_empty(T + 1, B, H)
     hs[0], cs[0] = h0, c0
     acts = gx.new_empty(n, B, G)  # σ(a_i), σ(a_f), σ(2 a_g), σ(a_o)
@@ -120,14 +122,14 @@ def lstm_loop(
             a = gemm(x_h, GX[t])  # (B, 4H)
         else:
             a_h = gemm(x_h)  # (B, 4H)
-            a, mu_t, rs_t = torch.native_layer_norm(a_h, (G,), gain2, bias2, norm_hh[2])
+            a, mu_t, rs_t = torch.native_layer_norm(a_h, (G,), norm_hh[0], ln_bias, norm_hh[2])
             a.add_(GX[t])
             if save:
                 ah.append(a_h), mu.append(mu_t), rs.append(rs_t)
         if peephole is not None:
             a4 = a.view(B, 4, H)
             a4[:, :2].addcmul_(w_if, c.unsqueeze(1))
-        torch.sigmoid(a, out=A[t])
+        torch.mul(a, doubler, out=A[t]).sigmoid_()
         ig = i_[t] if m_g is None else i_[t] * m_g
         ct = torch.mul(f_[t], c, out=CT[t])
         ct.addcmul_(ig, s_g[t], value=2.0).sub_(ig)  # + i ⊙ m_g ⊙ (2 σ(2 a_g) - 1)
@@ -147,7 +149,8 @@ def lstm_loop(
             torch.lerp(ct, c, ZC[t], out=CS[t + 1])
     out = {"hs": hs, "cs": cs}
     if save:
-        acts.unflatten(-1, (4, H))[:, :, 2].mul_(2.0).sub_(1.0)  # g = tanh(a_g), all steps
+        g = acts.unflatten(-1, (4, H))[:, :, 2]
+        torch.add(minus_one, g, alpha=2.0, out=g)  # g = tanh(a_g) = 2 σ(2 a_g) - 1, all steps
         out.update(acts=acts, tcs=tcs, ctil=ctil)
         for name, seq in (("ah", ah), ("mu", mu), ("rs", rs), ("cmu", cmu), ("crs", crs)):
             out[name] = torch.stack(seq) if seq else None

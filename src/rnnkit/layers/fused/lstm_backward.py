@@ -36,17 +36,25 @@ def add_scaled(acc: Tensor, x: Tensor, z: Tensor | float) -> Tensor:
 
 
 def _factors(run: dict, masks: LSTMMasks) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-step derivative factors for all steps at once: P (T, B, 3, H), Q_o, K (T, B, H)."""
+    """Per-step derivative factors for all steps: P (T, B, 3, H), Q_o, K (T, B, H).
+
+    One buffer, filled in place with ``s - s²`` as ``addcmul(s, s, s, value=-1)`` and the
+    like, so no temporaries are allocated.
+    """
     T, B, G = run["acts"].shape
     H = G // 4
     i, f, g, o = run["acts"].unflatten(-1, (4, H)).unbind(2)  # (T, B, H) each
-    m_g = masks.candidate
-    P = run["acts"].new_empty(T, B, 3, H)
-    torch.mul(g if m_g is None else g * m_g, i * (1 - i), out=P[:, :, 0])
-    torch.mul(run["cs"][:-1], f * (1 - f), out=P[:, :, 1])
-    torch.mul(i if m_g is None else i * m_g, 1 - g * g, out=P[:, :, 2])
-    tc = run["tcs"]
-    return P, tc * o * (1 - o), o * (1 - tc * tc)
+    tc, m_g = run["tcs"], masks.candidate
+    buf = run["acts"].new_empty(T, B, 5, H)
+    P_i, P_f, P_g, Q_o, K = buf.unbind(2)
+    torch.addcmul(i, i, i, value=-1.0, out=P_i).mul_(g)  # g i (1 - i)
+    torch.addcmul(f, f, f, value=-1.0, out=P_f).mul_(run["cs"][:-1])  # c f (1 - f)
+    torch.addcmul(i, i, torch.mul(g, g, out=P_g), value=-1.0, out=P_g)  # i (1 - g²)
+    if m_g is not None:
+        P_i.mul_(m_g), P_g.mul_(m_g)
+    torch.addcmul(o, o, o, value=-1.0, out=Q_o).mul_(tc)  # tanh(c) o (1 - o)
+    torch.addcmul(o, o, torch.mul(tc, tc, out=K), value=-1.0, out=K)  # o (1 - tanh²)
+    return buf[:, :, :3], Q_o, K
 
 
 def lstm_backward(
@@ -55,12 +63,13 @@ def lstm_backward(
     dh_T: Tensor | None,
     dc_T: Tensor | None,
     weight_hh: Tensor,
+    bias: Tensor | None,
     peephole: Tensor | None,
     norm_hh: tuple[Tensor, Tensor, float] | None,
     norm_c: tuple[Tensor, Tensor, float] | None,
     masks: LSTMMasks,
 ) -> dict[str, Tensor | None]:
-    """Gradients of gx, h0, c0, weight_hh, peephole and the LayerNorm gains and biases."""
+    """Gradients of gx, h0, c0, weight_hh, bias, peephole and the LayerNorm gains and biases."""
     T, B, G = run["acts"].shape
     H = G // 4
     P, Q_o, K = _factors(run, masks)
@@ -120,7 +129,10 @@ def lstm_backward(
         if ZH[t] is not None:
             add_scaled(dh_prev, dh, ZH[t])
         dh, dc = dh_prev, dc_prev
-    return _totals(run, dA, dah, dcl, dh, dc, peephole, norm_hh, norm_c, masks)
+    grads = _totals(run, dA, dah, dcl, dh, dc, peephole, norm_hh, norm_c, masks)
+    if bias is not None:
+        grads["bias"] = grads["norm_hh"][1] if norm_hh is not None else dA.sum((0, 1))
+    return grads
 
 
 def _totals(run, dA, dah, dcl, dh0, dc0, peephole, norm_hh, norm_c, masks) -> dict:
