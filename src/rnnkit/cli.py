@@ -78,6 +78,16 @@ def add_train_lm(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden-size", type=bounded(int, 1, 65536))
     p.add_argument("--num-layers", type=bounded(int, 1, 64))
     p.add_argument("--dropout", type=bounded(float, 0.0, 1.0, open_high=True))
+    p.add_argument(
+        "--zoneout",
+        type=bounded(float, 0.0, 1.0, open_high=True),
+        help="zoneout on h and c (Krueger et al. 2017); runs rnnkit's fused/generic loop",
+    )
+    p.add_argument(
+        "--weight-drop",
+        type=bounded(float, 0.0, 1.0, open_high=True),
+        help="DropConnect on the recurrent weights (Merity et al. 2017)",
+    )
     p.add_argument("--bptt", type=bounded(int, 1, 100000), help="truncated-BPTT chunk length")
     p.add_argument("--batch-size", type=bounded(int, 1, 65536))
     p.add_argument("--lr", type=bounded(float, 1e-8, 10.0))
@@ -121,6 +131,13 @@ def add_trainer_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--save-every", type=bounded(int, 1, 10**9), metavar="N", help="default 500")
     g.add_argument("--keep-last", type=bounded(int, 1, 10**6), metavar="N", help="default 3")
     g.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR")
+    g.add_argument(
+        "--scheduled-sampling",
+        choices=["linear", "exponential", "inverse_sigmoid"],
+        help="feed the model its own samples with a decaying teacher-forcing probability",
+    )
+    g.add_argument("--ss-k", type=bounded(float, 0.0, 1e9), metavar="K", help="schedule's k")
+    g.add_argument("--ss-c", type=bounded(float, 0.0, 1.0), metavar="C", help="linear slope")
 
 
 def add_sample(sub: argparse._SubParsersAction) -> None:
@@ -155,6 +172,7 @@ TRAIN_OPTIONS = (
     "bptt", "batch_size", "lr", "optimizer", "momentum", "schedule", "warmup_steps",
     "decay_every", "decay_factor", "min_lr_ratio", "plateau_patience", "tbptt_k2",
     "eval_every", "patience", "log_every", "save_every", "keep_last",
+    "scheduled_sampling", "ss_k", "ss_c",
 )  # fmt: skip
 #: option -> (TrainConfig field, the value it needs): a hint when an option would do nothing
 NEEDS = {
@@ -162,6 +180,7 @@ NEEDS = {
     "decay_every": ("schedule", "step"),
     "min_lr_ratio": ("schedule", "cosine"),
     "plateau_patience": ("schedule", "plateau"),
+    "ss_c": ("scheduled_sampling", "linear"),
 }
 #: what --resume DIR still accepts: the budget and how the result is shown
 RESUME_OPTIONS = ("max_steps", "max_minutes", "no_progress", "sample_length")
@@ -190,7 +209,7 @@ def train_config_fields(args: argparse.Namespace, train_fields: dict) -> dict:
     fields["seed"] = args.seed
     for name, (field, needed) in NEEDS.items():
         if getattr(args, name) is not None and fields.get(field, "") != needed:
-            raise UsageError(f"{option(name)} needs --{field} {needed}")
+            raise UsageError(f"{option(name)} needs {option(field)} {needed}")
     k2, bptt = fields.get("tbptt_k2"), fields.get("bptt", 100)
     if k2 is not None and k2 > bptt:
         raise UsageError(f"--tbptt-k2 must be in [1, --bptt={bptt}], got {k2}")
@@ -241,7 +260,7 @@ def run_train_lm(args: argparse.Namespace) -> None:
         args = resumed_arguments(args)
     model_fields, train_fields, _ = LM_PRESETS[args.preset]
     model_fields = dict(model_fields)
-    for name in ("cell", "hidden_size", "num_layers", "dropout"):
+    for name in ("cell", "hidden_size", "num_layers", "dropout", "zoneout", "weight_drop"):
         if getattr(args, name) is not None:
             model_fields[name] = getattr(args, name)
     try:

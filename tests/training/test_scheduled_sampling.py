@@ -219,3 +219,24 @@ def test_bad_probability_and_step_are_rejected():
     with pytest.raises(ValueError, match="-1"):
         ScheduledSampling().teacher_prob(-1)
     assert math.isclose(ScheduledSampling().teacher_prob(0), 1.0)
+
+
+def test_train_config_wires_scheduled_sampling_into_the_trainer():
+    from rnnkit.data.vocab import CharVocab
+    from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
+    from rnnkit.training import TrainConfig, Trainer
+    from rnnkit.training.tbptt import next_token_loss
+
+    text = "abcabcabd" * 40
+    vocab = CharVocab.from_text(text)
+    torch.manual_seed(0)
+    model = LanguageModel(LanguageModelConfig(len(vocab), hidden_size=8, num_layers=1), vocab)
+    ids = vocab.encode(text)
+    config = TrainConfig(batch_size=2, bptt=8, max_steps=3, scheduled_sampling="exponential")
+    trainer = Trainer(model, ids[:300], ids[300:], config, progress=False)
+    schedule = config.scheduled_sampling_schedule()
+    assert trainer.objective is not next_token_loss and schedule.teacher_prob(0) == 1.0
+    trainer.fit()
+    assert trainer.step == 3
+    with pytest.raises(ValueError, match="exponential"):
+        TrainConfig(max_steps=1, scheduled_sampling="exponential", ss_k=2.0)

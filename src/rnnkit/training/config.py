@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit.cells.base import check_choice, check_range
+from rnnkit.training.scheduled_sampling import ScheduledSampling
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
@@ -50,6 +51,9 @@ class TrainConfig:
     save_every: int = 500  # updates between resumable checkpoints in OUT/trainer_state/
     keep_last: int = 3  # resumable checkpoints kept (the best model is kept apart)
     seed: int = 0  # seeds torch before the model is built, and the window lengths
+    scheduled_sampling: str | None = None  # linear | exponential | inverse_sigmoid; None: off
+    ss_k: float | None = None  # scheduled sampling: the schedule's constant k (None: its default)
+    ss_c: float | None = None  # scheduled sampling: slope of the linear schedule (None: 1e-4)
 
     def __post_init__(self) -> None:
         if self.max_steps is None and self.max_minutes is None:
@@ -77,9 +81,16 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be > 0 or None (off), got {value!r}")
+        self.scheduled_sampling_schedule()  # bad k or c fail here, not mid-run
         cosine_steps = self.max_steps if self.schedule == "cosine" else None
         if cosine_steps is not None and self.warmup_steps >= cosine_steps:
             raise ValueError(
                 f"warmup_steps must be < max_steps={cosine_steps} for the cosine schedule, "
                 f"got {self.warmup_steps}"
             )
+
+    def scheduled_sampling_schedule(self) -> ScheduledSampling | None:
+        """The configured scheduled-sampling schedule (Bengio et al. 2015), or None."""
+        if self.scheduled_sampling is None:
+            return None
+        return ScheduledSampling(self.scheduled_sampling, k=self.ss_k, c=self.ss_c)

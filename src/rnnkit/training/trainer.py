@@ -94,6 +94,9 @@ class Trainer:
         self.callbacks = callbacks or {}
         self.show_progress = progress and self.workers.is_main
         self.objective = objective or next_token_loss
+        sampling = config.scheduled_sampling_schedule()
+        if sampling is not None and objective is None:
+            self.objective = sampling.objective(lambda: self.step)  # ε_i follows the updates
         self.optimizer = build_optimizer(model.parameters(), config)
         self.schedule = LRSchedule(config)
         self.early_stopping = EarlyStopping(config.patience)

@@ -58,7 +58,9 @@ def gru_loop(
     minus_one = torch.full((), -1.0, dtype=gx.dtype, device=gx.device)
     gx_rz, gx_n = (x.unbind(0) for x in gx.split((2 * H, H), -1))
     if reset_after:  # S = gx + W_hh x_h + b_hh; a_n = gx_n + r ⊙ (S_n - gx_n) = lerp(gx_n, S_n, r)
-        gemm, GX, sn = StepGEMM(weight_hh, B, bias_hh), gx.unbind(0), []
+        gemm, GX = StepGEMM(weight_hh, B, bias_hh), gx.unbind(0)
+        ghn = gx.new_empty(n, B, H)  # gh_n = W_hn x_h + b_hn = S_n - gx_n
+        GHN = _steps(ghn, T)
     else:
         b_rz, b_n = (None, None) if bias_hh is None else bias_hh.split((2 * H, H))
         gemm_rz = StepGEMM(weight_hh[: 2 * H], B, b_rz)
@@ -73,7 +75,7 @@ def gru_loop(
             torch.sigmoid(s_rz, out=RZ[t])
             a_n = torch.lerp(gx_n[t], s_n, R[t])  # (B, H)
             if save:
-                sn.append(s_n)
+                torch.sub(s_n, gx_n[t], out=GHN[t])
         else:
             torch.sigmoid(gemm_rz(x_h, gx_rz[t]), out=RZ[t])
             a_n = gemm_n(torch.mul(R[t], x_h, out=RH[t]), gx_n[t])  # (B, H)
@@ -83,7 +85,6 @@ def gru_loop(
         else:
             torch.lerp(torch.lerp(n_m, x_h, Z[t]), h, ZH[t], out=HS[t + 1])
     out = {"hs": hs}
-    if save:  # gh_n = W_hn x_h + b_hn = S_n - gx_n (reset after), or r ⊙ x_h (reset before)
-        extra = torch.sub(torch.stack(sn), gx[..., 2 * H :]) if reset_after else rh
-        out.update(rz=rz, cand=cand, extra=extra)
+    if save:  # gh_n (reset after) or r ⊙ x_h (reset before)
+        out.update(rz=rz, cand=cand, extra=ghn if reset_after else rh)
     return out

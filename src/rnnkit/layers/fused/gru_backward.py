@@ -11,7 +11,8 @@ gradient of h_t::
                   dx_h = W_rzᵀ (da_r | da_z) + r ⊙ d(r x_h) + z ⊙ dh~
     dh_{t-1} = dout[t-1] + m_s ⊙ dx_h + z_h dh
 
-The weight gradient is one GEMM over all T·B rows (two in the reset-before form).
+The factors are formed step by step from the saved r, z, n (a step's tensors stay in cache);
+the weight gradient is one GEMM over all T·B rows (two in the reset-before form).
 """
 
 from __future__ import annotations
@@ -25,27 +26,6 @@ from rnnkit.layers.fused.lstm import _steps, _zone_steps
 from rnnkit.layers.fused.lstm_backward import _one_minus, add_scaled
 
 
-def _factors(run: dict, x_h: Tensor, masks: GRUMasks) -> tuple[Tensor, Tensor, Tensor]:
-    """For all steps at once: D_n, D_z (factors of dh~) and D_r (factor of da_n or d(r x_h)).
-
-    One buffer filled in place (``s - s²`` as ``addcmul(s, s, s, value=-1)``), no temporaries.
-    """
-    r, z = run["rz"].chunk(2, -1)
-    n, m_g = run["cand"], masks.candidate
-    T, B, H = n.shape
-    D_n, D_z, D_r = n.new_empty(T, B, 3, H).unbind(2)
-    one = torch.ones((), dtype=n.dtype, device=n.device)
-    torch.addcmul(one, n, n, value=-1.0, out=D_n)  # 1 - n²
-    torch.addcmul(D_n, z, D_n, value=-1.0, out=D_n)  # (1 - z)(1 - n²)
-    torch.sub(x_h, n if m_g is None else n * m_g, out=D_z)  # x_h - m_g n
-    D_z.mul_(torch.addcmul(z, z, z, value=-1.0, out=D_r))  # ⊙ z(1 - z)
-    if m_g is not None:
-        D_n.mul_(m_g)
-    other = run["extra"] if run["reset_after"] else x_h  # gh_n or x_h
-    torch.addcmul(r, r, r, value=-1.0, out=D_r).mul_(other)  # ⊙ r(1 - r)
-    return D_n, D_z, D_r
-
-
 def gru_backward(
     run: dict,
     dout: Tensor,
@@ -55,12 +35,10 @@ def gru_backward(
 ) -> dict[str, Tensor]:
     """Gradients of gx, h0, weight_hh and bias_hh (the sum of the gate gradients)."""
     T, B, H = dout.shape
-    after = run["reset_after"]
-    m_s = masks.state
+    after, m_g, m_s = run["reset_after"], masks.candidate, masks.state
     x_h = run["hs"][:-1] if m_s is None else run["hs"][:-1] * m_s  # (T, B, H)
-    D_n, D_z, D_r = _factors(run, x_h, masks)
     r, z = run["rz"].chunk(2, -1)
-    DN, DZ, DR, R, Z = (_steps(x, T) for x in (D_n, D_z, D_r, r, z))
+    R, Z, N, XH, EX = (_steps(v, T) for v in (r, z, run["cand"], x_h, run["extra"]))
     dgh = dout.new_empty(T, B, 3 * H if after else 2 * H)  # what multiplies W_hh (W_rz)
     dan = dout.new_empty(T, B, H)  # da_n
     DGH, DAN = _steps(dgh, T), _steps(dan, T)
@@ -76,21 +54,26 @@ def gru_backward(
     dh = DOUT[T - 1] if dh_T is None else DOUT[T - 1] + dh_T
     for t in range(T - 1, -1, -1):
         dhn = dh if UH[t] is None else dh * UH[t]
-        da_n = torch.mul(dhn, DN[t], out=DAN[t])
-        torch.mul(dhn, DZ[t], out=GZ[t])
+        dnm = torch.addcmul(dhn, dhn, Z[t], value=-1.0)  # d(m_g n) = (1 - z) dh~
+        dn = dnm if m_g is None else dnm.mul_(m_g)
+        da_n = torch.addcmul(dn, dn * N[t], N[t], value=-1.0, out=DAN[t])  # dn (1 - n²)
+        e = torch.sub(XH[t], N[t] if m_g is None else N[t] * m_g).mul_(dhn)
+        ez = e * Z[t]
+        torch.addcmul(ez, ez, Z[t], value=-1.0, out=GZ[t])  # dh~ (x_h - m_g n) z (1 - z)
         direct = torch.mul(dhn, Z[t]) if m_s is not None or t == 0 else None
-        if after:
-            torch.mul(da_n, DR[t], out=GR[t])
+        if after:  # dr = da_n gh_n
             torch.mul(da_n, R[t], out=GN[t])
-        else:
+            pr = (da_n * EX[t]).mul_(R[t])
+        else:  # d(r x_h) = W_n^T da_n;  dr = d(r x_h) x_h
             drh = gemm_n(da_n)  # (B, H)
-            torch.mul(drh, DR[t], out=GR[t])
+            pr = (drh * XH[t]).mul_(R[t])
             direct = torch.mul(drh, R[t]) if direct is None else direct.addcmul_(drh, R[t])
+        torch.addcmul(pr, pr, R[t], value=-1.0, out=GR[t])  # dr r (1 - r)
         if m_s is None and t > 0:  # dh_{t-1} = dout[t-1] + z dh~ (+ r d(r x_h)) + W^T dgh
             base = torch.addcmul(DOUT[t - 1], dhn, Z[t])
             dh_prev = gemm(DGH[t], base if direct is None else base.add_(direct))
         else:
-            dh_prev = gemm(DGH[t], direct.contiguous())
+            dh_prev = gemm(DGH[t], direct)
             if m_s is not None:
                 dh_prev.mul_(m_s)
                 if t > 0:

@@ -103,10 +103,10 @@ def lstm_loop(
     doubler = _g_doubler(gx, H)
     hs, cs = gx.new_empty(T + 1, B, H), gx.new_empty(T + 1, B, H)
     hs[0], cs[0] = h0, c0
-    acts = gx.new_empty(n, B, G)  # σ(a_i), σ(a_f), σ(2 a_g), σ(a_o)
+    acts = gx.new_empty(n, B, G)  # i, f, g, o after their nonlinearities
     tcs = gx.new_empty(n, B, H)  # tanh(c~) or tanh(LN_c(c~))
     ctil = cs[1:] if masks.zone_c is None else gx.new_empty(n, B, H)  # c~ before zoneout
-    i_, f_, s_g, o_ = (_steps(a, T) for a in acts.unflatten(-1, (4, H)).unbind(2))
+    i_, f_, g_, o_ = (_steps(a, T) for a in acts.unflatten(-1, (4, H)).unbind(2))
     A, TC, CT = _steps(acts, T), _steps(tcs, T), _steps(ctil, T)
     HS, CS, GX = hs.unbind(0), cs.unbind(0), gx.unbind(0)
     ZH, ZC = _zone_steps(masks.zone_h, T), _zone_steps(masks.zone_c, T)
@@ -130,9 +130,9 @@ def lstm_loop(
             a4 = a.view(B, 4, H)
             a4[:, :2].addcmul_(w_if, c.unsqueeze(1))
         torch.mul(a, doubler, out=A[t]).sigmoid_()
-        ig = i_[t] if m_g is None else i_[t] * m_g
+        g = torch.add(minus_one, g_[t], alpha=2.0, out=g_[t])  # tanh(a_g) = 2 σ(2 a_g) - 1
         ct = torch.mul(f_[t], c, out=CT[t])
-        ct.addcmul_(ig, s_g[t], value=2.0).sub_(ig)  # + i ⊙ m_g ⊙ (2 σ(2 a_g) - 1)
+        ct.addcmul_(i_[t], g if m_g is None else g * m_g)
         if peephole is not None:
             torch.sigmoid(torch.addcmul(a4[:, 3], w_co, ct), out=o_[t])
         cn = ct
@@ -149,8 +149,6 @@ def lstm_loop(
             torch.lerp(ct, c, ZC[t], out=CS[t + 1])
     out = {"hs": hs, "cs": cs}
     if save:
-        g = acts.unflatten(-1, (4, H))[:, :, 2]
-        torch.add(minus_one, g, alpha=2.0, out=g)  # g = tanh(a_g) = 2 σ(2 a_g) - 1, all steps
         out.update(acts=acts, tcs=tcs, ctil=ctil)
         for name, seq in (("ah", ah), ("mu", mu), ("rs", rs), ("cmu", cmu), ("crs", crs)):
             out[name] = torch.stack(seq) if seq else None

@@ -12,7 +12,10 @@ back from step t, with ``dh``, ``dc`` the gradients of the state (h_t, c_t)::
     dh_{t-1} = dout[t-1] + m_s ⊙ (W_hhᵀ da) + z_h dh           (da through LN_hh's backward)
 
 ``dgx[t] = da``; ``dW_hh = Σ_t da_tᵀ (m_s ⊙ h_{t-1})`` is one GEMM over all T·B rows, and
-the peephole and LayerNorm gains and biases are reductions over all steps.
+the peephole and LayerNorm gains and biases are reductions over all steps. The derivative
+factors are formed step by step from the saved activations (about a dozen small fused ops,
+``addcmul(s, s, s, value=-1) = s(1 - s)`` and the like): a step's tensors stay in cache,
+where passes over whole (T, B, H) tensors would stream through memory.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rnnkit.layers.fused.gemm import StepGEMM
 from rnnkit.layers.fused.lstm import LSTMMasks, _steps, _zone_steps
 
 _ln_backward = torch.ops.aten.native_layer_norm_backward
+_INPUT = [True, False, False]  # LayerNorm backward: the input's gradient only
 
 
 def _one_minus(z: Tensor | float | None) -> Tensor | float | None:
@@ -33,28 +37,6 @@ def _one_minus(z: Tensor | float | None) -> Tensor | float | None:
 def add_scaled(acc: Tensor, x: Tensor, z: Tensor | float) -> Tensor:
     """``acc += z ⊙ x`` in place, ``z`` a tensor or a float."""
     return acc.addcmul_(x, z) if isinstance(z, Tensor) else acc.add_(x, alpha=z)
-
-
-def _factors(run: dict, masks: LSTMMasks) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-step derivative factors for all steps: P (T, B, 3, H), Q_o, K (T, B, H).
-
-    One buffer, filled in place with ``s - s²`` as ``addcmul(s, s, s, value=-1)`` and the
-    like, so no temporaries are allocated.
-    """
-    T, B, G = run["acts"].shape
-    H = G // 4
-    i, f, g, o = run["acts"].unflatten(-1, (4, H)).unbind(2)  # (T, B, H) each
-    tc, m_g = run["tcs"], masks.candidate
-    buf = run["acts"].new_empty(T, B, 5, H)
-    P_i, P_f, P_g, Q_o, K = buf.unbind(2)
-    torch.addcmul(i, i, i, value=-1.0, out=P_i).mul_(g)  # g i (1 - i)
-    torch.addcmul(f, f, f, value=-1.0, out=P_f).mul_(run["cs"][:-1])  # c f (1 - f)
-    torch.addcmul(i, i, torch.mul(g, g, out=P_g), value=-1.0, out=P_g)  # i (1 - g²)
-    if m_g is not None:
-        P_i.mul_(m_g), P_g.mul_(m_g)
-    torch.addcmul(o, o, o, value=-1.0, out=Q_o).mul_(tc)  # tanh(c) o (1 - o)
-    torch.addcmul(o, o, torch.mul(tc, tc, out=K), value=-1.0, out=K)  # o (1 - tanh²)
-    return buf[:, :, :3], Q_o, K
 
 
 def lstm_backward(
@@ -72,64 +54,63 @@ def lstm_backward(
     """Gradients of gx, h0, c0, weight_hh, bias, peephole and the LayerNorm gains and biases."""
     T, B, G = run["acts"].shape
     H = G // 4
-    P, Q_o, K = _factors(run, masks)
     gemm = StepGEMM(weight_hh.t().contiguous(), B)  # da (B, 4H) -> da @ W_hh (B, H)
     dA = dout.new_empty(T, B, G)
-    dA4 = dA.unflatten(-1, (4, H))
-    DIFG, DO, DI, DF = _steps(dA4[:, :, :3], T), _steps(dA4[:, :, 3], T), None, None
-    if peephole is not None:
-        DI, DF = _steps(dA4[:, :, 0], T), _steps(dA4[:, :, 1], T)
-        w_ci, w_cf, w_co = peephole.unbind(0)
-    dcl = dout.new_empty(T, B, H) if norm_c is not None else None
-    F_ = _steps(run["acts"].unflatten(-1, (4, H))[:, :, 1], T)
-    PS, QS, KS, DOUT = _steps(P, T), _steps(Q_o, T), _steps(K, T), dout.unbind(0)
+    DI, DF, DG, DO = (_steps(x, T) for x in dA.unflatten(-1, (4, H)).unbind(2))
+    I, F, Gt, O = (_steps(x, T) for x in run["acts"].unflatten(-1, (4, H)).unbind(2))
+    TC, CS, DOUT, DA = _steps(run["tcs"], T), run["cs"].unbind(0), dout.unbind(0), dA.unbind(0)
     ZH, ZC = _zone_steps(masks.zone_h, T), _zone_steps(masks.zone_c, T)
     UH, UC = _zone_steps(_one_minus(masks.zone_h), T), _zone_steps(_one_minus(masks.zone_c), T)
-    m_s, dah = masks.state, [None] * T
+    m_g, m_s, dah = masks.candidate, masks.state, [None] * T
+    if peephole is not None:
+        w_ci, w_cf, w_co = peephole.unbind(0)
+    if norm_c is not None:
+        dcl = dout.new_empty(T, B, H)  # d LN_c(c~)
+        DCL, CT, CMU, CRS = (x.unbind(0) for x in (dcl, run["ctil"], run["cmu"], run["crs"]))
+    if norm_hh is not None:
+        AH, MU, RS = (run[k].unbind(0) for k in ("ah", "mu", "rs"))
     dh = DOUT[T - 1] if dh_T is None else DOUT[T - 1] + dh_T
     dc = torch.zeros_like(dh) if dc_T is None else dc_T
     for t in range(T - 1, -1, -1):
         dhn = dh if UH[t] is None else dh * UH[t]
         dcn = dc if UC[t] is None else dc * UC[t]
-        torch.mul(dhn, QS[t], out=DO[t])
-        if norm_c is None:
-            dcn = torch.addcmul(dcn, dhn, KS[t])
+        u = dhn * O[t]
+        v = u * TC[t]
+        torch.addcmul(v, v, O[t], value=-1.0, out=DO[t])  # dh~ tanh o (1 - o)
+        if norm_c is None:  # dc~ = dc + dh~ o (1 - tanh²)
+            dct = torch.addcmul(dcn, v, TC[t], value=-1.0).add_(u)
         else:
-            torch.mul(dhn, KS[t], out=dcl[t])
-            ct, cmu, crs = run["ctil"][t], run["cmu"][t], run["crs"][t]
-            dln = _ln_backward(dcl[t], ct, (H,), cmu, crs, norm_c[0], None, [True, False, False])
-            dcn = dcn + dln[0]
+            torch.addcmul(u, v, TC[t], value=-1.0, out=DCL[t])
+            dln = _ln_backward(DCL[t], CT[t], (H,), CMU[t], CRS[t], norm_c[0], None, _INPUT)[0]
+            dct = dln.add_(dcn)
         if peephole is not None:
-            dcn.addcmul_(DO[t], w_co)
-        torch.mul(PS[t], dcn.unsqueeze(1), out=DIFG[t])
-        dc_prev = dcn * F_[t]
+            dct.addcmul_(DO[t], w_co)
+        y = dct * I[t] if m_g is None else dct * I[t] * m_g
+        z = y * Gt[t]
+        torch.addcmul(y, z, Gt[t], value=-1.0, out=DG[t])  # dc~ i m_g (1 - g²)
+        torch.addcmul(z, z, I[t], value=-1.0, out=DI[t])  # dc~ m_g g i (1 - i)
+        dc_prev = dct * F[t]
+        r = dc_prev * CS[t]
+        torch.addcmul(r, r, F[t], value=-1.0, out=DF[t])  # dc~ c f (1 - f)
         if ZC[t] is not None:
             add_scaled(dc_prev, dc, ZC[t])
         if peephole is not None:
             dc_prev.addcmul_(DI[t], w_ci).addcmul_(DF[t], w_cf)
-        da = dA[t]
+        da = DA[t]
         if norm_hh is not None:
-            da = _ln_backward(
-                da,
-                run["ah"][t],
-                (G,),
-                run["mu"][t],
-                run["rs"][t],
-                norm_hh[0],
-                None,
-                [True, False, False],
-            )[0]
+            da = _ln_backward(da, AH[t], (G,), MU[t], RS[t], norm_hh[0], None, _INPUT)[0]
             dah[t] = da
         if m_s is None:
             dh_prev = gemm(da, DOUT[t - 1]) if t > 0 else gemm(da)
         else:
-            dh_prev = gemm(da) * m_s
+            dh_prev = gemm(da).mul_(m_s)
             if t > 0:
                 dh_prev.add_(DOUT[t - 1])
         if ZH[t] is not None:
             add_scaled(dh_prev, dh, ZH[t])
         dh, dc = dh_prev, dc_prev
-    grads = _totals(run, dA, dah, dcl, dh, dc, peephole, norm_hh, norm_c, masks)
+    grads = _totals(run, dA, dah, dcl if norm_c is not None else None, dh, dc, peephole,
+                    norm_hh, norm_c, masks)  # fmt: skip
     if bias is not None:
         grads["bias"] = grads["norm_hh"][1] if norm_hh is not None else dA.sum((0, 1))
     return grads
