@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.state import State
+from rnnkit.cells.state import LSTMState, State
 
 
 def check_size(name: str, value: int) -> int:
@@ -94,6 +94,21 @@ class RecurrentCell(nn.Module):
         """Zero state for ``batch_size`` sequences (override for tuple states)."""
         return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
 
+    def add_affine_parameters(self, gates: int, *, bias: bool) -> None:
+        """Register torch's layout for ``gates`` blocks of H units: ``weight_ih`` (gates·H, D),
+        ``weight_hh`` (gates·H, H), and ``bias_ih``, ``bias_hh`` (gates·H,) or None."""
+        G, D, H = gates * self.hidden_size, self.input_size, self.hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(G, D))
+        self.weight_hh = nn.Parameter(torch.empty(G, H))
+        self.bias_ih = nn.Parameter(torch.empty(G)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(G)) if bias else None
+
+    def reset_uniform(self) -> None:
+        """Torch's recurrent init: every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
     def zero_state(self, x: Tensor) -> State:
         """Zero state matching one input step ``x`` (batch, device, dtype; conv: spatial size)."""
         return self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
@@ -121,3 +136,18 @@ class RecurrentCell(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"
+
+
+class MemoryCell(RecurrentCell):
+    """A cell whose state is ``LSTMState(h, c)``: the output h and a memory cell c."""
+
+    def initial_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> LSTMState:
+        """Zero ``LSTMState(h, c)``, each (B, H)."""
+        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+        return LSTMState(h, torch.zeros_like(h))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnkit.cells.base import RecurrentCell, check_bool
 
@@ -65,22 +63,12 @@ class GRUCell(RecurrentCell):
         super().__init__(input_size, hidden_size)
         self.bias = check_bool("bias", bias)
         self.reset_after = check_bool("reset_after", reset_after)
-        H, D = hidden_size, input_size
-        self.weight_ih = nn.Parameter(torch.empty(3 * H, D))
-        self.weight_hh = nn.Parameter(torch.empty(3 * H, H))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(3 * H))
-            self.bias_hh = nn.Parameter(torch.empty(3 * H))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self.add_affine_parameters(3, bias=bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        self.reset_uniform()
 
     def project_input(self, x: Tensor) -> Tensor:
         """The x-part of the three gates, (..., D) -> (..., 3H)."""

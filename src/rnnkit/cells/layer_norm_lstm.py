@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_bool, check_finite, check_positive
+from rnnkit.cells.base import MemoryCell, check_bool, check_finite, check_positive
 from rnnkit.cells.state import LSTMState
 
 
-class LayerNormLSTMCell(RecurrentCell):
+class LayerNormLSTMCell(MemoryCell):
     r"""LSTM with layer normalization (Ba, Kiros & Hinton, 2016, "Layer Normalization", eq. 20-22).
 
     .. math::
@@ -83,17 +83,6 @@ class LayerNormLSTMCell(RecurrentCell):
         for norm in (self.norm_ih, self.norm_hh, self.norm_c):
             if norm is not None:
                 norm.reset_parameters()
-
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> LSTMState:
-        """Zero ``LSTMState(h, c)``, each (B, H)."""
-        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(h, torch.zeros_like(h))
 
     def project_input(self, x: Tensor) -> Tensor:
         """LN_x(W_ih x): (..., D) -> (..., 4H)."""

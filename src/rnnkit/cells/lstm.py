@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnkit.cells.base import RecurrentCell, check_bool, check_finite
+from rnnkit.cells.base import MemoryCell, check_bool, check_finite
 from rnnkit.cells.state import LSTMState
 
 
-class LSTMCell(RecurrentCell):
+class LSTMCell(MemoryCell):
     r"""Long short-term memory with a forget gate (Gers, Schmidhuber & Cummins, 1999/2000).
 
     .. math::
@@ -54,37 +52,16 @@ class LSTMCell(RecurrentCell):
         super().__init__(input_size, hidden_size)
         self.bias = check_bool("bias", bias)
         self.forget_bias = check_finite("forget_bias", forget_bias)
-        H, D = hidden_size, input_size
-        self.weight_ih = nn.Parameter(torch.empty(4 * H, D))
-        self.weight_hh = nn.Parameter(torch.empty(4 * H, H))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(4 * H))
-            self.bias_hh = nn.Parameter(torch.empty(4 * H))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self.add_affine_parameters(4, bias=bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Torch's uniform init, then ``forget_bias`` added to ``bias_ih[H:2H]``."""
         H = self.hidden_size
-        bound = 1.0 / math.sqrt(H)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        self.reset_uniform()
         if self.bias:
             with torch.no_grad():
                 self.bias_ih[H : 2 * H] += self.forget_bias
-
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> LSTMState:
-        """Zero ``LSTMState(h, c)``, each (B, H)."""
-        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(h, torch.zeros_like(h))
 
     def project_input(self, x: Tensor) -> Tensor:
         """The x-part of the four gates, (..., D) -> (..., 4H)."""

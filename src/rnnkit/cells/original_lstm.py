@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnkit.cells.base import RecurrentCell, check_bool
+from rnnkit.cells.base import MemoryCell, check_bool
 from rnnkit.cells.state import LSTMState
 
 
-class OriginalLSTMCell(RecurrentCell):
+class OriginalLSTMCell(MemoryCell):
     r"""Long short-term memory as first published (Hochreiter & Schmidhuber, 1997).
 
     .. math::
@@ -43,33 +41,12 @@ class OriginalLSTMCell(RecurrentCell):
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
         super().__init__(input_size, hidden_size)
         self.bias = check_bool("bias", bias)
-        H, D = hidden_size, input_size
-        self.weight_ih = nn.Parameter(torch.empty(3 * H, D))
-        self.weight_hh = nn.Parameter(torch.empty(3 * H, H))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(3 * H))
-            self.bias_hh = nn.Parameter(torch.empty(3 * H))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self.add_affine_parameters(3, bias=bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
-
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> LSTMState:
-        """Zero ``LSTMState(h, c)``, each (B, H)."""
-        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(h, torch.zeros_like(h))
+        self.reset_uniform()
 
     def project_input(self, x: Tensor) -> Tensor:
         """The x-part of the three gates, (..., D) -> (..., 3H)."""

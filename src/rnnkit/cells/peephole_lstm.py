@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_bool
+from rnnkit.cells.base import MemoryCell, check_bool
 from rnnkit.cells.state import LSTMState
 
 
-class PeepholeLSTMCell(RecurrentCell):
+class PeepholeLSTMCell(MemoryCell):
     r"""LSTM with peephole connections (Gers & Schmidhuber, 2000).
 
     .. math::
@@ -48,15 +48,8 @@ class PeepholeLSTMCell(RecurrentCell):
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
         super().__init__(input_size, hidden_size)
         self.bias = check_bool("bias", bias)
-        H, D = hidden_size, input_size
-        self.weight_ih = nn.Parameter(torch.empty(4 * H, D))
-        self.weight_hh = nn.Parameter(torch.empty(4 * H, H))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(4 * H))
-            self.bias_hh = nn.Parameter(torch.empty(4 * H))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        H = hidden_size
+        self.add_affine_parameters(4, bias=bias)
         self.weight_ci = nn.Parameter(torch.empty(H))
         self.weight_cf = nn.Parameter(torch.empty(H))
         self.weight_co = nn.Parameter(torch.empty(H))
@@ -70,17 +63,6 @@ class PeepholeLSTMCell(RecurrentCell):
                 nn.init.zeros_(weight)
             else:
                 nn.init.uniform_(weight, -bound, bound)
-
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> LSTMState:
-        """Zero ``LSTMState(h, c)``, each (B, H)."""
-        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(h, torch.zeros_like(h))
 
     def project_input(self, x: Tensor) -> Tensor:
         """The x-part of the four gates, (..., D) -> (..., 4H)."""

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_range
+from rnnkit.cells.base import MemoryCell, check_range
 from rnnkit.cells.state import LSTMState
 
 
-class PhasedLSTMCell(RecurrentCell):
+class PhasedLSTMCell(MemoryCell):
     r"""Phased LSTM (Neil, Pfeiffer & Liu, 2016, "Phased LSTM: Accelerating Recurrent Network
     Training for Long or Event-based Sequences", eq. 6-11).
 
@@ -115,17 +115,6 @@ class PhasedLSTMCell(RecurrentCell):
             )
         t = t.reshape(*x.shape[:-1], 1)
         return torch.cat([x, t.to(x.dtype)], dim=-1)
-
-    def initial_state(
-        self,
-        batch_size: int,
-        *,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> LSTMState:
-        """Zero ``LSTMState(h, c)``, each (B, H)."""
-        h = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-        return LSTMState(h, torch.zeros_like(h))
 
     def project_input(self, x: Tensor) -> Tensor:
         """(..., D + 1) -> (..., 4H + 1): W_ih x + b_ih, then the time column unchanged."""

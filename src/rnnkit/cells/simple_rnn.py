@@ -65,15 +65,7 @@ class SimpleRNNCell(RecurrentCell):
         self.nonlinearity = check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
         self.init = check_choice("init", init, INITS)
         self.bias = check_bool("bias", bias)
-        H, D = hidden_size, input_size
-        self.weight_ih = nn.Parameter(torch.empty(H, D))
-        self.weight_hh = nn.Parameter(torch.empty(H, H))
-        if bias:
-            self.bias_ih = nn.Parameter(torch.empty(H))
-            self.bias_hh = nn.Parameter(torch.empty(H))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self.add_affine_parameters(1, bias=bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
