@@ -11,23 +11,44 @@ from models import Config, gemm_flops
 NOTES = """\
 ## How to read it
 
-- **Time**: median over interleaved rounds (all rows run once per round, in rotating order)
+- **Time**: median over interleaved rounds (every row runs once per round, in rotating order)
   of one call; training = forward + backward of ``output.sum()``, inference = forward under
   ``torch.no_grad()`` in eval mode. Input (T, B, D) time-major, not requiring grad.
 - **GFLOP/s** counts the matrix products only: forward 2·T·B·G·(D + H) with G = 4H (LSTM
   family), 3H (GRU), H (Elman RNN); training 3× that. Element-wise work is not counted.
 - **× nn.LSTM / × nn.GRU**: time of ``torch.nn.LSTM`` (``torch.nn.GRU``) in the same run
   divided by the row's time; above 1 is faster than torch.
-- Which path runs: ``rnnkit.LSTM``/``rnnkit.RNN`` without extras and with weight drop use
-  torch's native kernel (oneDNN's fused LSTM on CPU). LayerNorm, peephole and zoneout LSTMs,
-  recurrent dropout in training and ``rnnkit.GRU`` run on the fused kernels of
-  ``rnnkit.layers.fused`` (input projection as one GEMM, one autograd Function for the
-  sequence with a hand-written backward whose weight gradients are one GEMM over all T·B
-  rows, tanh as 2σ(2x) - 1, oneDNN pre-packed recurrent weights for B ≥ 8). "step loop"
-  rows run the same models with the fused kernels disabled: the generic per-step loop.
-- **Checkpointing**: ``Recurrent(LSTMCell(D, H), checkpoint_every=K)`` against full BPTT.
-  Activation memory = bytes of the tensors autograd keeps for the backward pass (storages
-  of parameters and input excluded) plus the segment-boundary states a checkpoint keeps.
+- Which path runs: ``rnnkit.LSTM``/``rnnkit.RNN`` without extras, with weight drop, and
+  with recurrent dropout in eval use torch's native kernel (oneDNN's fused LSTM on CPU).
+  LayerNorm, peephole and zoneout LSTMs, recurrent dropout in training and ``rnnkit.GRU``
+  in training (on CPU) run on the fused kernels of ``rnnkit.layers.fused``: the input
+  projection as one GEMM, one autograd Function for the whole sequence whose hand-written
+  backward computes the weight gradients as one GEMM over all T·B rows, tanh as 2σ(2x) - 1,
+  oneDNN pre-packed weights for the forward step GEMM (B ≥ 8). ``rnnkit.GRU`` in inference
+  uses torch's kernel. "step loop" rows run the same models with the fused kernels disabled
+  (``rnnkit.layers.fused.disabled()``): the generic per-step loop over ``cell.step``.
+- **Checkpointing**: ``Recurrent(LSTMCell(D, H), checkpoint_every=K)`` against full BPTT,
+  both on the fused kernel. Activation memory = bytes of the tensors autograd keeps for the
+  backward pass (storages of parameters and input excluded) plus the segment-boundary
+  states a checkpoint keeps, measured with ``torch.autograd.graph.saved_tensors_hooks``.
+
+## Where the fused paths stand, and why
+
+- The fused LSTM-family and GRU kernels issue about ten small element-wise ops per step
+  forward and a dozen backward (more with LayerNorm, zoneout or peepholes), each a few
+  microseconds of Python dispatch plus cache misses on the saved activations, and each
+  single-threaded below torch's 32768-element parallel grain. oneDNN's LSTM does this work
+  inside its kernel, and it gains about 1.5× from the second thread where the fused paths
+  gain mainly in the GEMMs. So the ratios to ``nn.LSTM`` are better with one thread
+  (``--threads 1``) than with two.
+- The fused GRU is GEMM-bound: the per-step and weight GEMMs, which ``torch.nn.GRU`` runs
+  too, take most of its time, so its lead over ``torch.nn.GRU`` is what torch's GRU loses
+  outside its GEMMs (per-op autograd, per-step weight gradients). Where ``torch.nn.GRU``
+  takes about as long as ``torch.nn.LSTM`` (as in the tables above) rather than 1.8× as
+  long, that lead is 1.0-1.2×, not 1.5×.
+- Closing the remaining gaps needs the per-step element-wise work in one compiled kernel
+  (an ATen/C++ extension, or Triton on CUDA); the fused paths here are plain PyTorch ops, so
+  they run on any device and build without a compiler.
 """
 
 

@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from gemm import gemm_rows, gemm_table
 from memory import activation_bytes
 from models import CONFIGS, ROWS, Config, Row
 from report import NOTES, checkpoint_table, config_table, header, targets_table
@@ -142,6 +143,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"checkpointing: T={T_ckpt}, K={K}", flush=True)
         ckpt = time_checkpoint(ckpt_cfg, T_ckpt, K, max(1, rounds // 2))
         text += checkpoint_table(T_ckpt, K, ckpt_cfg, ckpt)
+    gemm_configs = [c for c in CONFIGS if c.name in wanted and c.B > 1]
+    if gemm_configs:
+        print("per-step GEMMs", flush=True)
+        text += gemm_table(gemm_rows(gemm_configs, rounds))
     text += targets_table(target_checks(all_times, ckpt)) + NOTES
     print("\n" + text)
     output = args.output or (None if args.quick else ROOT / "docs" / "benchmarks.md")

@@ -262,3 +262,23 @@ def test_gradcheck_fused_gru(reset_after):
         return FusedGRU.apply(*args, reset_after, masks)
 
     assert torch.autograd.gradcheck(run, [gx, h0, w, b])
+
+
+@pytest.mark.parametrize("used", ["output", "h_T", "c_T"])
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_gradients_when_only_some_outputs_are_used(name, used):
+    """Unused outputs get no gradient (None reaches backward); the rest still matches."""
+    if name == "gru" and used == "c_T":
+        pytest.skip("a GRU has no c")
+    torch.manual_seed(9)
+    cell = scramble(LSTMCell(D, H) if name == "lstm" else GRUCell(D, H))
+    x = torch.randn(5, 4, D, requires_grad=True)
+    h0 = torch.randn(4, H)
+    state = LSTMState(h0, torch.randn(4, H)) if name == "lstm" else h0
+    losses = []
+    for run in (reference, fused):
+        out, s = run(cell, x, state) if run is reference else run(cell, x, state, LSTMMasks())
+        pick = {"output": out, "h_T": s[0] if name == "lstm" else s, "c_T": s[-1]}[used]
+        losses.append(torch.autograd.grad(pick.square().sum(), [x, *cell.parameters()]))
+    for got, want in zip(losses[1], losses[0], strict=True):
+        assert_close(got, want, rtol=1e-4, atol=1e-5)

@@ -76,11 +76,12 @@ class DropIn:
     ``recurrent_dropout``/``variational_dropout`` take the generic path in training only
     (they are the identity in eval); ``cell``, ``zoneout``, ``residual``, ``merge`` and
     ``force_generic`` always take it. A class with ``prefer_fused_on_cpu`` (``rnnkit.GRU``:
-    torch's CPU GRU has no fused kernel, rnnkit's fused GRU is faster) takes the generic path
-    for CPU inputs even without extras. ``proj_size`` works only on the native path. The
-    generic path is a :class:`Stacked` of :class:`Recurrent` / :class:`Bidirectional`
-    layers over template cells that own no tensors: at each call they get this module's
-    parameters through ``torch.func.functional_call`` (the same tensors, no copies).
+    torch's CPU GRU has no fused kernel) takes the generic path, with its fused GRU kernel,
+    for CPU inputs whenever gradients are recorded, even without extras. ``proj_size`` works
+    only on the native path. The generic path is a :class:`Stacked` of :class:`Recurrent` /
+    :class:`Bidirectional` layers over template cells that own no tensors: at each call they
+    get this module's parameters through ``torch.func.functional_call`` (the same tensors, no
+    copies).
 
     State dict: the cell parameter (or buffer) ``name`` of layer k, direction d is stored
     here as ``{name with '.' -> '_'}_l{k}`` (``+ '_reverse'`` for d = 1), so the default
@@ -263,9 +264,15 @@ class DropIn:
         return self._structural or (self.training and self._train_only) or checkpointing
 
     def _fused_now(self, input: Tensor | PackedSequence) -> bool:
-        """Whether the generic path runs because its fused kernel beats the native one here."""
+        """Whether the generic path runs because its fused kernel beats the native one here.
+
+        Only when gradients are recorded: the fused kernel wins by its batched backward; a
+        forward pass alone is as fast or faster on the native kernel.
+        """
+        if not (self.prefer_fused_on_cpu and self._template is not None):
+            return False
         data = input.data if isinstance(input, PackedSequence) else input
-        return self.prefer_fused_on_cpu and self._template is not None and data.is_cpu
+        return data.is_cpu and torch.is_grad_enabled()
 
     def _native_forward(self, input: Any, hx: Any, lengths: Any) -> tuple[Any, Any]:
         dropping = nullcontext()

@@ -34,8 +34,9 @@ class GRU(DropIn, nn.GRU):
 
     Options as :class:`~rnnkit.layers.dropin.DropIn`; ``zoneout`` acts on h. The generic
     path unrolls :class:`~rnnkit.cells.gru.GRUCell` with ``reset_after=True`` (torch's form).
-    On CPU it runs even without extras: torch's CPU GRU is a chain of per-step ops, and
-    rnnkit's fused GRU kernel computes the same values faster (docs/benchmarks.md).
+    On CPU it runs even without extras whenever gradients are recorded: torch's CPU GRU is
+    a chain of per-step autograd ops, and rnnkit's fused GRU kernel (batched backward)
+    computes the same values faster (docs/benchmarks.md).
 
     Example:
         >>> gru = GRU(8, 16, bidirectional=True, merge="sum", recurrent_dropout=0.25)

@@ -134,7 +134,8 @@ def _zone(p: float, training: bool, shape: tuple[int, ...], like: Tensor) -> Zon
         return None
     if not training:
         return p
-    return torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(p)
+    u = torch.rand(shape, dtype=like.dtype, device=like.device)
+    return u.lt_(p)  # 1 with probability p (twice as fast as bernoulli_ on CPU)
 
 
 def _freeze(zone: Zone, valid: Tensor | None, like: Tensor) -> Zone:

@@ -30,13 +30,20 @@ def _norm(weight: Tensor | None, bias: Tensor | None, eps: float) -> Norm:
     return None if weight is None else (weight, bias, eps)
 
 
-def _save(ctx: Any, run: dict[str, Tensor | None]) -> None:
+def _save(ctx: Any, run: dict[str, Tensor | None], masks: LSTMMasks) -> None:
+    """Every tensor, masks included, through ``save_for_backward``; float zone weights on ctx."""
+    fields = vars(masks)
+    ctx.mask_floats = {k: v for k, v in fields.items() if not isinstance(v, Tensor)}
+    run = {**run, **{f"mask.{k}": v for k, v in fields.items() if isinstance(v, Tensor)}}
     ctx.names = list(run)
     ctx.save_for_backward(*run.values())
+    ctx.set_materialize_grads(False)
 
 
-def _saved(ctx: Any) -> dict[str, Tensor | None]:
-    return dict(zip(ctx.names, ctx.saved_tensors, strict=True))
+def _saved(ctx: Any) -> tuple[dict[str, Tensor | None], LSTMMasks]:
+    run = dict(zip(ctx.names, ctx.saved_tensors, strict=True))
+    tensors = {k[5:]: run.pop(k) for k in list(run) if k.startswith("mask.")}
+    return run, LSTMMasks(**ctx.mask_floats, **tensors)
 
 
 class FusedLSTM(torch.autograd.Function):
@@ -51,45 +58,65 @@ class FusedLSTM(torch.autograd.Function):
         gx, h0, c0, w_hh, bias, peep, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c = inputs
         norm_hh, norm_c = _norm(g_hh, b_hh, eps_hh), _norm(g_c, b_c, eps_c)
         run = lstm_loop(gx, h0, c0, w_hh, bias, peep, norm_hh, norm_c, masks, save=True)
-        ctx.masks, ctx.eps = masks, (eps_hh, eps_c)
+        ctx.eps = (eps_hh, eps_c)
         params = {"w_hh": w_hh, "bias": bias, "peep": peep, "g_hh": g_hh, "b_hh": b_hh}
-        _save(ctx, {**run, **params, "g_c": g_c, "b_c": b_c})
+        _save(ctx, {**run, **params, "g_c": g_c, "b_c": b_c}, masks)
         hs, cs = run["hs"], run["cs"]
         return hs[1:], hs[-1].clone(), cs[-1].clone()
 
     @staticmethod
-    def backward(ctx: Any, dout: Tensor, dh_T: Tensor | None, dc_T: Tensor | None) -> tuple:
-        run = _saved(ctx)
+    def backward(ctx: Any, dout: Tensor | None, dh_T: Tensor | None, dc_T: Tensor | None) -> tuple:
+        run, masks = _saved(ctx)
         norm_hh = _norm(run["g_hh"], run["b_hh"], ctx.eps[0])
         norm_c = _norm(run["g_c"], run["b_c"], ctx.eps[1])
         dout = torch.zeros_like(run["hs"][1:]) if dout is None else dout.contiguous()
         grads = lstm_backward(
-            run, dout, dh_T, dc_T, run["w_hh"], run["bias"], run["peep"], norm_hh, norm_c,
-            ctx.masks,
-        )  # fmt: skip
+            run,
+            dout,
+            dh_T,
+            dc_T,
+            run["w_hh"],
+            run["bias"],
+            run["peep"],
+            norm_hh,
+            norm_c,
+            masks,
+        )
         d_norm_hh = grads.get("norm_hh", (None, None))
         d_norm_c = grads.get("norm_c", (None, None))
-        return (grads["gx"], grads["h0"], grads["c0"], grads["weight_hh"], grads.get("bias"),
-                grads.get("peephole"), *d_norm_hh, *d_norm_c, None, None, None)  # fmt: skip
+        return (
+            grads["gx"],
+            grads["h0"],
+            grads["c0"],
+            grads["weight_hh"],
+            grads.get("bias"),
+            grads.get("peephole"),
+            *d_norm_hh,
+            *d_norm_c,
+            None,
+            None,
+            None,
+        )
 
 
 class FusedGRU(torch.autograd.Function):
     """gx (T, B, 3H), h0 (B, H) -> h_1..h_T (T, B, H), h_T (see ``gru_loop``)."""
 
     @staticmethod
-    def forward(ctx: Any, gx, h0, w_hh, b_hh, reset_after, masks):
+    def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, Tensor]:
+        gx, h0, w_hh, b_hh, reset_after, masks = inputs
         run = gru_loop(gx, h0, w_hh, b_hh, reset_after, masks, save=True)
-        ctx.masks, ctx.reset_after, ctx.has_bias = masks, reset_after, b_hh is not None
-        _save(ctx, {**run, "w_hh": w_hh})
+        ctx.reset_after, ctx.has_bias = reset_after, b_hh is not None
+        _save(ctx, {**run, "w_hh": w_hh}, masks)
         hs = run["hs"]
         return hs[1:], hs[-1].clone()
 
     @staticmethod
-    def backward(ctx: Any, dout: Tensor, dh_T: Tensor | None) -> tuple:
-        run = _saved(ctx)
+    def backward(ctx: Any, dout: Tensor | None, dh_T: Tensor | None) -> tuple:
+        run, masks = _saved(ctx)
         run["reset_after"] = ctx.reset_after
         dout = torch.zeros_like(run["hs"][1:]) if dout is None else dout.contiguous()
-        grads = gru_backward(run, dout, dh_T, run["w_hh"], ctx.masks)
+        grads = gru_backward(run, dout, dh_T, run["w_hh"], masks)
         db = grads["bias_hh"] if ctx.has_bias else None
         return grads["gx"], grads["h0"], grads["weight_hh"], db, None, None
 

@@ -45,10 +45,10 @@ def gru_backward(
     GR, GZ = _steps(dgh[..., :H], T), _steps(dgh[..., H : 2 * H], T)
     if after:
         GN = _steps(dgh[..., 2 * H :], T)
-        gemm = StepGEMM(weight_hh.t().contiguous(), B)
+        gemm = StepGEMM(weight_hh.t().contiguous(), B, pack=False)
     else:
-        gemm = StepGEMM(weight_hh[: 2 * H].t().contiguous(), B)
-        gemm_n = StepGEMM(weight_hh[2 * H :].t().contiguous(), B)
+        gemm = StepGEMM(weight_hh[: 2 * H].t().contiguous(), B, pack=False)
+        gemm_n = StepGEMM(weight_hh[2 * H :].t().contiguous(), B, pack=False)
     ZH, DOUT = _zone_steps(masks.zone_h, T), dout.unbind(0)
     UH = _zone_steps(_one_minus(masks.zone_h), T)
     dh = DOUT[T - 1] if dh_T is None else DOUT[T - 1] + dh_T

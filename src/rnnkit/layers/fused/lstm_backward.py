@@ -27,7 +27,7 @@ from rnnkit.layers.fused.gemm import StepGEMM
 from rnnkit.layers.fused.lstm import LSTMMasks, _steps, _zone_steps
 
 _ln_backward = torch.ops.aten.native_layer_norm_backward
-_INPUT = [True, False, False]  # LayerNorm backward: the input's gradient only
+_ALL = [True, True, True]  # LayerNorm backward: input, gain and bias gradients
 
 
 def _one_minus(z: Tensor | float | None) -> Tensor | float | None:
@@ -54,19 +54,19 @@ def lstm_backward(
     """Gradients of gx, h0, c0, weight_hh, bias, peephole and the LayerNorm gains and biases."""
     T, B, G = run["acts"].shape
     H = G // 4
-    gemm = StepGEMM(weight_hh.t().contiguous(), B)  # da (B, 4H) -> da @ W_hh (B, H)
+    gemm = StepGEMM(weight_hh.t().contiguous(), B, pack=False)  # da (B, 4H) -> da @ W_hh (B, H)
     dA = dout.new_empty(T, B, G)
     DI, DF, DG, DO = (_steps(x, T) for x in dA.unflatten(-1, (4, H)).unbind(2))
-    I, F, Gt, O = (_steps(x, T) for x in run["acts"].unflatten(-1, (4, H)).unbind(2))
+    AI, AF, AG, AO = (_steps(x, T) for x in run["acts"].unflatten(-1, (4, H)).unbind(2))
     TC, CS, DOUT, DA = _steps(run["tcs"], T), run["cs"].unbind(0), dout.unbind(0), dA.unbind(0)
     ZH, ZC = _zone_steps(masks.zone_h, T), _zone_steps(masks.zone_c, T)
     UH, UC = _zone_steps(_one_minus(masks.zone_h), T), _zone_steps(_one_minus(masks.zone_c), T)
     m_g, m_s, dah = masks.candidate, masks.state, [None] * T
     if peephole is not None:
         w_ci, w_cf, w_co = peephole.unbind(0)
+    sums: dict[str, Tensor] = {}  # LayerNorm gain and bias gradients, summed over steps
     if norm_c is not None:
-        dcl = dout.new_empty(T, B, H)  # d LN_c(c~)
-        DCL, CT, CMU, CRS = (x.unbind(0) for x in (dcl, run["ctil"], run["cmu"], run["crs"]))
+        CT, CMU, CRS = (x.unbind(0) for x in (run["ctil"], run["cmu"], run["crs"]))
     if norm_hh is not None:
         AH, MU, RS = (run[k].unbind(0) for k in ("ah", "mu", "rs"))
     dh = DOUT[T - 1] if dh_T is None else DOUT[T - 1] + dh_T
@@ -74,32 +74,34 @@ def lstm_backward(
     for t in range(T - 1, -1, -1):
         dhn = dh if UH[t] is None else dh * UH[t]
         dcn = dc if UC[t] is None else dc * UC[t]
-        u = dhn * O[t]
+        u = dhn * AO[t]
         v = u * TC[t]
-        torch.addcmul(v, v, O[t], value=-1.0, out=DO[t])  # dh~ tanh o (1 - o)
+        torch.addcmul(v, v, AO[t], value=-1.0, out=DO[t])  # dh~ tanh o (1 - o)
         if norm_c is None:  # dc~ = dc + dh~ o (1 - tanh²)
             dct = torch.addcmul(dcn, v, TC[t], value=-1.0).add_(u)
         else:
-            torch.addcmul(u, v, TC[t], value=-1.0, out=DCL[t])
-            dln = _ln_backward(DCL[t], CT[t], (H,), CMU[t], CRS[t], norm_c[0], None, _INPUT)[0]
-            dct = dln.add_(dcn)
+            dcl = torch.addcmul(u, v, TC[t], value=-1.0)  # d LN_c(c~)
+            dln = _ln_backward(dcl, CT[t], (H,), CMU[t], CRS[t], norm_c[0], norm_c[1], _ALL)
+            _accumulate(sums, "norm_c", dln[1:])
+            dct = dln[0].add_(dcn)
         if peephole is not None:
             dct.addcmul_(DO[t], w_co)
-        y = dct * I[t] if m_g is None else dct * I[t] * m_g
-        z = y * Gt[t]
-        torch.addcmul(y, z, Gt[t], value=-1.0, out=DG[t])  # dc~ i m_g (1 - g²)
-        torch.addcmul(z, z, I[t], value=-1.0, out=DI[t])  # dc~ m_g g i (1 - i)
-        dc_prev = dct * F[t]
+        y = dct * AI[t] if m_g is None else dct * AI[t] * m_g
+        z = y * AG[t]
+        torch.addcmul(y, z, AG[t], value=-1.0, out=DG[t])  # dc~ i m_g (1 - g²)
+        torch.addcmul(z, z, AI[t], value=-1.0, out=DI[t])  # dc~ m_g g i (1 - i)
+        dc_prev = dct * AF[t]
         r = dc_prev * CS[t]
-        torch.addcmul(r, r, F[t], value=-1.0, out=DF[t])  # dc~ c f (1 - f)
+        torch.addcmul(r, r, AF[t], value=-1.0, out=DF[t])  # dc~ c f (1 - f)
         if ZC[t] is not None:
             add_scaled(dc_prev, dc, ZC[t])
         if peephole is not None:
             dc_prev.addcmul_(DI[t], w_ci).addcmul_(DF[t], w_cf)
         da = DA[t]
         if norm_hh is not None:
-            da = _ln_backward(da, AH[t], (G,), MU[t], RS[t], norm_hh[0], None, _INPUT)[0]
-            dah[t] = da
+            dln = _ln_backward(da, AH[t], (G,), MU[t], RS[t], norm_hh[0], norm_hh[1], _ALL)
+            _accumulate(sums, "norm_hh", dln[1:])
+            da = dah[t] = dln[0]
         if m_s is None:
             dh_prev = gemm(da, DOUT[t - 1]) if t > 0 else gemm(da)
         else:
@@ -109,19 +111,36 @@ def lstm_backward(
         if ZH[t] is not None:
             add_scaled(dh_prev, dh, ZH[t])
         dh, dc = dh_prev, dc_prev
-    grads = _totals(run, dA, dah, dcl if norm_c is not None else None, dh, dc, peephole,
-                    norm_hh, norm_c, masks)  # fmt: skip
+    grads = _totals(run, dA, dah, dh, dc, peephole, norm_hh is not None, masks)
+    grads.update(sums)
     if bias is not None:
-        grads["bias"] = grads["norm_hh"][1] if norm_hh is not None else dA.sum((0, 1))
+        grads["bias"] = sums["norm_hh"][1] if norm_hh is not None else dA.sum((0, 1))
     return grads
 
 
-def _totals(run, dA, dah, dcl, dh0, dc0, peephole, norm_hh, norm_c, masks) -> dict:
-    """The batched gradients after the loop: one GEMM for dW_hh, reductions for the rest."""
+def _accumulate(sums: dict[str, Tensor], key: str, grads: tuple[Tensor, Tensor]) -> None:
+    """``sums[key] += grads`` (gain and bias gradients of one step)."""
+    if key in sums:
+        sums[key][0].add_(grads[0]), sums[key][1].add_(grads[1])
+    else:
+        sums[key] = grads
+
+
+def _totals(
+    run: dict,
+    dA: Tensor,
+    dah: list,
+    dh0: Tensor,
+    dc0: Tensor,
+    peephole: Tensor | None,
+    norm_hh: bool,
+    masks: LSTMMasks,
+) -> dict[str, Tensor]:
+    """The batched gradients after the loop: one GEMM for dW_hh, reductions for the peepholes."""
     T, B, G = dA.shape
     H = G // 4
     rows = (0, 1)
-    da = dA if norm_hh is None else torch.stack(dah)  # (T, B, 4H)
+    da = torch.stack(dah) if norm_hh else dA  # (T, B, 4H), through LN_hh's backward
     h_in = run["hs"][:-1] if masks.state is None else run["hs"][:-1] * masks.state
     grads = {"gx": dA, "h0": dh0, "c0": dc0}
     grads["weight_hh"] = da.reshape(T * B, G).t() @ h_in.reshape(T * B, H)  # (4H, H)
@@ -131,10 +150,4 @@ def _totals(run, dA, dah, dcl, dh0, dc0, peephole, norm_hh, norm_c, masks) -> di
         grads["peephole"] = torch.stack(
             [(d_i * c_prev).sum(rows), (d_f * c_prev).sum(rows), (d_o * run["ctil"]).sum(rows)]
         )
-    if norm_hh is not None:
-        xhat = (run["ah"] - run["mu"]) * run["rs"]
-        grads["norm_hh"] = ((dA * xhat).sum(rows), dA.sum(rows))
-    if norm_c is not None:
-        xhat = (run["ctil"] - run["cmu"]) * run["crs"]
-        grads["norm_c"] = ((dcl * xhat).sum(rows), dcl.sum(rows))
     return grads
