@@ -18,6 +18,10 @@ NOTES = """\
   family), 3H (GRU), H (Elman RNN); training 3× that. Element-wise work is not counted.
 - **× nn.LSTM / × nn.GRU**: time of ``torch.nn.LSTM`` (``torch.nn.GRU``) in the same run
   divided by the row's time; above 1 is faster than torch.
+- **Noise**: ``rnnkit.LSTM`` without extras *is* ``torch.nn.LSTM``'s kernel (plus a few
+  microseconds of dispatch), so its distance from 1.00× shows the noise of the run; on a
+  shared 2-core VM it reaches ±10% at C1, and repeated runs move the ratios by about as
+  much.
 - Which path runs: ``rnnkit.LSTM``/``rnnkit.RNN`` without extras, with weight drop, and
   with recurrent dropout in eval use torch's native kernel (oneDNN's fused LSTM on CPU).
   LayerNorm, peephole and zoneout LSTMs, recurrent dropout in training and ``rnnkit.GRU``

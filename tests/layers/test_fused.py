@@ -212,6 +212,11 @@ def test_packed_gemm_equals_plain_matmul(monkeypatch):
     assert_close(packed(x), x @ w.T + bias)
     assert_close(packed(x, other), x @ w.T + bias + other)
     assert_close(plain(x, other), x @ w.T + bias + other)
+    no_bias, out = gemm.StepGEMM(w, 9), torch.empty(9, 12)
+    for step in (packed, plain, no_bias):  # into a given buffer, each code path
+        want = x @ w.T + (0 if step is no_bias else bias)
+        assert step(x, out=out) is out
+        assert_close(out, want)
 
 
 def _f64(*shapes):

@@ -209,10 +209,11 @@ class Recurrent(nn.Module):
         if fused is not None:
             return fused
         outputs = []
+        steps = gx.unbind(0)  # gx[t] would make backward build a full (T, B, G) zero grad per step
         for t in range(gx.shape[0]):
             prev = state
             seen = prev if drop_h is None else _replace_h(prev, drop_h(state_output(prev)))
-            h, state = step(gx[t], seen)
+            h, state = step(steps[t], seen)
             if zoneout is not None:
                 state = zoneout(prev, state)
                 h = state_output(state)

@@ -72,8 +72,12 @@ class StepGEMM:
             except RuntimeError:  # a build whose oneDNN refuses the layout
                 self.packed = None
 
-    def __call__(self, x: Tensor, other: Tensor | None = None) -> Tensor:
-        """(B, K) -> (B, N), plus ``other`` (B, N, contiguous) when given (a new tensor)."""
+    def __call__(self, x: Tensor, other: Tensor | None = None, out: Tensor | None = None) -> Tensor:
+        """(B, K) -> (B, N), plus ``other`` (B, N) when given; into ``out`` if given."""
+        if out is not None:
+            if self.packed is None and other is None and self.bias is None:
+                return torch.mm(x, self.weight_t, out=out)
+            return out.copy_(self(x, other))
         bias = self.bias
         if self.packed is not None:
             if other is None:

@@ -97,9 +97,11 @@ def lstm_loop(
     n = T if save else 1
     if norm_hh is None:
         gemm = StepGEMM(weight_hh, B, bias)  # a = gx[t] + W_hh x_h + bias
-    else:  # the bias after LN_hh joins LN_hh's own bias
-        gemm = StepGEMM(weight_hh, B)
+    else:  # the bias after LN_hh joins LN_hh's own bias; W_hh x_h is kept for LN's backward
+        gemm = StepGEMM(weight_hh, B, pack=False)
         ln_bias = norm_hh[1] if bias is None else norm_hh[1] + bias
+        ah = gx.new_empty(n, B, G)
+        AH = _steps(ah, T)
     doubler = _g_doubler(gx, H)
     hs, cs = gx.new_empty(T + 1, B, H), gx.new_empty(T + 1, B, H)
     hs[0], cs[0] = h0, c0
@@ -114,18 +116,18 @@ def lstm_loop(
     minus_one = torch.full((), -1.0, dtype=gx.dtype, device=gx.device)
     if peephole is not None:
         w_if, w_co = peephole[:2].unsqueeze(0), peephole[2]  # (1, 2, H), (H,)
-    ah, mu, rs, cmu, crs = [], [], [], [], []
+    mu, rs, cmu, crs = [], [], [], []
     for t in range(T):
         h, c = HS[t], CS[t]
         x_h = h if m_s is None else h * m_s
         if norm_hh is None:
             a = gemm(x_h, GX[t])  # (B, 4H)
         else:
-            a_h = gemm(x_h)  # (B, 4H)
+            a_h = gemm(x_h, out=AH[t])  # (B, 4H)
             a, mu_t, rs_t = torch.native_layer_norm(a_h, (G,), norm_hh[0], ln_bias, norm_hh[2])
             a.add_(GX[t])
             if save:
-                ah.append(a_h), mu.append(mu_t), rs.append(rs_t)
+                mu.append(mu_t), rs.append(rs_t)
         if peephole is not None:
             a4 = a.view(B, 4, H)
             a4[:, :2].addcmul_(w_if, c.unsqueeze(1))
@@ -150,6 +152,7 @@ def lstm_loop(
     out = {"hs": hs, "cs": cs}
     if save:
         out.update(acts=acts, tcs=tcs, ctil=ctil)
-        for name, seq in (("ah", ah), ("mu", mu), ("rs", rs), ("cmu", cmu), ("crs", crs)):
+        out["ah"] = None if norm_hh is None else ah
+        for name, seq in (("mu", mu), ("rs", rs), ("cmu", cmu), ("crs", crs)):
             out[name] = torch.stack(seq) if seq else None
     return out

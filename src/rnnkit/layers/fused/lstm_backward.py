@@ -61,14 +61,15 @@ def lstm_backward(
     TC, CS, DOUT, DA = _steps(run["tcs"], T), run["cs"].unbind(0), dout.unbind(0), dA.unbind(0)
     ZH, ZC = _zone_steps(masks.zone_h, T), _zone_steps(masks.zone_c, T)
     UH, UC = _zone_steps(_one_minus(masks.zone_h), T), _zone_steps(_one_minus(masks.zone_c), T)
-    m_g, m_s, dah = masks.candidate, masks.state, [None] * T
+    m_g, m_s = masks.candidate, masks.state
     if peephole is not None:
         w_ci, w_cf, w_co = peephole.unbind(0)
     sums: dict[str, Tensor] = {}  # LayerNorm gain and bias gradients, summed over steps
     if norm_c is not None:
         CT, CMU, CRS = (x.unbind(0) for x in (run["ctil"], run["cmu"], run["crs"]))
+    dah = dA if norm_hh is None else torch.empty_like(dA)  # d(W_hh x_h): through LN_hh
     if norm_hh is not None:
-        AH, MU, RS = (run[k].unbind(0) for k in ("ah", "mu", "rs"))
+        AH, MU, RS, DAH = (x.unbind(0) for x in (run["ah"], run["mu"], run["rs"], dah))
     dh = DOUT[T - 1] if dh_T is None else DOUT[T - 1] + dh_T
     dc = torch.zeros_like(dh) if dc_T is None else dc_T
     for t in range(T - 1, -1, -1):
@@ -101,7 +102,7 @@ def lstm_backward(
         if norm_hh is not None:
             dln = _ln_backward(da, AH[t], (G,), MU[t], RS[t], norm_hh[0], norm_hh[1], _ALL)
             _accumulate(sums, "norm_hh", dln[1:])
-            da = dah[t] = dln[0]
+            da = DAH[t].copy_(dln[0])  # into one buffer for the dW_hh GEMM
         if m_s is None:
             dh_prev = gemm(da, DOUT[t - 1]) if t > 0 else gemm(da)
         else:
@@ -111,7 +112,7 @@ def lstm_backward(
         if ZH[t] is not None:
             add_scaled(dh_prev, dh, ZH[t])
         dh, dc = dh_prev, dc_prev
-    grads = _totals(run, dA, dah, dh, dc, peephole, norm_hh is not None, masks)
+    grads = _totals(run, dA, dah, dh, dc, peephole, masks)
     grads.update(sums)
     if bias is not None:
         grads["bias"] = sums["norm_hh"][1] if norm_hh is not None else dA.sum((0, 1))
@@ -129,21 +130,19 @@ def _accumulate(sums: dict[str, Tensor], key: str, grads: tuple[Tensor, Tensor])
 def _totals(
     run: dict,
     dA: Tensor,
-    dah: list,
+    dah: Tensor,
     dh0: Tensor,
     dc0: Tensor,
     peephole: Tensor | None,
-    norm_hh: bool,
     masks: LSTMMasks,
 ) -> dict[str, Tensor]:
     """The batched gradients after the loop: one GEMM for dW_hh, reductions for the peepholes."""
     T, B, G = dA.shape
     H = G // 4
     rows = (0, 1)
-    da = torch.stack(dah) if norm_hh else dA  # (T, B, 4H), through LN_hh's backward
     h_in = run["hs"][:-1] if masks.state is None else run["hs"][:-1] * masks.state
     grads = {"gx": dA, "h0": dh0, "c0": dc0}
-    grads["weight_hh"] = da.reshape(T * B, G).t() @ h_in.reshape(T * B, H)  # (4H, H)
+    grads["weight_hh"] = dah.reshape(T * B, G).t() @ h_in.reshape(T * B, H)  # (4H, H)
     if peephole is not None:
         d_i, d_f, _, d_o = dA.unflatten(-1, (4, H)).unbind(2)
         c_prev = run["cs"][:-1]
