@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_checkpoint:
         ckpt_cfg = CONFIGS[0]
         print(f"checkpointing: T={T_ckpt}, K={K}", flush=True)
-        ckpt = time_checkpoint(ckpt_cfg, T_ckpt, K, max(1, rounds // 2))
+        ckpt = time_checkpoint(ckpt_cfg, T_ckpt, K, rounds)
         text += checkpoint_table(T_ckpt, K, ckpt_cfg, ckpt)
     gemm_configs = [c for c in CONFIGS if c.name in wanted and c.B > 1]
     if gemm_configs:
