@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from rnnkit.cells.gru import GRUCell
 
@@ -132,22 +131,12 @@ def test_update_gate_shut_keeps_the_old_state(reset_after: bool) -> None:
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
-def test_gradcheck(reset_after: bool) -> None:
+def test_gradcheck(reset_after: bool, gradcheck_unrolled) -> None:
     torch.manual_seed(7)
     cell = GRUCell(2, 3, reset_after=reset_after).double()
-    names = [n for n, _ in cell.named_parameters()]
-    params = [p.detach().clone().requires_grad_() for p in cell.parameters()]
     xs = torch.randn(3, 2, 2, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-
-    def run(xs, h, *ps):
-        outs = []
-        for x in xs:
-            y, h = functional_call(cell, dict(zip(names, ps, strict=True)), (x, h))
-            outs.append(y)
-        return torch.stack(outs)
-
-    assert torch.autograd.gradcheck(run, (xs, h0, *params))
+    assert gradcheck_unrolled(cell, xs, h0)
 
 
 @pytest.mark.parametrize("bias", [True, False])

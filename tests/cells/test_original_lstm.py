@@ -7,7 +7,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.func import functional_call
 
 from rnnkit.cells.original_lstm import OriginalLSTMCell
 from rnnkit.cells.state import LSTMState
@@ -97,23 +96,12 @@ def test_equals_torch_lstm_with_forget_gate_pinned_open() -> None:
         torch.testing.assert_close(ours_grad, torch.cat([i, g_rows, o]))
 
 
-def test_gradcheck() -> None:
+def test_gradcheck(gradcheck_unrolled) -> None:
     torch.manual_seed(2)
     cell = OriginalLSTMCell(2, 3).double()
-    names = [n for n, _ in cell.named_parameters()]
-    params = [p.detach().clone().requires_grad_() for p in cell.parameters()]
     xs = torch.randn(3, 2, 2, dtype=torch.float64, requires_grad=True)
-    h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-    c0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-
-    def run(xs, h, c, *ps):
-        state, outs = LSTMState(h, c), []
-        for x in xs:
-            y, state = functional_call(cell, dict(zip(names, ps, strict=True)), (x, state))
-            outs.append(y)
-        return torch.stack(outs), state.c
-
-    assert torch.autograd.gradcheck(run, (xs, h0, c0, *params))
+    state = LSTMState(*(torch.randn(2, 3, dtype=torch.float64, requires_grad=True) for _ in "hc"))
+    assert gradcheck_unrolled(cell, xs, state)
 
 
 @pytest.mark.parametrize("bias", [True, False])
