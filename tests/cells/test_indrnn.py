@@ -8,7 +8,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch.func import functional_call
 
 from rnnkit.cells.indrnn import IndRNNCell
 
@@ -101,22 +100,12 @@ def test_default_init_range() -> None:
 
 
 @pytest.mark.parametrize("nonlinearity", ["relu", "tanh"])
-def test_gradcheck(nonlinearity: str) -> None:
+def test_gradcheck(nonlinearity: str, gradcheck_unrolled) -> None:
     torch.manual_seed(2)
     cell = IndRNNCell(2, 3, nonlinearity=nonlinearity, recurrent_max_abs=0.8).double()
-    names = [n for n, _ in cell.named_parameters()]
-    params = [p.detach().clone().requires_grad_() for p in cell.parameters()]
     xs = torch.randn(3, 2, 2, dtype=torch.float64, requires_grad=True)
     h0 = torch.rand(2, 3, dtype=torch.float64, requires_grad=True)
-
-    def run(xs, h, *ps):
-        outs = []
-        for x in xs:
-            y, h = functional_call(cell, dict(zip(names, ps, strict=True)), (x, h))
-            outs.append(y)
-        return torch.stack(outs)
-
-    assert torch.autograd.gradcheck(run, (xs, h0, *params))
+    assert gradcheck_unrolled(cell, xs, h0)
 
 
 def test_num_parameters() -> None:

@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from rnnkit.cells.leaky_rnn import LeakyRNNCell
 from rnnkit.cells.simple_rnn import SimpleRNNCell
@@ -90,22 +89,12 @@ def test_zero_cell_decays_geometrically() -> None:
     torch.testing.assert_close(out[-1], 0.9**10 * h0)
 
 
-def test_gradcheck() -> None:
+def test_gradcheck(gradcheck_unrolled) -> None:
     torch.manual_seed(2)
     cell = LeakyRNNCell(2, 3, alpha=0.4).double()
-    names = [n for n, _ in cell.named_parameters()]
-    params = [p.detach().clone().requires_grad_() for p in cell.parameters()]
     xs = torch.randn(3, 2, 2, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-
-    def run(xs, h, *ps):
-        outs = []
-        for x in xs:
-            y, h = functional_call(cell, dict(zip(names, ps, strict=True)), (x, h))
-            outs.append(y)
-        return torch.stack(outs)
-
-    assert torch.autograd.gradcheck(run, (xs, h0, *params))
+    assert gradcheck_unrolled(cell, xs, h0)
 
 
 def test_num_parameters() -> None:

@@ -7,7 +7,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.func import functional_call
 
 from rnnkit.cells.simple_rnn import IRNN_INPUT_STD, SimpleRNNCell
 
@@ -65,22 +64,12 @@ def test_torch_rnncell_loads_our_weights(init: str) -> None:
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-def test_gradcheck(nonlinearity: str) -> None:
+def test_gradcheck(nonlinearity: str, gradcheck_unrolled) -> None:
     torch.manual_seed(2)
     cell = SimpleRNNCell(2, 3, nonlinearity=nonlinearity).double()
-    names = [n for n, _ in cell.named_parameters()]
-    params = [p.detach().clone().requires_grad_() for p in cell.parameters()]
     xs = torch.randn(3, 2, 2, dtype=torch.float64, requires_grad=True)
     h0 = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
-
-    def run(xs, h, *ps):
-        outs = []
-        for x in xs:
-            y, h = functional_call(cell, dict(zip(names, ps, strict=True)), (x, h))
-            outs.append(y)
-        return torch.stack(outs)
-
-    assert torch.autograd.gradcheck(run, (xs, h0, *params))
+    assert gradcheck_unrolled(cell, xs, h0)
 
 
 @pytest.mark.parametrize("bias", [True, False])

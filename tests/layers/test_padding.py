@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import pytest
 import torch
 from torch.testing import assert_close
 
 import rnnkit.cells
-from rnnkit.cells.base import MemoryCell, RecurrentCell
+from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.state import State
 from rnnkit.layers import Bidirectional, Recurrent
 
@@ -20,19 +17,13 @@ SPATIAL = (3, 4)
 
 
 def all_cell_classes() -> list[type[RecurrentCell]]:
-    """Every RecurrentCell subclass defined in a module of rnnkit.cells."""
-    found = {}
-    for info in pkgutil.iter_modules(rnnkit.cells.__path__):
-        module = importlib.import_module(f"rnnkit.cells.{info.name}")
-        for obj in vars(module).values():
-            if (
-                isinstance(obj, type)
-                and issubclass(obj, RecurrentCell)
-                and obj not in (RecurrentCell, MemoryCell)  # abstract bases
-                and obj.__module__ == module.__name__
-            ):
-                found[obj.__name__] = obj
-    return [found[name] for name in sorted(found)]
+    """Every recurrent cell the package exports (the public zoo, abstract bases excluded)."""
+    exported = (getattr(rnnkit.cells, name) for name in rnnkit.cells.__all__)
+    cells = {
+        c.__name__: c for c in exported if isinstance(c, type) and issubclass(c, RecurrentCell)
+    }
+    cells.pop("RecurrentCell")
+    return [cells[name] for name in sorted(cells)]
 
 
 def is_conv(cls: type) -> bool:

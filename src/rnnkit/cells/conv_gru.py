@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_bool
-from rnnkit.cells.conv_lstm import check_kernel_size, check_spatial_size, conv_over_leading
+from rnnkit.cells.base import check_bool
+from rnnkit.cells.conv_lstm import (
+    ConvCell,
+    check_kernel_size,
+    check_spatial_size,
+    conv_over_leading,
+)
 
 
-class ConvGRUCell(RecurrentCell):
+class ConvGRUCell(ConvCell):
     r"""Convolutional GRU (Ballas, Yao, Pal & Courville, 2016, "Delving Deeper into Convolutional
     Networks for Learning Video Representations", eq. 4-7; convolutions in place of the GRU's
     matrix products as in Shi et al., 2015).
@@ -74,12 +77,6 @@ class ConvGRUCell(RecurrentCell):
         self.bias_hh = nn.Parameter(torch.empty(3 * Hc)) if bias else None
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Every parameter uniform(-1/sqrt(Hc kh kw), 1/sqrt(Hc kh kw))."""
-        bound = 1.0 / math.sqrt(self.hidden_size * self.kernel_size[0] * self.kernel_size[1])
-        for param in self.parameters():
-            nn.init.uniform_(param, -bound, bound)
-
     def initial_state(
         self,
         batch_size: int,
@@ -89,15 +86,7 @@ class ConvGRUCell(RecurrentCell):
         dtype: torch.dtype | None = None,
     ) -> Tensor:
         """Zero H_0 (B, Hc, H, W); (H, W) defaults to the cell's ``spatial_size``."""
-        size = check_spatial_size(spatial_size) or self.spatial_size
-        if size is None:
-            raise ValueError("initial_state needs spatial_size=(H, W) for a ConvGRUCell, got None")
-        return torch.zeros(batch_size, self.hidden_size, *size, device=device, dtype=dtype)
-
-    def zero_state(self, x: Tensor) -> Tensor:
-        """Zero state matching one input step x (B, C, H, W)."""
-        size = (x.shape[-2], x.shape[-1])
-        return self.initial_state(x.shape[0], spatial_size=size, device=x.device, dtype=x.dtype)
+        return self.zero_map(batch_size, spatial_size, device=device, dtype=dtype)
 
     def project_input(self, x: Tensor) -> Tensor:
         """W_ih * x + b_ih: (..., C, H, W) -> (..., 3Hc, H, W)."""

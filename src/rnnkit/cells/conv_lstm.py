@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentCell, check_bool, check_size
-from rnnkit.cells.state import LSTMState
+from rnnkit.cells.state import LSTMState, State
 
 
 def check_kernel_size(value: int | tuple[int, int]) -> tuple[int, int]:
@@ -40,7 +40,43 @@ def conv_over_leading(x: Tensor, weight: Tensor, bias: Tensor | None, padding: t
     return y.reshape(*x.shape[:-3], *y.shape[-3:])
 
 
-class ConvLSTMCell(RecurrentCell):
+class ConvCell(RecurrentCell):
+    """Bookkeeping shared by the convolutional cells: init and spatially sized zero states.
+
+    Subclasses set ``kernel_size`` (kh, kw) and ``spatial_size`` ((H, W) or None).
+    """
+
+    kernel_size: tuple[int, int]
+    spatial_size: tuple[int, int] | None
+
+    def reset_parameters(self) -> None:
+        """Every parameter uniform(-1/sqrt(Hc kh kw), 1/sqrt(Hc kh kw))."""
+        bound = 1.0 / math.sqrt(self.hidden_size * self.kernel_size[0] * self.kernel_size[1])
+        for param in self.parameters():
+            nn.init.uniform_(param, -bound, bound)
+
+    def zero_map(
+        self,
+        batch_size: int,
+        spatial_size: tuple[int, int] | None,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        """Zeros (B, Hc, H, W); (H, W) defaults to the cell's ``spatial_size``."""
+        size = check_spatial_size(spatial_size) or self.spatial_size
+        if size is None:
+            name = type(self).__name__
+            raise ValueError(f"initial_state needs spatial_size=(H, W) for a {name}, got None")
+        return torch.zeros(batch_size, self.hidden_size, *size, device=device, dtype=dtype)
+
+    def zero_state(self, x: Tensor) -> State:
+        """Zero state matching one input step x (B, C, H, W)."""
+        size = (x.shape[-2], x.shape[-1])
+        return self.initial_state(x.shape[0], spatial_size=size, device=x.device, dtype=x.dtype)
+
+
+class ConvLSTMCell(ConvCell):
     r"""Convolutional LSTM (Shi et al., 2015, "Convolutional LSTM Network: A Machine Learning
     Approach for Precipitation Nowcasting", eq. 3).
 
@@ -107,12 +143,6 @@ class ConvLSTMCell(RecurrentCell):
             self.register_parameter(name, param)
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Every parameter uniform(-1/sqrt(Hc kh kw), 1/sqrt(Hc kh kw))."""
-        bound = 1.0 / math.sqrt(self.hidden_size * self.kernel_size[0] * self.kernel_size[1])
-        for param in self.parameters():
-            nn.init.uniform_(param, -bound, bound)
-
     def initial_state(
         self,
         batch_size: int,
@@ -122,16 +152,8 @@ class ConvLSTMCell(RecurrentCell):
         dtype: torch.dtype | None = None,
     ) -> LSTMState:
         """Zero ``LSTMState(h, c)``, each (B, Hc, H, W); (H, W) defaults to ``spatial_size``."""
-        size = check_spatial_size(spatial_size) or self.spatial_size
-        if size is None:
-            raise ValueError("initial_state needs spatial_size=(H, W) for a ConvLSTMCell, got None")
-        h = torch.zeros(batch_size, self.hidden_size, *size, device=device, dtype=dtype)
+        h = self.zero_map(batch_size, spatial_size, device=device, dtype=dtype)
         return LSTMState(h, torch.zeros_like(h))
-
-    def zero_state(self, x: Tensor) -> LSTMState:
-        """Zero state matching one input step x (B, C, H, W)."""
-        size = (x.shape[-2], x.shape[-1])
-        return self.initial_state(x.shape[0], spatial_size=size, device=x.device, dtype=x.dtype)
 
     def project_input(self, x: Tensor) -> Tensor:
         """W_ih * x + b_ih: (..., C, H, W) -> (..., 4Hc, H, W)."""

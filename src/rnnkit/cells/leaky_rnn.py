@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -69,9 +67,7 @@ class LeakyRNNCell(RecurrentCell):
 
     def reset_parameters(self) -> None:
         """Every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        self.reset_uniform()
 
     def project_input(self, x: Tensor) -> Tensor:
         """W x_t + bias_ih, (..., D) -> (..., H)."""

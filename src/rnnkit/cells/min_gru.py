@@ -6,13 +6,11 @@ log ``log_g``, and :func:`log_space_scan`, the parallel solver of ``h_t = a_t h_
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.base import RecurrentCell, check_bool
 
 
 def g(v: Tensor) -> Tensor:
@@ -114,17 +112,14 @@ class MinGRU(RecurrentCell):
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True) -> None:
         super().__init__(input_size, hidden_size)
-        if not isinstance(bias, bool):
-            raise ValueError(f"bias must be True or False, got {bias!r}")
+        check_bool("bias", bias)
         self.weight_ih = nn.Parameter(torch.empty(2 * hidden_size, input_size))
         self.bias_ih = nn.Parameter(torch.empty(2 * hidden_size)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        self.reset_uniform()
 
     def project_input(self, x: Tensor) -> Tensor:
         """(..., D) -> (..., 2H): ``(W_z x + b_z | W_h x + b_h)``."""
