@@ -14,8 +14,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from rnnkit.layers.fused import kernels
 from rnnkit.layers.fused.gru import GRUMasks, gru_loop
 from rnnkit.layers.fused.gru_backward import gru_backward
+from rnnkit.layers.fused.gru_compiled import gru_backward_compiled, gru_loop_compiled
 from rnnkit.layers.fused.lstm import LSTMMasks, lstm_loop
 from rnnkit.layers.fused.lstm_backward import lstm_backward
 
@@ -99,13 +101,20 @@ class FusedLSTM(torch.autograd.Function):
         )
 
 
+def _gru_compiled(gx: Tensor, masks: GRUMasks) -> bool:
+    """Whether the GRU runs on the compiled kernels (``gx`` must be contiguous then)."""
+    return kernels.usable(gx, gx, masks.state, masks.candidate, masks.zone_h)
+
+
 class FusedGRU(torch.autograd.Function):
     """gx (T, B, 3H), h0 (B, H) -> h_1..h_T (T, B, H), h_T (see ``gru_loop``)."""
 
     @staticmethod
     def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, Tensor]:
         gx, h0, w_hh, b_hh, reset_after, masks = inputs
-        run = gru_loop(gx, h0, w_hh, b_hh, reset_after, masks, save=True)
+        ctx.compiled = _gru_compiled(gx, masks)
+        loop = gru_loop_compiled if ctx.compiled else gru_loop
+        run = loop(gx, h0, w_hh, b_hh, reset_after, masks, save=True)
         ctx.reset_after, ctx.has_bias = reset_after, b_hh is not None
         _save(ctx, {**run, "w_hh": w_hh}, masks)
         hs = run["hs"]
@@ -116,7 +125,8 @@ class FusedGRU(torch.autograd.Function):
         run, masks = _saved(ctx)
         run["reset_after"] = ctx.reset_after
         dout = torch.zeros_like(run["hs"][1:]) if dout is None else dout.contiguous()
-        grads = gru_backward(run, dout, dh_T, run["w_hh"], masks)
+        backward = gru_backward_compiled if ctx.compiled else gru_backward
+        grads = backward(run, dout, dh_T, run["w_hh"], masks)
         db = grads["bias_hh"] if ctx.has_bias else None
         return grads["gx"], grads["h0"], grads["weight_hh"], db, None, None
 
@@ -167,7 +177,10 @@ def fused_gru(
 ) -> tuple[Tensor, Tensor]:
     """The GRU over a sequence: gx (T, B, 3H) = W_ih x + b_ih -> output (T, B, H), h_T (B, H)."""
     masks = masks or GRUMasks()
+    if kernels.available():
+        gx = gx.contiguous()
     if not _needs_grad(gx, h0, weight_hh, bias_hh):
-        hs = gru_loop(gx, h0, weight_hh, bias_hh, reset_after, masks, save=False)["hs"]
+        loop = gru_loop_compiled if _gru_compiled(gx, masks) else gru_loop
+        hs = loop(gx, h0, weight_hh, bias_hh, reset_after, masks, save=False)["hs"]
         return hs[1:], hs[-1]
     return FusedGRU.apply(gx, h0, weight_hh, bias_hh, reset_after, masks)
