@@ -70,7 +70,7 @@ class Row:
     make: Callable[[int, int], nn.Module]
     family: str
     vs_gru: bool = False  # also report the ratio to torch.nn.GRU
-    step_loop: bool = False  # fused kernels disabled: the generic per-step loop
+    path: str = "fused"  # or torch_ops / step_loop (timing.PATHS)
 
 
 ROWS = [
@@ -92,15 +92,28 @@ ROWS = [
     Row("peephole LSTM", functools.partial(LSTM, cell=PeepholeLSTMCell), "lstm"),
     Row("SimpleRNN (rnnkit.RNN, tanh)", RNN, "rnn"),
     Row(
+        "rnnkit.GRU (reset after), torch-op loop",
+        GRU,
+        "gru",
+        vs_gru=True,
+        path="torch_ops",
+    ),
+    Row(
+        "LayerNorm-LSTM, torch-op loop",
+        functools.partial(LSTM, cell=LayerNormLSTMCell),
+        "lstm",
+        path="torch_ops",
+    ),
+    Row(
         "LayerNorm-LSTM, step loop",
         functools.partial(LSTM, cell=LayerNormLSTMCell),
         "lstm",
-        step_loop=True,
+        path="step_loop",
     ),
     Row(
         "LSTM + zoneout 0.1, step loop",
         functools.partial(LSTM, zoneout=0.1),
         "lstm",
-        step_loop=True,
+        path="step_loop",
     ),
 ]

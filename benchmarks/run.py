@@ -44,8 +44,7 @@ def time_config(
     for mode in ("train", "infer"):
         train = mode == "train"
         calls = {
-            row.label: make_call(models[row.label], x, train=train, step_loop=row.step_loop)
-            for row in rows
+            row.label: make_call(models[row.label], x, train=train, path=row.path) for row in rows
         }
         times[mode] = interleaved(calls, rounds=rounds, min_time=min_time)
         for label, t in times[mode].items():
@@ -60,7 +59,7 @@ def time_checkpoint(cfg: Config, T: int, K: int, rounds: int) -> dict:
         "full": Recurrent(LSTMCell(cfg.D, cfg.H)),
         "checkpoint": Recurrent(LSTMCell(cfg.D, cfg.H), checkpoint_every=K),
     }
-    calls = {n: make_call(m, x, train=True, step_loop=False) for n, m in layers.items()}
+    calls = {n: make_call(m, x, train=True, path="fused") for n, m in layers.items()}
     times = interleaved(calls, rounds=rounds, min_time=0.0)
     result = {}
     for name, layer in layers.items():

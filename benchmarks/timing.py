@@ -9,22 +9,40 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import Tensor, nn
 
+from rnnkit.layers.fused import kernels
 from rnnkit.layers.fused.dispatch import disabled
 
 
-def make_call(model: nn.Module, x: Tensor, *, train: bool, step_loop: bool) -> Callable[[], None]:
-    """One forward (+ backward of ``output.sum()`` when ``train``), in train or eval mode."""
+@contextmanager
+def _torch_ops() -> Iterator[None]:
+    """The fused loops on torch ops instead of the compiled step kernels."""
+    kernels.ENABLED = False
+    try:
+        yield
+    finally:
+        kernels.ENABLED = True
+
+
+PATHS = {"fused": nullcontext, "torch_ops": _torch_ops, "step_loop": disabled}
+
+
+def make_call(model: nn.Module, x: Tensor, *, train: bool, path: str) -> Callable[[], None]:
+    """One forward (+ backward of ``output.sum()`` when ``train``), in train or eval mode.
+
+    ``path``: ``fused`` (the default dispatch), ``torch_ops`` (fused loops without the
+    compiled kernels) or ``step_loop`` (fused paths off: the generic loop over cell.step).
+    """
     model.train(train)
     params = list(model.parameters())
 
     def call() -> None:
-        with disabled() if step_loop else nullcontext():
+        with PATHS[path]():
             if train:
                 output, _ = model(x)
                 output.sum().backward()

@@ -3,7 +3,8 @@
 The reference is a plain loop over ``cell.step`` written here, with the masks applied the
 way the docstrings of Zoneout, RecurrentDropout and Recurrent's state dropout state them.
 Outputs, final states and the gradients of every parameter, the input and the initial
-state are compared; ``gradcheck`` checks the hand-written backward in float64.
+state are compared; ``gradcheck`` checks the hand-written backward in float64. Every test
+runs twice: on the compiled step kernels and on the torch-op loops.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rnnkit.cells.layer_norm_lstm import LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.peephole_lstm import PeepholeLSTMCell
 from rnnkit.cells.state import LSTMState
-from rnnkit.layers.fused import gemm
+from rnnkit.layers.fused import gemm, kernels
 from rnnkit.layers.fused.functions import FusedGRU, FusedLSTM, fused_gru, fused_lstm
 from rnnkit.layers.fused.lstm import LSTMMasks
 
@@ -31,6 +32,15 @@ LSTMS = {
     "layer_norm": LayerNormLSTMCell,
     "layer_norm_no_c": functools.partial(LayerNormLSTMCell, norm_cell=False),
 }
+
+
+@pytest.fixture(autouse=True, params=["compiled", "torch_ops"])
+def step_kernels(request, monkeypatch):
+    """Run each test on the compiled kernels and on the torch-op loops."""
+    if request.param == "compiled" and kernels.module is None:
+        pytest.skip("the compiled kernels were not built")
+    monkeypatch.setattr(kernels, "ENABLED", request.param == "compiled")
+    return request.param
 
 
 class FixedMask(nn.Module):

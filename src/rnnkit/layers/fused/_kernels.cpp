@@ -299,7 +299,7 @@ RNNKIT_CLONES void lstm_fwd(LSTMShape s, LSTMFwd<R> k) {
         R* __restrict__ a = k.acts + srow * G;
         R *ai = a, *af = a + H, *ag = a + 2 * H, *ao = a + 3 * H;
         R* __restrict__ tc = k.tcs + srow * H;
-        R* __restrict__ ct = k.ctil + srow * H;
+        R* ct = k.ctil + srow * H;  // may be c_t itself (no zone on c)
         if (k.ln_g) {
             R mu, rs;
             moments(gh, G, k.eps_hh, &mu, &rs);
@@ -331,7 +331,7 @@ RNNKIT_CLONES void lstm_fwd(LSTMShape s, LSTMFwd<R> k) {
         const R* __restrict__ wh = rows.zone(k.zh, row, rows.fill_h);
         const R* __restrict__ wc = rows.zone(k.zc, row, rows.fill_c);
         R* __restrict__ hn = k.hs + (row + B) * H;
-        R* __restrict__ cnext = k.cs + (row + B) * H;
+        R* cnext = k.cs + (row + B) * H;
         for (i64 j = 0; j < H; ++j) hn[j] = lerp_(ao[j] * tc[j], h[j], wh[j]);
         for (i64 j = 0; j < H; ++j) cnext[j] = lerp_(ct[j], c[j], wc[j]);
     }

@@ -20,6 +20,7 @@ from rnnkit.layers.fused.gru_backward import gru_backward
 from rnnkit.layers.fused.gru_compiled import gru_backward_compiled, gru_loop_compiled
 from rnnkit.layers.fused.lstm import LSTMMasks, lstm_loop
 from rnnkit.layers.fused.lstm_backward import lstm_backward
+from rnnkit.layers.fused.lstm_compiled import lstm_backward_compiled, lstm_loop_compiled
 
 Norm = tuple[Tensor, Tensor, float] | None
 
@@ -48,6 +49,11 @@ def _saved(ctx: Any) -> tuple[dict[str, Tensor | None], LSTMMasks]:
     return run, LSTMMasks(**ctx.mask_floats, **tensors)
 
 
+def _lstm_compiled(gx: Tensor, params: tuple, masks: LSTMMasks) -> bool:
+    """Whether the LSTM runs on the compiled kernels (``gx`` must be contiguous then)."""
+    return kernels.usable(gx, gx, *params, *vars(masks).values())
+
+
 class FusedLSTM(torch.autograd.Function):
     """gx (T, B, 4H), h0, c0 (B, H) -> h_1..h_T (T, B, H), h_T, c_T (see ``lstm_loop``).
 
@@ -59,7 +65,9 @@ class FusedLSTM(torch.autograd.Function):
     def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, Tensor, Tensor]:
         gx, h0, c0, w_hh, bias, peep, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c = inputs
         norm_hh, norm_c = _norm(g_hh, b_hh, eps_hh), _norm(g_c, b_c, eps_c)
-        run = lstm_loop(gx, h0, c0, w_hh, bias, peep, norm_hh, norm_c, masks, save=True)
+        ctx.compiled = _lstm_compiled(gx, (peep, g_hh, g_c, b_c), masks)
+        loop = lstm_loop_compiled if ctx.compiled else lstm_loop
+        run = loop(gx, h0, c0, w_hh, bias, peep, norm_hh, norm_c, masks, save=True)
         ctx.eps = (eps_hh, eps_c)
         params = {"w_hh": w_hh, "bias": bias, "peep": peep, "g_hh": g_hh, "b_hh": b_hh}
         _save(ctx, {**run, **params, "g_c": g_c, "b_c": b_c}, masks)
@@ -72,7 +80,8 @@ class FusedLSTM(torch.autograd.Function):
         norm_hh = _norm(run["g_hh"], run["b_hh"], ctx.eps[0])
         norm_c = _norm(run["g_c"], run["b_c"], ctx.eps[1])
         dout = torch.zeros_like(run["hs"][1:]) if dout is None else dout.contiguous()
-        grads = lstm_backward(
+        backward = lstm_backward_compiled if ctx.compiled else lstm_backward
+        grads = backward(
             run,
             dout,
             dh_T,
@@ -158,9 +167,13 @@ def fused_lstm(
     masks = masks or LSTMMasks()
     g_hh, b_hh, eps_hh = norm_hh or (None, None, 0.0)
     g_c, b_c, eps_c = norm_c or (None, None, 0.0)
+    if kernels.available():
+        gx = gx.contiguous()
     tensors = (gx, h0, c0, weight_hh, bias, peephole, g_hh, b_hh, g_c, b_c)
     if not _needs_grad(*tensors):
-        run = lstm_loop(gx, h0, c0, weight_hh, bias, peephole, norm_hh, norm_c, masks, False)
+        compiled = _lstm_compiled(gx, (peephole, g_hh, g_c, b_c), masks)
+        loop = lstm_loop_compiled if compiled else lstm_loop
+        run = loop(gx, h0, c0, weight_hh, bias, peephole, norm_hh, norm_c, masks, False)
         hs, cs = run["hs"], run["cs"]
         return hs[1:], hs[-1], cs[-1]
     return FusedLSTM.apply(*tensors, masks, eps_hh, eps_c)
