@@ -7,12 +7,14 @@
 //
 // The math is exactly that of the torch-op fallback documented in gru.py / gru_backward.py
 // and lstm.py / lstm_backward.py, with the same symbols. Every buffer is a C-contiguous
-// array of `real` (float or double); a step buffer holds (n, B, X) with n = T when the
-// forward pass saves for backward and n = 1 otherwise (the step stride is then 0).
-// A null pointer means "absent" (no mask, no peephole, ...).
+// array of R (float or double); a saved per-step buffer holds (n, B, X) with n = T when
+// the forward pass saves for backward and n = 1 otherwise, and `st` is the step's row in it
+// (t or 0). A null pointer means "absent" (no mask, no peephole, ...).
 //
-// Zone weights (zoneout and frozen steps): `zone` points at (T, B, zcols) with zcols H or 1;
-// with a null pointer, `zconst` is used when `zcols` is -1, and no zone otherwise.
+// Zone weights (zoneout and frozen steps), Zone{ptr, cols, cst}: `ptr` points at
+// (T, B, cols) with cols H or 1; with a null pointer, `cst` is used when cols is -1, and
+// there is no zone otherwise. Built with GCC or Clang (setup.py); elsewhere the build is
+// skipped and the torch-op loops run.
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
