@@ -9,6 +9,7 @@ loop runs without saving anything per step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -49,9 +50,10 @@ def _saved(ctx: Any) -> tuple[dict[str, Tensor | None], LSTMMasks]:
     return run, LSTMMasks(**ctx.mask_floats, **tensors)
 
 
-def _lstm_compiled(gx: Tensor, params: tuple, masks: LSTMMasks) -> bool:
-    """Whether the LSTM runs on the compiled kernels (``gx`` must be contiguous then)."""
-    return kernels.usable(gx, gx, *params, *vars(masks).values())
+def _lstm_loop(gx: Tensor, params: tuple, masks: LSTMMasks) -> Callable[..., dict]:
+    """The compiled-kernel loop where the kernels can take these tensors, else the torch-op one."""
+    usable = kernels.usable(gx, *params, *vars(masks).values())
+    return lstm_loop_compiled if usable else lstm_loop
 
 
 class FusedLSTM(torch.autograd.Function):
@@ -65,8 +67,8 @@ class FusedLSTM(torch.autograd.Function):
     def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, Tensor, Tensor]:
         gx, h0, c0, w_hh, bias, peep, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c = inputs
         norm_hh, norm_c = _norm(g_hh, b_hh, eps_hh), _norm(g_c, b_c, eps_c)
-        ctx.compiled = _lstm_compiled(gx, (peep, g_hh, g_c, b_c), masks)
-        loop = lstm_loop_compiled if ctx.compiled else lstm_loop
+        loop = _lstm_loop(gx, (peep, g_hh, g_c, b_c), masks)
+        ctx.compiled = loop is lstm_loop_compiled
         run = loop(gx, h0, c0, w_hh, bias, peep, norm_hh, norm_c, masks, save=True)
         ctx.eps = (eps_hh, eps_c)
         params = {"w_hh": w_hh, "bias": bias, "peep": peep, "g_hh": g_hh, "b_hh": b_hh}
@@ -110,9 +112,10 @@ class FusedLSTM(torch.autograd.Function):
         )
 
 
-def _gru_compiled(gx: Tensor, masks: GRUMasks) -> bool:
-    """Whether the GRU runs on the compiled kernels (``gx`` must be contiguous then)."""
-    return kernels.usable(gx, gx, masks.state, masks.candidate, masks.zone_h)
+def _gru_loop(gx: Tensor, masks: GRUMasks) -> Callable[..., dict]:
+    """The compiled-kernel loop where the kernels can take these tensors, else the torch-op one."""
+    usable = kernels.usable(gx, masks.state, masks.candidate, masks.zone_h)
+    return gru_loop_compiled if usable else gru_loop
 
 
 class FusedGRU(torch.autograd.Function):
@@ -121,8 +124,8 @@ class FusedGRU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, Tensor]:
         gx, h0, w_hh, b_hh, reset_after, masks = inputs
-        ctx.compiled = _gru_compiled(gx, masks)
-        loop = gru_loop_compiled if ctx.compiled else gru_loop
+        loop = _gru_loop(gx, masks)
+        ctx.compiled = loop is gru_loop_compiled
         run = loop(gx, h0, w_hh, b_hh, reset_after, masks, save=True)
         ctx.reset_after, ctx.has_bias = reset_after, b_hh is not None
         _save(ctx, {**run, "w_hh": w_hh}, masks)
@@ -171,8 +174,7 @@ def fused_lstm(
         gx = gx.contiguous()
     tensors = (gx, h0, c0, weight_hh, bias, peephole, g_hh, b_hh, g_c, b_c)
     if not _needs_grad(*tensors):
-        compiled = _lstm_compiled(gx, (peephole, g_hh, g_c, b_c), masks)
-        loop = lstm_loop_compiled if compiled else lstm_loop
+        loop = _lstm_loop(gx, (peephole, g_hh, g_c, b_c), masks)
         run = loop(gx, h0, c0, weight_hh, bias, peephole, norm_hh, norm_c, masks, False)
         hs, cs = run["hs"], run["cs"]
         return hs[1:], hs[-1], cs[-1]
@@ -193,7 +195,6 @@ def fused_gru(
     if kernels.available():
         gx = gx.contiguous()
     if not _needs_grad(gx, h0, weight_hh, bias_hh):
-        loop = gru_loop_compiled if _gru_compiled(gx, masks) else gru_loop
-        hs = loop(gx, h0, weight_hh, bias_hh, reset_after, masks, save=False)["hs"]
+        hs = _gru_loop(gx, masks)(gx, h0, weight_hh, bias_hh, reset_after, masks, save=False)["hs"]
         return hs[1:], hs[-1]
     return FusedGRU.apply(gx, h0, weight_hh, bias_hh, reset_after, masks)

@@ -27,14 +27,15 @@ def available() -> bool:
     return ENABLED and module is not None
 
 
-def usable(like: Tensor, *tensors: Tensor | float | None) -> bool:
-    """Whether the kernels can run on ``like`` and every tensor among ``tensors``."""
+def usable(like: Tensor, *others: Tensor | float | None) -> bool:
+    """Whether the kernels can take ``like`` and the tensors among ``others``: all on the
+    CPU, contiguous, and of ``like``'s dtype (float32 or float64)."""
     if not available() or like.device.type != "cpu" or like.dtype not in _DTYPES:
         return False
     return all(
         not isinstance(t, Tensor)
         or (t.device.type == "cpu" and t.dtype == like.dtype and t.is_contiguous())
-        for t in tensors
+        for t in (like, *others)
     )
 
 
