@@ -77,7 +77,8 @@ def gru_backward_compiled(
     DGH, DAN = dgh.unbind(0), dgx[..., 2 * H :].unbind(0)
     directs, carry = (dout.new_empty(B, H), dout.new_empty(B, H)), dout.new_empty(B, H)
     w = weight_hh.contiguous() if after else weight_hh[: 2 * H].contiguous()
-    w_n, drh = weight_hh[2 * H :].contiguous(), dout.new_empty(B, H)
+    if not after:  # the W_n GEMM and its output, for d(r ⊙ x_h)
+        w_n, drh = weight_hh[2 * H :].contiguous(), dout.new_empty(B, H)
     hs, rz, gx_ptr = run["hs"].data_ptr(), run["rz"].data_ptr(), dgx.data_ptr()
     head = (kernels.is_double(dout), B, H)
     ghn, dgh_ptr = (run["extra"].data_ptr(), dgh.data_ptr()) if after else (None, None)
@@ -89,7 +90,7 @@ def gru_backward_compiled(
         k.gru_bwd(t, dh.data_ptr(), d.data_ptr(), carry.data_ptr(), *head, *saved, *tail)
         if not after:  # d(r ⊙ x_h) = W_n^T da_n, then da_r
             torch.mm(DAN[t], w_n, out=drh)
-            k.gru_before_bwd_r(t, drh.data_ptr(), d.data_ptr(), *head, hs, rz, gx_ptr, ptr(m_s))
+            k.gru_before_bwd_r(t, drh.data_ptr(), d.data_ptr(), *head, hs, rz, gx_ptr, tail[0])
         d.addmm_(DGH[t], w)
         if m_s is not None:
             d.mul_(m_s).add_(carry)
