@@ -182,16 +182,17 @@ def test_resume_takes_only_a_budget(tmp_path, capsys, trained):
 
 
 def test_nan_loss_stops_with_one_line(tmp_path, capsys, monkeypatch):
-    from rnnkit.training import tbptt, trainer
+    from rnnkit.tasks import language_model
 
     calls = []
 
     def nan_at_5(model, x, y, state):
         calls.append(1)
-        loss, state = tbptt.next_token_loss(model, x, y, state)
+        loss, state = next_token_loss(model, x, y, state)
         return (loss * math.nan if len(calls) == 5 else loss), state
 
-    monkeypatch.setattr(trainer, "next_token_loss", nan_at_5)
+    next_token_loss = language_model.next_token_loss
+    monkeypatch.setattr(language_model, "next_token_loss", nan_at_5)
     text = tmp_path / "t.txt"
     text.write_text("to be or not to be\n" * 50)
     out = tmp_path / "o"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from rnnkit.cells.state import LSTMState
+from rnnkit.cells.state import LSTMState, flatten_state, unflatten_state
 from rnnkit.errors import CheckpointError
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.training import checkpoint as ckpt
@@ -99,7 +99,7 @@ def test_step_directory_is_safetensors_and_json(tmp_path):
     h, c = trainer.state
     assert torch.equal(tensors["hidden.0.0"], h) and torch.equal(tensors["hidden.0.1"], c)
     meta = json.loads((step / "trainer.json").read_text())
-    assert meta["step"] == 10 and meta["position"] == trainer.stream.position
+    assert meta["step"] == 10 and meta["data"]["position"] == trainer.stream.position
     assert LanguageModel.from_pretrained(step).config.hidden_size == 12  # a model checkpoint too
 
 
@@ -166,8 +166,8 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path):
     ],
 )
 def test_recurrent_state_round_trip(state, tmp_path):
-    tensors, structure = ckpt.state_to_tensors(state, "hidden.0")
-    back = ckpt.state_from_tensors(tensors, "hidden.0", json.loads(json.dumps(structure)))
+    tensors, structure = flatten_state(state)
+    back = unflatten_state(tensors, json.loads(json.dumps(structure)))
     assert type(back) is type(state)
     flat = lambda s: [s] if isinstance(s, torch.Tensor) else [t for x in s for t in flat(x)]  # noqa: E731
     if state is not None:

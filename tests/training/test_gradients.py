@@ -114,5 +114,5 @@ def test_skip_mode_drops_the_batch_and_goes_on(tmp_path):
 
 def test_skip_mode_gives_up_after_too_many_bad_batches_in_a_row():
     trainer = make_trainer(nan_at=set(range(2, 100)), on_nonfinite="skip")
-    with pytest.raises(NonFiniteError, match=r"at step 2: loss is nan \(11 windows in a row\)"):
+    with pytest.raises(NonFiniteError, match=r"at step 2: loss is nan \(11 batches in a row\)"):
         trainer.fit()

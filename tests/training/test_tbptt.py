@@ -13,9 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.data.batching import StreamBatches
+from rnnkit.data.batching import StreamBatches, Window
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
-from rnnkit.training.tbptt import TokenStream, next_token_loss, tbptt_backward, window_length
+from rnnkit.training.tbptt import TokenStream, window_length
 from rnnkit.training.trainer import TrainConfig, Trainer
 
 V, H, B, T = 7, 5, 3, 12
@@ -59,7 +59,7 @@ def trainer_grads(model, x, y, state, **config):
     cfg = TrainConfig(batch_size=B, bptt=T, clip_norm=None, max_steps=1, **config)
     trainer = Trainer(model, ids, ids, cfg, progress=False)
     trainer.optimizer.step = lambda: None  # keep the gradients, skip the update
-    loss, _ = trainer.train_chunk(x, y, state)
+    loss, _ = trainer.train_step(Window(x, y, state, k2=cfg.tbptt_k2))
     return loss, {n: p.grad for n, p in model.named_parameters()}
 
 
@@ -99,7 +99,7 @@ def test_loss_of_k1_k2_window_is_mean_over_last_k2_steps():
     with torch.no_grad():
         logits, _ = model(x, (h0, c0))
     expected = F.cross_entropy(logits[:, -4:].flatten(0, 1), y[:, -4:].flatten())
-    loss, _ = tbptt_backward(next_token_loss, model, x, y, (h0, c0), k2=4)
+    loss, _ = model.loss(Window(x, y, (h0, c0), k2=4))
     torch.testing.assert_close(loss, expected)
 
 
@@ -110,7 +110,9 @@ def test_carried_state_matches_one_pass_and_is_cut_from_graph():
     state, finals = None, []
     while not stream.exhausted:
         x, y = stream.read(5)  # windows of 5, 5, 2
-        _, state = tbptt_backward(next_token_loss, model, x, y, state, k2=None)
+        loss, metrics = model.loss(Window(x, y, state))
+        loss.backward()
+        state = metrics["state"]
         finals.append(state)
     with torch.no_grad():
         _, (h, c) = model(stream.inputs, None)

@@ -3,9 +3,11 @@ import json
 import pytest
 import torch
 
+from rnnkit.cells.state import detach_state
+from rnnkit.data.batching import Window
 from rnnkit.data.vocab import CharVocab
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
-from rnnkit.training.trainer import TrainConfig, Trainer, detach, evaluate
+from rnnkit.training.trainer import TrainConfig, Trainer, evaluate
 
 TEXT = "to be or not to be, that is the question; whether 'tis nobler in the mind\n" * 30
 
@@ -60,7 +62,7 @@ def test_gradient_is_clipped_to_global_norm():
     trainer.optimizer.step = lambda: norms.append(  # read the clipped gradient, skip the update
         torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
     )
-    trainer.train_chunk(*trainer.stream.read(16), None)
+    trainer.train_step(Window(*trainer.stream.read(16)))
     assert norms[0].item() == pytest.approx(1e-3, rel=1e-4)
 
 
@@ -93,7 +95,7 @@ def test_validation_draws_nothing_from_the_training_rng():
 
 def test_state_is_detached_between_chunks():
     h = torch.randn(2, 3, requires_grad=True) * 2
-    out = detach((h, h + 1))
+    out = detach_state((h, h + 1))
     assert all(not t.requires_grad for t in out) and torch.equal(out[0], h)
 
 

@@ -22,7 +22,16 @@ from rnnkit.cells.peephole_lstm import PeepholeLSTMCell
 from rnnkit.cells.phased_lstm import PhasedLSTMCell
 from rnnkit.cells.recurrent_highway import RecurrentHighwayCell
 from rnnkit.cells.simple_rnn import SimpleRNNCell
-from rnnkit.cells.state import LSTMState, State, map_state, state_output
+from rnnkit.cells.state import (
+    LSTMState,
+    State,
+    detach_state,
+    flatten_state,
+    map_state,
+    reorder_state,
+    state_output,
+    unflatten_state,
+)
 
 __all__ = [
     "BNLSTMState",
@@ -47,6 +56,10 @@ __all__ = [
     "RecurrentHighwayCell",
     "SimpleRNNCell",
     "State",
+    "detach_state",
+    "flatten_state",
     "map_state",
+    "reorder_state",
     "state_output",
+    "unflatten_state",
 ]

@@ -8,54 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.state import LSTMState, State
-
-
-def check_size(name: str, value: int) -> int:
-    """Validate a positional size argument."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def check_bool(name: str, value: bool) -> bool:
-    """Validate a boolean flag (``1`` or ``"yes"`` are not flags)."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
-def check_finite(name: str, value: float) -> float:
-    """Validate a real, finite float option."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok:
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def check_positive(name: str, value: float) -> float:
-    """Validate a positive, finite float option."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    """Validate a string option against its allowed values."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
-
-
-def check_range(
-    name: str, value: float, low: float, high: float, *, high_open: bool = True
-) -> float:
-    """Validate a float option in [low, high) (or [low, high] when ``high_open`` is False)."""
-    ok = low <= value < high if high_open else low <= value <= high
-    if not ok:
-        bracket = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
-    return value
+from rnnkit.checks import check_size
 
 
 class RecurrentCell(nn.Module):

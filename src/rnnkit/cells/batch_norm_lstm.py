@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_finite, check_positive, check_range, check_size
+from rnnkit.cells.base import RecurrentCell
+from rnnkit.checks import check_finite, check_positive, check_range, check_size
 
 
 class BNLSTMState(NamedTuple):

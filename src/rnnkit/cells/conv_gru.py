@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import check_bool
 from rnnkit.cells.conv_lstm import (
     ConvCell,
     check_kernel_size,
     check_spatial_size,
     conv_over_leading,
 )
+from rnnkit.checks import check_bool
 
 
 class ConvGRUCell(ConvCell):

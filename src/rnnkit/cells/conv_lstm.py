@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_bool, check_size
+from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.state import LSTMState, State
+from rnnkit.checks import check_bool, check_size
 
 
 def check_kernel_size(value: int | tuple[int, int]) -> tuple[int, int]:

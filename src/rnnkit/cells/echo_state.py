@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import RecurrentCell, check_positive
+from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.leaky_rnn import check_alpha
+from rnnkit.checks import check_positive
 
 #: How many sparse draws to try before giving up on a reservoir with spectral radius 0.
 MAX_DRAWS = 100

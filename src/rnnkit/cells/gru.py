@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import RecurrentCell, check_bool
+from rnnkit.cells.base import RecurrentCell
+from rnnkit.checks import check_bool
 
 
 class GRUCell(RecurrentCell):

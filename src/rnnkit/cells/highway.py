@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import check_choice, check_size
+from rnnkit.checks import check_choice, check_size
 
 ACTIVATIONS = {
     "relu": torch.relu,

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import MemoryCell, check_bool, check_finite, check_positive
+from rnnkit.cells.base import MemoryCell
 from rnnkit.cells.state import LSTMState
+from rnnkit.checks import check_bool, check_finite, check_positive
 
 
 class LayerNormLSTMCell(MemoryCell):

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_choice
+from rnnkit.cells.base import RecurrentCell
+from rnnkit.checks import check_choice
 
 NONLINEARITIES = ("tanh", "relu")
 

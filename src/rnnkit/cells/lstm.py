@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import MemoryCell, check_bool, check_finite
+from rnnkit.cells.base import MemoryCell
 from rnnkit.cells.state import LSTMState
+from rnnkit.checks import check_bool, check_finite
 
 
 class LSTMCell(MemoryCell):

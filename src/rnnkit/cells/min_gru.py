@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_bool
+from rnnkit.cells.base import RecurrentCell
+from rnnkit.checks import check_bool
 
 
 def g(v: Tensor) -> Tensor:

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_bool
+from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.min_gru import candidate_log, check_sequence, g, log_space_scan
+from rnnkit.checks import check_bool
 
 
 class MinLSTM(RecurrentCell):

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import MemoryCell, check_bool
+from rnnkit.cells.base import MemoryCell
 from rnnkit.cells.state import LSTMState
+from rnnkit.checks import check_bool
 
 
 class OriginalLSTMCell(MemoryCell):

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import MemoryCell, check_bool
+from rnnkit.cells.base import MemoryCell
 from rnnkit.cells.state import LSTMState
+from rnnkit.checks import check_bool
 
 
 class PeepholeLSTMCell(MemoryCell):

@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, check_size
+from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.highway import check_gate_bias
+from rnnkit.checks import check_bool, check_size
 
 
 class RecurrentHighwayCell(RecurrentCell):
@@ -65,9 +66,7 @@ class RecurrentHighwayCell(RecurrentCell):
     ) -> None:
         super().__init__(input_size, hidden_size)
         self.depth = check_size("depth", depth)
-        if not isinstance(coupled, bool):
-            raise ValueError(f"coupled must be True or False, got {coupled!r}")
-        self.coupled = coupled
+        self.coupled = check_bool("coupled", coupled)
         self.gate_bias = check_gate_bias(gate_bias)
         self.num_blocks = 2 if coupled else 3
         rows = self.num_blocks * hidden_size

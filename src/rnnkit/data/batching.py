@@ -11,9 +11,29 @@ in each column and the hidden state can be carried (detached) between chunks::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor
+
+
+@dataclass
+class Window:
+    """One truncated-BPTT window of a token stream, as a language model's training batch.
+
+    ``inputs``/``targets`` are (B, T); ``state`` is the state carried in from the previous
+    window (None at the start of an epoch); ``k2`` how many of the last steps to backpropagate
+    (None: all); ``lr_scale`` multiplies the learning rate of this update (random window
+    lengths); ``objective`` replaces teacher forcing (e.g. scheduled sampling).
+    """
+
+    inputs: Tensor
+    targets: Tensor
+    state: Any = None
+    k2: int | None = None
+    lr_scale: float = 1.0
+    objective: Callable[..., tuple[Tensor, Any]] | None = None
 
 
 class StreamBatches:

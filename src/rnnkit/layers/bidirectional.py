@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from rnnkit.cells.base import check_choice
+from rnnkit.checks import check_choice
 from rnnkit.layers.lengths import Lengths, run_packed
 
 MERGES = ("concat", "sum", "mean", "mul")

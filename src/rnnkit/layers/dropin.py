@@ -11,22 +11,18 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rnnkit.cells.base import RecurrentCell, check_choice, check_range
+from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.state import map_state
+from rnnkit.checks import check_bool, check_choice, check_range
 from rnnkit.layers.bidirectional import MERGES, Bidirectional
 from rnnkit.layers.fused.checkpoint import check_checkpoint_every
 from rnnkit.layers.lengths import check_lengths, repack, unpack
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.stacked import Stacked
-from rnnkit.layers.torch_layout import join_hidden, map_hidden, split_hidden
+from rnnkit.layers.torch_layout import join_hidden, split_hidden
 from rnnkit.regularizers import RecurrentDropout, VariationalDropout, WeightDrop, Zoneout
 
 CellFactory = Callable[[int, int], RecurrentCell]
-
-
-def _check_flag(name: str, value: bool) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 def _check_zoneout(value: float | tuple[float, float], has_c: bool) -> tuple[float, float]:
@@ -115,9 +111,9 @@ class DropIn:
         self.zoneout = _check_zoneout(zoneout, self.mode == "LSTM")
         self.recurrent_dropout = check_range("recurrent_dropout", recurrent_dropout, 0.0, 1.0)
         self.variational_dropout = check_range("variational_dropout", variational_dropout, 0.0, 1.0)
-        self.residual = _check_flag("residual", residual)
+        self.residual = check_bool("residual", residual)
         self.merge = check_choice("merge", merge, MERGES)
-        self.force_generic = _check_flag("force_generic", force_generic)
+        self.force_generic = check_bool("force_generic", force_generic)
         self.checkpoint_every = check_checkpoint_every(checkpoint_every)
         weight_drop = check_range("weight_drop", weight_drop, 0.0, 1.0)
         self.weight_drop = WeightDrop(weight_drop) if weight_drop else None
@@ -304,7 +300,7 @@ class DropIn:
                 raise ValueError(f"{self.mode}: expected a 2-D or 3-D input, got {input.dim()}-D")
             if not batched:
                 input = input.unsqueeze(0 if self.batch_first else 1)
-                hx = None if hx is None else map_hidden(lambda t: t.unsqueeze(1), hx)
+                hx = None if hx is None else map_state(lambda t: t.unsqueeze(1), hx)
             if hx is not None:
                 self.check_forward_args(input, hx, None)
             x = input.transpose(0, 1) if self.batch_first else input  # (T, B, D)
@@ -320,7 +316,7 @@ class DropIn:
             output = output.transpose(0, 1)
         if not batched:
             output = output.squeeze(0 if self.batch_first else 1)
-            hidden = map_hidden(lambda t: t.squeeze(1), hidden)
+            hidden = map_state(lambda t: t.squeeze(1), hidden)
         return output, hidden
 
     def _tensors(self) -> dict[str, Tensor]:

@@ -10,6 +10,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.state import State, map_state, state_output
+from rnnkit.checks import check_bool
 from rnnkit.layers.fused.checkpoint import check_checkpoint_every, checkpointed_unroll
 from rnnkit.layers.fused.dispatch import fused_unroll
 from rnnkit.layers.lengths import (
@@ -103,11 +104,9 @@ class Recurrent(nn.Module):
         super().__init__()
         if not isinstance(cell, RecurrentCell):
             raise ValueError(f"cell must be a RecurrentCell, got {type(cell).__name__}")
-        for name, flag in (("batch_first", batch_first), ("reverse", reverse)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{name} must be True or False, got {flag!r}")
         self.cell = cell
-        self.batch_first, self.reverse = batch_first, reverse
+        self.batch_first = check_bool("batch_first", batch_first)
+        self.reverse = check_bool("reverse", reverse)
         self.checkpoint_every = check_checkpoint_every(checkpoint_every)
         self.input_dropout = _as(VariationalDropout, "input_dropout", input_dropout)
         self.state_dropout = _as(VariationalDropout, "state_dropout", state_dropout)

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from rnnkit.checks import check_bool, check_probability
 from rnnkit.layers.lengths import Lengths, check_lengths, run_packed, zero_padding
-from rnnkit.regularizers.masks import check_probability
 
 
 class Stacked(nn.Module):
@@ -43,10 +43,8 @@ class Stacked(nn.Module):
         layers = list(layers)
         if not layers:
             raise ValueError("Stacked needs at least one layer, got none")
-        if not isinstance(residual, bool):
-            raise ValueError(f"residual must be True or False, got {residual!r}")
         self.dropout = check_probability("dropout", dropout)
-        self.residual = residual
+        self.residual = check_bool("residual", residual)
         self.layers = nn.ModuleList(layers)
         firsts = {getattr(layer, "batch_first", False) for layer in layers}
         if len(firsts) > 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -10,11 +10,6 @@ from torch import Tensor
 
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.state import State, state_output
-
-
-def map_hidden(fn: Callable[[Tensor], Tensor], hidden: Any) -> Any:
-    """``fn`` on ``h`` or on each of ``(h, c)``."""
-    return tuple(fn(t) for t in hidden) if isinstance(hidden, tuple) else fn(hidden)
 
 
 def split_hidden(hx: Any, cells: Sequence[RecurrentCell], *, bidirectional: bool) -> tuple:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.regularizers.masks import check_probability, dropout_mask
+from rnnkit.checks import check_probability
+from rnnkit.regularizers.masks import dropout_mask
 
 
 class EmbeddingDropout(nn.Module):

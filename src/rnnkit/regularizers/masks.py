@@ -6,14 +6,6 @@ import torch
 from torch import Tensor
 
 
-def check_probability(name: str, value: float) -> float:
-    """Validate a drop probability in [0, 1)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0
-    if not ok:
-        raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
-    return float(value)
-
-
 def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, like: Tensor) -> Tensor:
     """Inverted-dropout mask: 0 with probability ``p``, else ``1 / (1 - p)``.
 

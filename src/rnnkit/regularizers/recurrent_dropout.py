@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from rnnkit.regularizers.masks import check_mask_shape, check_probability, dropout_mask
+from rnnkit.checks import check_probability
+from rnnkit.regularizers.masks import check_mask_shape, dropout_mask
 
 
 class RecurrentDropout(nn.Module):

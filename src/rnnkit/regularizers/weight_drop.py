@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rnnkit.regularizers.masks import check_mask_shape, check_probability, dropout_mask
+from rnnkit.checks import check_probability
+from rnnkit.regularizers.masks import check_mask_shape, dropout_mask
 
 
 class WeightDrop(nn.Module):

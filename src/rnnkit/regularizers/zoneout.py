@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnkit.regularizers.masks import check_probability
+from rnnkit.checks import check_probability
 
 State = Tensor | tuple[Tensor, ...]
 

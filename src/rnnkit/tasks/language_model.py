@@ -1,18 +1,34 @@
-"""Language model: embedding -> recurrent stack -> dropout -> linear (optionally tied)."""
+"""Language model: embedding -> recurrent stack -> dropout -> linear (optionally tied).
+
+Its training batch is a window of a token stream (:class:`rnnkit.data.batching.Window`): the
+carried state comes in with it and goes out in the metrics, and the window says how many of its
+last steps to backpropagate (TBPTT(k1, k2); Williams & Peng 1990, Sutskever 2013 sec. 2.8.6):
+the first ``k1 - k2`` steps run under ``torch.no_grad()`` and only move the state forward, and
+the loss is the mean over the last ``k2`` steps.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.cells.state import detach_state
+from rnnkit.data.batching import Window
 from rnnkit.data.vocab import CharVocab
 from rnnkit.errors import CheckpointError
 from rnnkit.layers import GRU, LSTM, RNN
 from rnnkit.tasks.pretrained import load_config, load_state, save_checkpoint
 
 CELLS = ("lstm", "gru", "rnn")
+#: ``objective(model, x (B, T), y (B, T), state) -> (mean loss, state)``
+Objective = Callable[[nn.Module, Tensor, Tensor, Any], tuple[Tensor, Any]]
 FORMAT = "rnnkit.language_model/1"
 
 
@@ -89,6 +105,30 @@ class LanguageModel(nn.Module):
         logits, state = self(tokens[:, None], state)
         return logits[:, -1].log_softmax(-1), state
 
+    # -- training and evaluation (the Trainer's contract) ------------------------------
+
+    def loss(self, batch: Window) -> tuple[Tensor, dict[str, Any]]:
+        """TBPTT(k1, k2) loss of one window; the outgoing state is ``metrics["state"]``."""
+        objective = batch.objective or next_token_loss
+        x, y, state = batch.inputs, batch.targets, detach_state(batch.state)
+        prefix = 0 if batch.k2 is None else max(0, x.shape[1] - batch.k2)
+        if prefix:
+            with torch.no_grad():  # the first k1 - k2 steps only carry the state forward
+                _, state = objective(self, x[:, :prefix], y[:, :prefix], state)
+        loss, state = objective(self, x[:, prefix:], y[:, prefix:], state)
+        return loss, {"tokens": y.numel(), "state": state}
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[tuple[Tensor, Tensor]]) -> dict[str, float]:
+        """Mean NLL over consecutive windows ``(x, y)`` of a stream, the state carried."""
+        total, count, state = 0.0, 0, None
+        for x, y in batches:
+            logits, state = self(x, state)  # (B, T, V)
+            total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+            count += y.numel()
+        nats = total / count
+        return {"nats": nats, "bits": nats / math.log(2)}
+
     # -- checkpoints ----------------------------------------------------------------
 
     def save_pretrained(self, directory: str | Path, *, training: dict | None = None) -> Path:
@@ -115,3 +155,9 @@ class LanguageModel(nn.Module):
         model = cls(config, vocab)
         load_state(model, directory)
         return model.to(map_location).eval()
+
+
+def next_token_loss(model: nn.Module, x: Tensor, y: Tensor, state: Any) -> tuple[Tensor, Any]:
+    """Teacher forcing: mean cross-entropy of ``model(x, state)`` against targets ``y``."""
+    logits, state = model(x, state)  # (B, T, V)
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten()), state

@@ -16,7 +16,6 @@ cleared). Resuming picks the newest complete one.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import random
@@ -167,45 +166,3 @@ def optimizer_from_files(
         for g in meta["param_groups"]
     ]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
-
-
-# -- recurrent state ------------------------------------------------------------------
-
-
-def state_to_tensors(state: Any, prefix: str) -> tuple[dict[str, Tensor], Any]:
-    """Flatten a (nested) recurrent state into ``{prefix.i: tensor}`` and a JSON structure."""
-    tensors: dict[str, Tensor] = {}
-
-    def walk(s: Any) -> Any:
-        if s is None:
-            return None
-        if isinstance(s, Tensor):
-            tensors[f"{prefix}.{len(tensors)}"] = s.detach().clone()
-            return "tensor"
-        if isinstance(s, (tuple, list)):
-            kind = f"{type(s).__module__}:{type(s).__qualname__}" if hasattr(s, "_fields") else None
-            return {"type": kind or type(s).__name__, "items": [walk(x) for x in s]}
-        raise CheckpointError(f"cannot save a recurrent state of type {type(s).__name__}")
-
-    return tensors, walk(state)
-
-
-def state_from_tensors(tensors: dict[str, Tensor], prefix: str, structure: Any) -> Any:
-    """Inverse of :func:`state_to_tensors`; NamedTuples come back as rnnkit's own types."""
-    counter = iter(range(len(tensors) + 1))
-
-    def build(node: Any) -> Any:
-        if node is None:
-            return None
-        if node == "tensor":
-            return tensors[f"{prefix}.{next(counter)}"]
-        items = [build(x) for x in node["items"]]
-        kind = node["type"]
-        if kind == "list":
-            return items
-        if kind != "tuple" and kind.startswith("rnnkit."):  # never import outside rnnkit
-            module, name = kind.split(":")
-            return getattr(importlib.import_module(module), name)(*items)
-        return tuple(items)
-
-    return build(structure)

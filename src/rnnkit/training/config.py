@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rnnkit.cells.base import check_choice, check_range
+from rnnkit.checks import check_choice, check_int, check_range
 from rnnkit.training.scheduled_sampling import ScheduledSampling
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -12,16 +12,9 @@ SCHEDULES = ("constant", "step", "cosine", "plateau")
 ON_NONFINITE = ("stop", "skip")
 
 
-def _check_int(name: str, value: int | None, low: int, *, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train a language model; see ``docs/training.md`` for each idea.
+    """How to train any task; see ``docs/training.md`` for each idea.
 
     Budget: ``max_steps`` and/or ``max_minutes`` (whichever is spent first); one is required.
     """
@@ -47,6 +40,7 @@ class TrainConfig:
     eval_every: int = 200  # updates between validations
     eval_batch_size: int = 16  # columns used for validation
     patience: int | None = None  # early stopping: validations without improvement; None: off
+    monitor: str | None = None  # validation metric that picks the best model; None: the first
     log_every: int = 10  # updates between train-loss records in metrics.jsonl
     save_every: int = 500  # updates between resumable checkpoints in OUT/trainer_state/
     keep_last: int = 3  # resumable checkpoints kept (the best model is kept apart)
@@ -59,12 +53,12 @@ class TrainConfig:
         if self.max_steps is None and self.max_minutes is None:
             raise ValueError("give a budget: max_steps or max_minutes")
         for name in ("batch_size", "bptt", "eval_every", "eval_batch_size", "log_every"):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         for name in ("save_every", "keep_last", "decay_every", "plateau_patience"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("warmup_steps", self.warmup_steps, 0)
+            check_int(name, getattr(self, name), 1)
+        check_int("warmup_steps", self.warmup_steps, 0)
         for name in ("max_steps", "patience", "tbptt_k2"):
-            _check_int(name, getattr(self, name), 1, optional=True)
+            check_int(name, getattr(self, name), 1, optional=True)
         if self.tbptt_k2 is not None and self.tbptt_k2 > self.bptt:
             raise ValueError(f"tbptt_k2 must be in [1, bptt={self.bptt}], got {self.tbptt_k2}")
         if self.max_minutes is not None and not self.max_minutes > 0:

@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import check_choice, check_range, check_size
 from rnnkit.cells.state import map_state
+from rnnkit.checks import check_choice, check_range, check_size
 from rnnkit.tasks.language_model import LanguageModel
 
 FREE_RUNNING = ("sample", "soft")

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import check_choice, check_range
+from rnnkit.checks import check_choice, check_range
 
 Step = Callable[[Tensor, Any], tuple[Tensor, Any]]
 #: ``objective(model, x (B, T), y (B, T), state) -> (mean loss, state)``, the trainer's hook

@@ -1,83 +1,90 @@
-"""Training a language model with truncated backpropagation through time.
+"""One Trainer for every task: batches in, loss out.
 
-Each window of the token stream is one visible sequence of steps: detach the carried state,
-forward, loss, backward (the last k2 steps), average across ranks, clip, check, step, emit.
+A task model gives ``loss(batch) -> (loss, metrics)`` and ``evaluate(batches) -> metrics``; a
+source gives ``next_batch()`` and its position through ``state_dict()``. Each update reads as a
+sequence: next batch, forward and loss, backward, average across ranks, clip, NaN guard, step,
+schedule, log, validate, keep the best, stop early.
+
+A source may carry recurrent state from one batch to the next (a truncated-BPTT stream,
+:class:`~rnnkit.training.tbptt.TokenStream`): the model returns the state it ended in as
+``metrics["state"]``, and the trainer hands it back to the source (``source.carry``).
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.cells.state import flatten_state, unflatten_state
 from rnnkit.data.batching import StreamBatches
-from rnnkit.tasks.pretrained import save_checkpoint
+from rnnkit.errors import CheckpointError
+from rnnkit.tasks.pretrained import load_state, save_checkpoint
 from rnnkit.training import checkpoint as ckpt
+from rnnkit.training import resume as files
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import Workers
 from rnnkit.training.gradients import NonFiniteError, clip_gradients, nonfinite_reason
 from rnnkit.training.metrics_log import MetricsLog
 from rnnkit.training.progress import ProgressBar
-from rnnkit.training.resume import resume_trainer_state, save_trainer_state
 from rnnkit.training.schedules import EarlyStopping, LRSchedule, build_optimizer
-from rnnkit.training.tbptt import (
-    Objective,
-    TokenStream,
-    detach,
-    next_token_loss,
-    tbptt_backward,
-    window_length,
-)
+from rnnkit.training.tbptt import Objective, TokenStream, next_token_loss
 
-__all__ = ["NonFiniteError", "TrainConfig", "Trainer", "detach", "evaluate"]
+__all__ = ["NonFiniteError", "TrainConfig", "Trainer", "evaluate", "next_token_loss"]
 
 Callback = Callable[["Trainer", dict[str, Any]], None]
-MAX_CONSECUTIVE_SKIPS = 10  # --on-nan skip gives up after this many bad windows in a row
+Evaluator = Callable[[], dict[str, float]]
+MAX_CONSECUTIVE_SKIPS = 10  # --on-nan skip gives up after this many bad batches in a row
+MAXIMIZED = ("accuracy", "macro_f1", "mcc", "f1")  # metrics where higher is better
+BUDGET_FIELDS = ("max_steps", "max_minutes")  # may change when a run is resumed
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, ids: Tensor, *, batch_size: int, bptt: int) -> float:
-    """Mean negative log-likelihood in nats per token over a stream, state carried throughout."""
-    was_training = model.training
-    model.eval()  # no dropout: evaluation draws nothing from the training RNG
+    """A language model's mean NLL in nats per token over a stream, the state carried."""
     batches = StreamBatches(ids, min(batch_size, max(1, (len(ids) - 1) // 2)), bptt)
-    total, count, state = 0.0, 0, None
-    for x, y in batches:
-        logits, state = model(x, state)
-        total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
-        count += y.numel()
-    model.train(was_training)
-    return total / count
+    return in_eval_mode(model, lambda: model.evaluate(batches))["nats"]
+
+
+def in_eval_mode(model: nn.Module, run: Callable[[], Any]) -> Any:
+    """``run()`` with the model in eval mode (no dropout: draws nothing from the RNG)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return run()
+    finally:
+        model.train(was_training)
 
 
 class Trainer:
-    """Trains a language model on a token stream with truncated BPTT; resumable, data-parallel.
+    """Trains any task model; resumable bit for bit, data-parallel.
 
     Args:
-        model: the model to train (updated in place); ``model(x, state) -> (logits, state)``.
-        train_ids, valid_ids: (N,) token streams.
+        model: the task model (updated in place): ``loss(batch) -> (loss, metrics)``,
+            ``evaluate(batches) -> metrics`` and ``save_pretrained(dir, training=...)``.
+        train: a batch source (``next_batch()``, ``epoch``, ``state_dict()``,
+            ``load_state_dict()``), or a (N,) token stream, read as a :class:`TokenStream`.
+        valid: validation batches for ``model.evaluate``, a function returning the metrics,
+            or a (N,) token stream (metrics ``nats`` and ``bits`` per token).
         config: the :class:`TrainConfig`.
-        out_dir: where the best model (by validation loss), ``metrics.jsonl`` and the
+        out_dir: where the best model (by ``config.monitor``), ``metrics.jsonl`` and the
             resumable checkpoints (``trainer_state/``) go; None: nothing is written.
         callbacks: event name (``on_step_end``, ``on_eval_end``) -> functions ``f(trainer, m)``.
         progress: draw the progress bar (rank 0 only).
-        objective: the loss of a window, ``f(model, x, y, state) -> (loss, state)``
-            (default: teacher-forced next-token cross-entropy).
+        objective: for a token stream, the loss of a window (default teacher forcing).
     """
 
     def __init__(
         self,
         model: nn.Module,
-        train_ids: Tensor,
-        valid_ids: Tensor,
+        train: Any,
+        valid: Any,
         config: TrainConfig,
         *,
         out_dir: str | Path | None = None,
@@ -85,29 +92,26 @@ class Trainer:
         progress: bool = True,
         objective: Objective | None = None,
     ) -> None:
-        self.model, self.config, self.valid_ids = model, config, valid_ids
+        self.model, self.config = model, config
         self.workers = Workers.current()
-        self.stream = TokenStream(
-            train_ids, config.batch_size, columns=self.workers.columns(config.batch_size)
-        )
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = callbacks or {}
         self.show_progress = progress and self.workers.is_main
-        self.objective = objective or next_token_loss
+        self.objective = objective
         sampling = config.scheduled_sampling_schedule()
         if sampling is not None and objective is None:
             self.objective = sampling.objective(lambda: self.step)  # ε_i follows the updates
+        self.stream = self._source(train)
+        self.evaluator = self._evaluator(valid)
         self.optimizer = build_optimizer(model.parameters(), config)
         self.schedule = LRSchedule(config)
         self.early_stopping = EarlyStopping(config.patience)
-        self.window_rng = random.Random(config.seed)  # window lengths: the same on every rank
         self.log = MetricsLog(self.out_dir if self.workers.is_main else None)
         self.step, self.tokens, self.elapsed = 0, 0, 0.0  # updates, tokens, seconds of training
-        self.state: Any = None  # the recurrent state carried between windows
-        self.best_valid = math.inf
+        self.best_valid = math.inf  # of the monitored metric, sign-adjusted (lower is better)
         self.lr, self.grad_norm = config.lr, 0.0
         self.history: list[dict[str, Any]] = []
-        self.skipped = 0  # consecutive windows skipped for a NaN/Inf loss
+        self.skipped = 0  # consecutive batches skipped for a NaN/Inf loss
         self.stopped_early = False
         self.loss_window = [0.0, 0]  # train-loss sum and count since the last train record
         self._started = False
@@ -116,23 +120,58 @@ class Trainer:
             if self.workers.rank:
                 torch.manual_seed(config.seed + self.workers.rank)  # own dropout masks
 
+    def _source(self, train: Any) -> Any:
+        cfg = self.config
+        if not isinstance(train, Tensor):
+            if self.objective is not None:
+                raise ValueError("scheduled sampling and objectives need a token stream")
+            return train
+        return TokenStream(
+            train,
+            cfg.batch_size,
+            columns=self.workers.columns(cfg.batch_size),
+            bptt=cfg.bptt,
+            k2=cfg.tbptt_k2,
+            random_bptt=cfg.random_bptt,
+            seed=cfg.seed,
+            objective=self.objective,
+        )
+
+    def _evaluator(self, valid: Any) -> Evaluator:
+        cfg = self.config
+        if isinstance(valid, Tensor):
+
+            def stream_metrics() -> dict[str, float]:
+                nats = evaluate(self.model, valid, batch_size=cfg.eval_batch_size, bptt=cfg.bptt)
+                return {"nats": nats, "bits": nats / math.log(2)}
+
+            return stream_metrics
+        if callable(valid):
+            return valid
+        batches: Iterable[Any] = valid
+        return lambda: in_eval_mode(self.model, lambda: self.model.evaluate(batches))
+
+    @property
+    def state(self) -> Any:
+        """The recurrent state the source carries into the next batch (None if it carries none)."""
+        return getattr(self.stream, "carried", None)
+
     def emit(self, event: str, metrics: dict[str, Any]) -> None:
         for callback in self.callbacks.get(event, []):
             callback(self, metrics)
 
     # -- one update -----------------------------------------------------------------
 
-    def train_chunk(
-        self, x: Tensor, y: Tensor, state: Any, *, lr_scale: float = 1.0
-    ) -> tuple[float | None, Any]:
-        """One TBPTT update on window (x, y), both (B, T); returns (loss, state).
+    def train_step(self, batch: Any) -> tuple[float | None, dict[str, Any]]:
+        """One update on ``batch``; returns (mean loss across ranks, the model's metrics).
 
         A NaN/Inf loss or gradient raises :class:`NonFiniteError`, or with
-        ``on_nonfinite="skip"`` applies no update and returns (None, None).
+        ``on_nonfinite="skip"`` applies no update and returns (None, {}).
         """
         cfg = self.config
         self.optimizer.zero_grad(set_to_none=True)
-        loss, state = tbptt_backward(self.objective, self.model, x, y, state, k2=cfg.tbptt_k2)
+        loss, metrics = self.model.loss(batch)
+        loss.backward()
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.workers.average_gradients(params)
         (loss_sum,) = self.workers.sum([loss.item()])
@@ -141,20 +180,21 @@ class Trainer:
         reason = nonfinite_reason(loss_value, self.grad_norm)
         if reason is not None:
             self.optimizer.zero_grad(set_to_none=True)
-            return self._nonfinite(reason), None
+            return self._nonfinite(reason), {}
         self.skipped = 0
+        lr_scale = getattr(batch, "lr_scale", 1.0)
         self.lr = self.schedule.lr(self.step, self._time_fraction()) * lr_scale
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
         self.optimizer.step()
-        return loss_value, state
+        return loss_value, metrics
 
     def _nonfinite(self, reason: str) -> None:
         where = f"at step {self.step + 1}"
         self.skipped += 1
         if self.config.on_nonfinite == "stop" or self.skipped > MAX_CONSECUTIVE_SKIPS:
             kept = "; the last good checkpoint is kept" if self.out_dir is not None else ""
-            many = f" ({self.skipped} windows in a row)" if self.skipped > 1 else ""
+            many = f" ({self.skipped} batches in a row)" if self.skipped > 1 else ""
             raise NonFiniteError(f"non-finite training loss {where}: {reason}{many}; stopped{kept}")
         self.log.write({"kind": "skip", "step": self.step, "reason": f"{reason} {where}"})
 
@@ -170,18 +210,14 @@ class Trainer:
         self.model.train()
         last: dict[str, Any] = {}
         while not (self.stopped_early or self._budget_spent()):
-            if self.stream.exhausted:  # new epoch: the stream starts over, so does the state
-                self.stream.next_epoch()
-                self.state = None
-            steps = window_length(self.window_rng, cfg.bptt) if cfg.random_bptt else cfg.bptt
-            x, y = self.stream.read(steps)
-            scale = x.shape[1] / cfg.bptt if cfg.random_bptt else 1.0
-            loss, self.state = self.train_chunk(x, y, self.state, lr_scale=scale)
+            loss, metrics = self.train_step(self.stream.next_batch())
+            if hasattr(self.stream, "carry"):
+                self.stream.carry(metrics.get("state"))  # None after a skip: start afresh
             self.elapsed = self.workers.broadcast(time.monotonic() - clock_zero)
             if loss is None:  # skipped
                 continue
             self.step += 1
-            self.tokens += y.numel() * self.workers.world_size
+            self.tokens += metrics.get("tokens", 0) * self.workers.world_size
             if self.show_progress:
                 bar.update(self.step, loss, self.tokens / max(self.elapsed, 1e-9))
             self.emit("on_step_end", {"step": self.step, "loss": loss, "lr": self.lr})
@@ -190,7 +226,6 @@ class Trainer:
                 last = self.validate(loss, self.elapsed, self.tokens)
                 if self.show_progress:
                     bar.message(self._describe(last))
-                self.stopped_early = self.early_stopping.observe(last["valid_nats"])
             if self.stopped_early:
                 self._note_early_stop(bar)
             if self.stopped_early or self.step % cfg.save_every == 0 or self._budget_spent():
@@ -228,35 +263,44 @@ class Trainer:
         if self.show_progress:
             bar.message(text)
 
+    # -- validation -------------------------------------------------------------------
+
+    def monitor(self, metrics: dict[str, Any]) -> str:
+        """The metric that picks the best model: ``config.monitor``, else the first one."""
+        name = self.config.monitor or next(iter(metrics))
+        if name not in metrics:
+            raise ValueError(f"monitor {name!r} is not among the metrics: {', '.join(metrics)}")
+        return name
+
     def validate(self, train_loss: float, elapsed: float, tokens: int) -> dict[str, Any]:
-        """Measure validation loss (rank 0), keep the best model, log and emit ``on_eval_end``."""
-        cfg = self.config
-        nats = 0.0
-        if self.workers.is_main:
-            nats = evaluate(
-                self.model, self.valid_ids, batch_size=cfg.eval_batch_size, bptt=cfg.bptt
-            )
-        nats = self.workers.broadcast(nats)
-        if nats < self.best_valid:
-            self.best_valid = nats
+        """Measure validation metrics (rank 0), keep the best model, log, emit ``on_eval_end``.
+
+        Rank 0 evaluates; the other ranks follow its monitored value (schedule, early stop).
+        """
+        metrics = self.evaluator() if self.workers.is_main else {}
+        monitor = self.monitor(metrics) if metrics else (self.config.monitor or "")
+        sign = -1.0 if monitor in MAXIMIZED else 1.0  # lower is better after the sign
+        signed = self.workers.broadcast(sign * metrics[monitor] if metrics else 0.0)
+        if signed < self.best_valid:
+            self.best_valid = signed
             if self.out_dir is not None and self.workers.is_main:
                 self.write_model(self.out_dir)
-        self.schedule.observe(nats)
-        metrics = {
+        self.schedule.observe(signed)
+        self.stopped_early = self.early_stopping.observe(signed)
+        record = {
             "kind": "valid",
             "step": self.step,
             "train_loss": train_loss,
-            "valid_nats": nats,
-            "valid_bits": nats / math.log(2),
-            "best_valid_nats": self.best_valid,
+            **{f"valid_{k}": v for k, v in metrics.items()},
+            f"best_valid_{monitor}": sign * self.best_valid,
             "lr": self.lr,
             "elapsed_s": round(elapsed, 2),
             "tokens": tokens,
         }
-        self.history.append(metrics)
-        self.log.write(metrics)
-        self.emit("on_eval_end", metrics)
-        return metrics
+        self.history.append(record)
+        self.log.write(record)
+        self.emit("on_eval_end", record)
+        return record
 
     def _budget_spent(self) -> bool:
         cfg = self.config
@@ -270,10 +314,13 @@ class Trainer:
 
     @staticmethod
     def _describe(m: dict[str, Any]) -> str:
-        return (
-            f"step {m['step']}: valid {m['valid_nats']:.4f} nats/char "
-            f"({m['valid_bits']:.4f} bits/char), best {m['best_valid_nats']:.4f}"
-        )
+        if "valid_nats" in m:
+            return (
+                f"step {m['step']}: valid {m['valid_nats']:.4f} nats/char "
+                f"({m['valid_bits']:.4f} bits/char), best {m['best_valid_nats']:.4f}"
+            )
+        shown = ", ".join(f"{k[6:]} {v:.4f}" for k, v in m.items() if k.startswith("valid_"))
+        return f"step {m['step']}: valid {shown}"
 
     # -- checkpoints ------------------------------------------------------------------
 
@@ -292,10 +339,94 @@ class Trainer:
             ckpt.clear_states(self.out_dir)
         self.log.start()
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the weights that continuing bit for bit needs (collective under DDP).
+
+        ``{"meta": JSON-able, "tensors": {name: tensor}}``: step and counters, the source's
+        data position, schedules, early stopping, optimizer, every rank's torch RNG state and
+        carried recurrent state, Python's and NumPy's global RNGs, and how many bytes of
+        ``metrics.jsonl`` existed (a resumed run cuts off the records it will write again).
+        Validation draws no random numbers, so the RNG state saved after it is the state the
+        next update starts from in the uninterrupted run too.
+        """
+        workers = self.workers
+        tensors = {f"rng.torch.{r}": t for r, t in enumerate(workers.gather(torch.get_rng_state()))}
+        carried, structure = flatten_state(self.state)
+        for i, value in enumerate(carried):
+            for rank, part in enumerate(workers.gather(value.detach())):
+                tensors[f"hidden.{rank}.{i}"] = part
+        opt_tensors, opt_meta = ckpt.optimizer_to_files(self.optimizer)
+        meta = {
+            "config": asdict(self.config),
+            "world_size": workers.world_size,
+            "step": self.step,
+            "data": self.stream.state_dict(),
+            "tokens": self.tokens,
+            "elapsed_s": self.elapsed,
+            "best_valid": None if math.isinf(self.best_valid) else self.best_valid,
+            "lr": self.lr,
+            "skipped": self.skipped,
+            "stopped_early": self.stopped_early,
+            "loss_window": self.loss_window,
+            "metrics_bytes": self.log.size(),
+            "schedule": self.schedule.state_dict(),
+            "early_stopping": self.early_stopping.state_dict(),
+            "global_rng": ckpt.global_rng_meta(),
+            "hidden": structure,
+            "optimizer": opt_meta,
+        }
+        return {"meta": meta, "tensors": {**tensors, **opt_tensors}}
+
+    def load_state_dict(self, state: dict[str, Any], *, where: str = "trainer state") -> None:
+        """Inverse of :meth:`state_dict`; refuses other settings or another process count."""
+        meta, tensors = state["meta"], state["tensors"]
+        self._check_compatible(meta, where)
+        rank = self.workers.rank
+        ckpt.optimizer_from_files(self.optimizer, tensors, meta["optimizer"])
+        torch.set_rng_state(tensors[f"rng.torch.{rank}"])
+        ckpt.restore_global_rng(meta["global_rng"])
+        carried = [tensors[f"hidden.{rank}.{i}"] for i in range(count_hidden(tensors, rank))]
+        if hasattr(self.stream, "carry"):
+            self.stream.carry(unflatten_state(carried, meta["hidden"]))
+        self.stream.load_state_dict(meta["data"])
+        self.step, self.tokens, self.elapsed = meta["step"], meta["tokens"], meta["elapsed_s"]
+        self.best_valid = math.inf if meta["best_valid"] is None else meta["best_valid"]
+        self.lr, self.skipped = meta["lr"], meta["skipped"]
+        self.stopped_early = meta["stopped_early"]  # a run that stopped early stays stopped
+        self.loss_window = list(meta["loss_window"])
+        self.schedule.load_state_dict(meta["schedule"])
+        self.early_stopping.load_state_dict(meta["early_stopping"])
+        self.log.start(keep_bytes=meta["metrics_bytes"], step=self.step)
+
+    def _check_compatible(self, meta: dict[str, Any], where: str) -> None:
+        if meta["world_size"] != self.workers.world_size:
+            raise CheckpointError(
+                f"{where}: saved by {meta['world_size']} processes; resume with the same "
+                f"number, not {self.workers.world_size}"
+            )
+        mine = asdict(self.config)
+        changed = sorted(
+            k for k, v in meta["config"].items() if k not in BUDGET_FIELDS and mine.get(k) != v
+        )
+        if changed:
+            raise CheckpointError(
+                f"{where}: saved with other training settings ({', '.join(changed)}); "
+                "only the budget (max_steps, max_minutes) may change on resume"
+            )
+
     def save_state(self) -> None:
         """Write a resumable checkpoint to ``OUT/trainer_state/step-NNNNNN`` (rank 0 writes)."""
-        if self.out_dir is not None:
-            save_trainer_state(self)
+        if self.out_dir is None:
+            return
+        state = self.state_dict()
+        if self.workers.is_main:
+            files.save_trainer_state(
+                self.out_dir,
+                self.step,
+                state,
+                write_model=self.write_model,
+                keep_last=self.config.keep_last,
+            )
 
     def resume(self) -> int:
         """Load the newest checkpoint in ``OUT/trainer_state`` (if any); returns its step.
@@ -303,8 +434,16 @@ class Trainer:
         Training then continues exactly where it stood: same data position, carried state,
         optimizer, schedules and RNG states, so later losses equal an uninterrupted run's.
         """
-        step = resume_trainer_state(self) if self.out_dir is not None else None
-        if step is None:
+        found = files.load_trainer_state(self.out_dir) if self.out_dir is not None else None
+        if found is None:
             return 0
+        path, state = found
+        self.load_state_dict(state, where=str(path))
+        load_state(self.model, path)
         self._started = True
-        return step
+        return self.step
+
+
+def count_hidden(tensors: dict[str, Tensor], rank: int) -> int:
+    prefix = f"hidden.{rank}."
+    return sum(1 for name in tensors if name.startswith(prefix))

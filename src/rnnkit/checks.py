@@ -1,0 +1,86 @@
+"""Validators for options, shared by every layer of rnnkit.
+
+Each checks one argument where it enters and raises ``ValueError`` with one line that quotes
+the bad value and says what would be valid; it returns the value (normalised) so that a
+constructor can write ``self.p = check_probability("dropout", dropout)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_finite",
+    "check_int",
+    "check_positive",
+    "check_probability",
+    "check_range",
+    "check_size",
+]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_size(name: str, value: int) -> int:
+    """A positive integer (a size or a count)."""
+    return check_int(name, value, 1)
+
+
+def check_int(name: str, value: int | None, low: int, *, optional: bool = False) -> int | None:
+    """An integer >= ``low`` (``None`` too when ``optional``); ``True`` is not an integer here."""
+    if optional and value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
+def check_bool(name: str, value: bool) -> bool:
+    """A boolean flag (``1`` or ``"yes"`` are not flags)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_finite(name: str, value: float) -> float:
+    """A real, finite number."""
+    if not (_is_number(value) and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: float) -> float:
+    """A positive, finite number."""
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def check_probability(name: str, value: float) -> float:
+    """A drop probability in [0, 1)."""
+    if not (_is_number(value) and 0.0 <= value < 1.0):
+        raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_range(
+    name: str, value: float, low: float, high: float, *, high_open: bool = True
+) -> float:
+    """A number in [low, high) (or [low, high] when ``high_open`` is False)."""
+    inside = _is_number(value) and (low <= value < high if high_open else low <= value <= high)
+    if not inside:
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
+    return value
