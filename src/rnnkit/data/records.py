@@ -1,0 +1,370 @@
+"""Labelled-text readers: TSV, CSV, JSONL and folder corpora, with counts of skipped records.
+
+Every error is a one-line :class:`~rnnkit.errors.DataError` naming the file (and, for the
+line-based formats, the line)::
+
+    data/spam.tsv:17: no column 'label' (the row has 1 field)
+
+Line-based files are streamed: one pass over the bytes checks for NUL bytes and invalid UTF-8
+(and picks the fallback encoding for the whole file if needed), a second pass parses the rows.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+
+from rnnkit.errors import DataError
+
+FORMATS = ("tsv", "csv", "jsonl", "folders")
+_SUFFIXES = {".tsv": "tsv", ".tab": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_CHUNK = 1 << 20  # bytes per read while scanning a file
+Column = str | int | None
+Row = tuple[int, list[str]]  # (line number, fields)
+
+
+@dataclass(frozen=True)
+class _FileOptions:
+    fmt: str  # "tsv", "csv" or "jsonl"
+    delimiter: str
+    text_column: Column
+    label_column: Column
+    header: bool | None
+
+
+@dataclass
+class LabelledCorpus:
+    """Texts with one label each, and what reading them skipped.
+
+    Attributes:
+        texts: the documents, in file order.
+        labels: ``labels[i]`` is the label of ``texts[i]``.
+        source: the path shown in messages.
+        read: number of records read successfully (``len(texts)``).
+        skipped: reason -> number of records skipped for it (``"empty text"``, ...).
+        fallback_files: files decoded with ``fallback_encoding`` because they were not UTF-8.
+        fallback_encoding: the encoding those files were decoded with.
+    """
+
+    texts: list[str]
+    labels: list[str]
+    source: str
+    read: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    fallback_files: list[str] = field(default_factory=list)
+    fallback_encoding: str | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def label_set(self) -> list[str]:
+        """The distinct labels, sorted."""
+        return sorted(set(self.labels))
+
+    def subset(self, indices: list[int], name: str) -> LabelledCorpus:
+        """The records at ``indices``, with ``source`` tagged ``"path (name)"``."""
+        texts = [self.texts[i] for i in indices]
+        labels = [self.labels[i] for i in indices]
+        return LabelledCorpus(texts, labels, f"{self.source} ({name})", len(indices))
+
+    def summary(self) -> str:
+        """One line: ``"path: 5,574 records read, 2 skipped (2 empty text)"``."""
+        n_skipped = sum(self.skipped.values())
+        line = f"{self.source}: {self.read:,} records read, {n_skipped:,} skipped"
+        if n_skipped:
+            reasons = ", ".join(f"{n:,} {why}" for why, n in sorted(self.skipped.items()))
+            line += f" ({reasons})"
+        if self.fallback_files:
+            n = len(self.fallback_files)
+            line += f"; {n:,} file{'s' if n > 1 else ''} decoded as {self.fallback_encoding}"
+        return line
+
+    def _add(self, text: str, label: str) -> None:
+        """Keep a record, or count it as skipped when its text or label is blank."""
+        label = label.strip()
+        if not text.strip():
+            self._skip("empty text")
+        elif not label:
+            self._skip("empty label")
+        else:
+            self.texts.append(text)
+            self.labels.append(label)
+            self.read += 1
+
+    def _skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+
+def read_labelled(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    text_column: Column = None,
+    label_column: Column = None,
+    header: bool | None = None,
+    encoding_fallback: str | None = "latin-1",
+    delimiter: str | None = None,
+) -> LabelledCorpus:
+    """Read a labelled corpus.
+
+    Args:
+        path: a TSV, CSV or JSONL file, or a folder ``ROOT/<label>/<file>`` of documents.
+        format: ``"tsv"``, ``"csv"``, ``"jsonl"`` or ``"folders"``; None infers it (a folder ->
+            folders; ``.csv`` -> csv; ``.jsonl``/``.ndjson`` -> jsonl; anything else -> tsv).
+        text_column: a header name or 0-based index (a key for JSONL). Default ``"text"`` with
+            a header, 1 without (the SMS Spam Collection layout ``ham<TAB>message``).
+        label_column: as ``text_column``; default ``"label"`` with a header, 0 without.
+        header: whether a TSV/CSV file starts with a header row. None: it does iff its first
+            row holds both column names (the given ones, or ``"text"`` and ``"label"``).
+        encoding_fallback: encoding for files that are not valid UTF-8; None makes them errors.
+        delimiter: field separator; default tab for TSV and comma for CSV. TSV treats quotes as
+            ordinary characters, and when the text is the last column it keeps any extra tabs.
+
+    Returns:
+        The records in file order (folders: labels sorted, files sorted). Blank lines are
+        ignored; records with a blank text or label are skipped and counted.
+
+    Raises:
+        DataError: one line naming the file (and line) for a missing, empty, binary or
+            mis-encoded file, a row without the text or label column, bad JSON, or a corpus
+            with fewer than two distinct labels.
+        ValueError: for an unknown format or an option that does not apply to it.
+    """
+    path = Path(path)
+    fmt = format or _infer_format(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(map(repr, FORMATS))}, got {fmt!r}")
+    if fmt == "folders":
+        if text_column is not None or label_column is not None or header or delimiter:
+            raise ValueError("folder corpora take no column, header or delimiter options")
+        corpus = _read_folders(path, encoding_fallback)
+    else:
+        options = _file_options(fmt, text_column, label_column, header, delimiter)
+        corpus = _read_file(path, options, encoding_fallback)
+    _check_labels(corpus)
+    return corpus
+
+
+def _file_options(
+    fmt: str, text_column: Column, label_column: Column, header: bool | None, delimiter: str | None
+) -> _FileOptions:
+    """Check the options of a line-based format and fill in its defaults."""
+    if fmt != "jsonl":
+        delimiter = delimiter or ("\t" if fmt == "tsv" else ",")
+        if fmt == "csv" and len(delimiter) != 1:
+            raise ValueError(f"a CSV delimiter must be one character, got {delimiter!r}")
+        return _FileOptions(fmt, delimiter, text_column, label_column, header)
+    if header is not None or delimiter is not None:
+        raise ValueError("JSONL files take no header or delimiter options")
+    text_key = "text" if text_column is None else text_column
+    label_key = "label" if label_column is None else label_column
+    if not isinstance(text_key, str) or not isinstance(label_key, str):
+        raise ValueError(f"JSONL columns are keys, got {text_key!r} and {label_key!r}")
+    return _FileOptions(fmt, "", text_key, label_key, None)
+
+
+def _read_file(path: Path, options: _FileOptions, fallback: str | None) -> LabelledCorpus:
+    encoding = _pick_encoding(path, fallback)
+    corpus = LabelledCorpus([], [], str(path), 0)
+    if encoding != "utf-8-sig":
+        corpus.fallback_files.append(str(path))
+        corpus.fallback_encoding = encoding
+    try:
+        if options.fmt == "jsonl":
+            _read_jsonl(path, encoding, corpus, options)
+        else:
+            rows = _rows(path, encoding, options.fmt, options.delimiter)
+            _read_delimited(path, rows, corpus, options)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: neither UTF-8 nor {encoding} ({e.reason})") from None
+    return corpus
+
+
+def _infer_format(path: Path) -> str:
+    return "folders" if path.is_dir() else _SUFFIXES.get(path.suffix.lower(), "tsv")
+
+
+def _check_labels(corpus: LabelledCorpus) -> None:
+    labels = corpus.label_set()
+    if not labels:
+        raise DataError(f"{corpus.summary()}; no records to use")
+    if len(labels) < 2:
+        raise DataError(f"{corpus.source}: needs at least two labels, found only {labels[0]!r}")
+
+
+def _pick_encoding(path: Path, fallback: str | None) -> str:
+    """Scan a file's bytes: refuse NUL bytes; UTF-8 if it decodes, else ``fallback``."""
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a file (or format='folders')")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    bad_at, pos, chunk = None, 0, b"start"
+    with path.open("rb") as f:
+        while chunk:
+            chunk = f.read(_CHUNK)  # b"" at the end: the final call flags a cut-off sequence
+            if (nul := chunk.find(b"\x00")) >= 0:
+                raise DataError(f"{path}: looks binary (NUL byte at offset {pos + nul})")
+            pending = len(decoder.getstate()[0])  # bytes of a sequence the last chunk cut
+            try:
+                if bad_at is None:
+                    decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as e:
+                bad_at = pos - pending + e.start
+            pos += len(chunk)
+    if pos == 0:
+        raise DataError(f"{path}: file is empty")
+    if bad_at is None:
+        return "utf-8-sig"  # drops a leading byte-order mark
+    if fallback is None:
+        raise DataError(f"{path}: not valid UTF-8 at byte offset {bad_at}")
+    return fallback
+
+
+def _rows(path: Path, encoding: str, fmt: str, delimiter: str) -> Iterator[Row]:
+    """(line number, fields) of each non-blank row; a CSV row's number is its first line."""
+    if fmt == "tsv":
+        with path.open(encoding=encoding, newline="\n") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.removesuffix("\n").removesuffix("\r")
+                if line.strip():
+                    yield lineno, line.split(delimiter)
+        return
+    with path.open(encoding=encoding, newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter, strict=True)
+        start = 1
+        try:
+            for row in reader:
+                if any(value.strip() for value in row):
+                    yield start, row
+                start = reader.line_num + 1
+        except csv.Error as e:
+            raise DataError(f"{path}:{reader.line_num}: {e}") from None
+
+
+def _read_delimited(
+    path: Path, rows: Iterator[Row], corpus: LabelledCorpus, options: _FileOptions
+) -> None:
+    first = next(rows, None)
+    if first is None:
+        raise DataError(f"{path}: no records (only blank lines)")
+    columns, text_i, label_i = _resolve_columns(path, first[1], options)
+    if columns is None:
+        rows = chain([first], rows)
+    n_columns = len(columns) if columns else max(text_i, label_i) + 1
+    keeps_tabs = options.fmt == "tsv" and text_i == n_columns - 1
+    for lineno, fields in rows:
+        if keeps_tabs and len(fields) > n_columns:
+            fields[text_i:] = [options.delimiter.join(fields[text_i:])]
+        for i, role in ((text_i, "text"), (label_i, "label")):
+            if i >= len(fields):
+                shown = repr(columns[i]) if columns else f"{i} ({role})"
+                n = len(fields)
+                raise DataError(
+                    f"{path}:{lineno}: no column {shown} (the row has {n} field{'s' * (n != 1)})"
+                )
+        corpus._add(fields[text_i], fields[label_i])
+
+
+def _resolve_columns(
+    path: Path, first: list[str], options: _FileOptions
+) -> tuple[list[str] | None, int, int]:
+    """(header columns or None, text index, label index), given the file's first row."""
+    given = ((options.text_column, "text"), (options.label_column, "label"))
+    header = options.header
+    if header is None:
+        header = all((c if isinstance(c, str) else name) in first for c, name in given)
+    columns = first if header else None
+    text_i = _column_index(path, options.text_column, "text", 1, columns)
+    label_i = _column_index(path, options.label_column, "label", 0, columns)
+    if text_i == label_i:
+        raise ValueError(f"text and label columns must differ, both are column {text_i}")
+    return columns, text_i, label_i
+
+
+def _column_index(
+    path: Path, column: Column, name: str, index: int, columns: list[str] | None
+) -> int:
+    """Resolve a column option against the header row (None when there is none)."""
+    if column is None:
+        column = index if columns is None else name
+    if isinstance(column, int):
+        if column < 0:
+            raise ValueError(f"{name}_column must be a 0-based index >= 0, got {column}")
+        return column
+    if columns is None:
+        raise DataError(f"{path}: column {column!r} needs a header row; give a 0-based index")
+    if column not in columns:
+        listed = ", ".join(map(repr, columns))
+        raise DataError(f"{path}: no column {column!r} in the header (columns: {listed})")
+    return columns.index(column)
+
+
+def _read_jsonl(path: Path, encoding: str, corpus: LabelledCorpus, options: _FileOptions) -> None:
+    keys = (options.text_column, options.label_column)
+    with path.open(encoding=encoding, newline="\n") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                corpus._add(*_json_fields(f"{path}:{lineno}", line, keys))
+
+
+def _json_fields(where: str, line: str, keys: tuple[Column, ...]) -> list[str]:
+    """The values of ``keys`` in one JSONL line (an integer becomes a string)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    for key in keys:
+        if key not in record:
+            listed = ", ".join(map(repr, record)) or "none"
+            raise DataError(f"{where}: no key {key!r} (the object has keys: {listed})")
+        if isinstance(record[key], bool) or not isinstance(record[key], (str, int)):
+            kind = type(record[key]).__name__
+            raise DataError(f"{where}: {key!r} is {kind}, expected a string")
+    return [str(record[key]) for key in keys]
+
+
+def _read_folders(root: Path, fallback: str | None) -> LabelledCorpus:
+    if not root.is_dir():
+        problem = "not a folder" if root.exists() else "no such folder"
+        raise DataError(f"{root}: {problem}")
+    corpus = LabelledCorpus([], [], str(root), 0, fallback_encoding=fallback)
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    folders = [p for p in entries if p.is_dir()]
+    if not folders:
+        raise DataError(f"{root}: no label folders (expected ROOT/<label>/<file>)")
+    for _ in range(len(entries) - len(folders)):
+        corpus._skip("file outside a label folder")
+    for folder in folders:
+        for file in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+            if file.is_dir():
+                corpus._skip("folder inside a label folder")
+            else:
+                corpus._add(_read_document(file, root, fallback, corpus), folder.name)
+    if not corpus.fallback_files:
+        corpus.fallback_encoding = None
+    return corpus
+
+
+def _read_document(file: Path, root: Path, fallback: str | None, corpus: LabelledCorpus) -> str:
+    """One document: UTF-8, else ``fallback`` (noted in ``corpus.fallback_files``)."""
+    if file.stat().st_size == 0:
+        return ""  # skipped as an empty text
+    encoding = _pick_encoding(file, fallback)
+    if encoding != "utf-8-sig":
+        corpus.fallback_files.append(file.relative_to(root).as_posix())
+    try:
+        return file.read_text(encoding=encoding)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{file}: neither UTF-8 nor {encoding} ({e.reason})") from None
