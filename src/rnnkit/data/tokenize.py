@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass
 
+from rnnkit.data.padded import truncate
+
 WORD_PATTERN = r"\w+(?:['’]\w+)*|[^\w\s]"
 """A word token: a run of word characters, optionally joined by inner apostrophes
 (``don't``, ``l’homme``), or any single character that is neither a word character nor
@@ -142,3 +144,46 @@ class TokenVocab:
         ):
             raise ValueError("not a token vocabulary dict (type 'token', specials, tokens)")
         return cls(tokens)
+
+
+@dataclass(frozen=True)
+class TextEncoder:
+    """Text -> token ids for a model: tokenize, look up, truncate; an empty text is ``[UNK]``.
+
+    Saved with the model (``to_dict``), so prediction encodes exactly as training did.
+    """
+
+    tokenizer: Tokenizer
+    vocab: TokenVocab
+    max_length: int | None = None  # most tokens kept; None: all
+    keep: str = "head"  # head | head_tail (see rnnkit.data.padded.truncate)
+
+    def __call__(self, text: str) -> list[int]:
+        ids = truncate(self.vocab.encode(self.tokenizer(text)), self.max_length, self.keep)
+        return ids or [self.vocab.stoi[UNK]]
+
+    def unknown_rate(self, texts: Iterable[str]) -> float:
+        """Fraction of tokens of ``texts`` the vocabulary does not know."""
+        unk, total = 0, 0
+        for text in texts:
+            ids = self.vocab.encode(self.tokenizer(text))
+            unk += sum(i == self.vocab.stoi[UNK] for i in ids)
+            total += len(ids)
+        return unk / max(total, 1)
+
+    def to_dict(self) -> dict:
+        return {
+            "tokenizer": self.tokenizer.to_dict(),
+            "vocab": self.vocab.to_dict(),
+            "max_length": self.max_length,
+            "keep": self.keep,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TextEncoder:
+        return cls(
+            Tokenizer.from_dict(data["tokenizer"]),
+            TokenVocab.from_dict(data["vocab"]),
+            data.get("max_length"),
+            data.get("keep", "head"),
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rnnkit.checks import check_choice, check_int, check_range
+from rnnkit.options import option
 from rnnkit.training.scheduled_sampling import ScheduledSampling
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -19,35 +20,86 @@ class TrainConfig:
     Budget: ``max_steps`` and/or ``max_minutes`` (whichever is spent first); one is required.
     """
 
-    batch_size: int = 32  # parallel columns of the stream (global: split across DDP ranks)
-    bptt: int = 100  # k1: steps run forward between updates (truncated-BPTT window)
-    tbptt_k2: int | None = None  # k2 <= k1: steps backpropagated; None: k2 = k1
-    random_bptt: bool = False  # random window lengths (Merity et al. 2017), lr scaled by T/bptt
-    lr: float = 2e-3  # base learning rate
-    optimizer: str = "adam"  # adam | sgd | rmsprop (char-rnn's: alpha 0.95)
-    momentum: float = 0.0  # SGD momentum
-    schedule: str = "constant"  # constant | step | cosine | plateau
-    warmup_steps: int = 0  # linear warm-up over this many updates, combined with the schedule
-    decay_every: int = 1000  # step schedule: updates between decays
-    decay_factor: float = 0.5  # step and plateau schedules: lr multiplier per decay
-    min_lr_ratio: float = 0.1  # cosine schedule: final lr as a fraction of lr
-    plateau_patience: int = 2  # plateau schedule: validations without improvement before a decay
-    clip_norm: float | None = 5.0  # global gradient-norm clipping; None: off
-    clip_value: float | None = None  # element-wise gradient clipping to [-v, v]; None: off
-    on_nonfinite: str = "stop"  # NaN/Inf loss or gradient: stop (error) | skip the batch
-    max_steps: int | None = None  # stop after this many updates ...
-    max_minutes: float | None = None  # ... or after this much wall time (whichever first)
-    eval_every: int = 200  # updates between validations
+    batch_size: int = option(
+        32,
+        "parallel columns of the stream / examples per batch (global: split across DDP ranks)",
+        low=1,
+        high=65536,
+    )
+    bptt: int = option(
+        100, "k1: steps run forward between updates (truncated-BPTT window)", low=1, high=100000
+    )
+    tbptt_k2: int | None = option(
+        None, "k2 <= k1: steps backpropagated; default k2 = k1", low=1, high=100000
+    )
+    random_bptt: bool = option(
+        False, "random window lengths (Merity et al. 2017), lr scaled by T/bptt"
+    )
+    lr: float = option(2e-3, "base learning rate", low=1e-8, high=10.0)
+    optimizer: str = option("adam", "char-rnn's rmsprop uses alpha 0.95", choices=OPTIMIZERS)
+    momentum: float = option(0.0, "SGD momentum", low=0.0, high=1.0, open_high=True)
+    schedule: str = option("constant", "learning-rate schedule", choices=SCHEDULES)
+    warmup_steps: int = option(0, "linear warm-up over this many updates", low=0, high=10**9)
+    decay_every: int = option(1000, "step schedule: updates between decays", low=1, high=10**9)
+    decay_factor: float = option(
+        0.5, "step and plateau schedules: lr multiplier per decay", low=1e-6, high=1.0
+    )
+    min_lr_ratio: float = option(
+        0.1, "cosine schedule: final lr as a fraction of lr", low=0.0, high=1.0
+    )
+    plateau_patience: int = option(
+        2, "plateau schedule: validations without improvement before a decay", low=1, high=10**6
+    )
+    clip_norm: float | None = option(
+        5.0, "global gradient-norm clipping; 0: off", low=0.0, high=1e9, zero_is_none=True
+    )
+    clip_value: float | None = option(
+        None,
+        "element-wise gradient clipping to [-v, v]; 0: off",
+        low=0.0,
+        high=1e9,
+        zero_is_none=True,
+    )
+    on_nonfinite: str = option(
+        "stop",
+        "NaN/Inf loss or gradient: stop with an error, or skip the batch",
+        choices=ON_NONFINITE,
+        flag="--on-nan",
+    )
+    max_steps: int | None = option(None, "stop after this many updates ...", low=1, high=10**9)
+    max_minutes: float | None = option(
+        None, "... or after this much wall time (whichever first)", low=0.01, high=100000.0
+    )
+    eval_every: int = option(200, "updates between validations", low=1, high=10**9)
     eval_batch_size: int = 16  # columns used for validation
-    patience: int | None = None  # early stopping: validations without improvement; None: off
-    monitor: str | None = None  # validation metric that picks the best model; None: the first
-    log_every: int = 10  # updates between train-loss records in metrics.jsonl
-    save_every: int = 500  # updates between resumable checkpoints in OUT/trainer_state/
-    keep_last: int = 3  # resumable checkpoints kept (the best model is kept apart)
+    patience: int | None = option(
+        None, "early stopping: validations without improvement", low=1, high=10**6
+    )
+    monitor: str | None = option(
+        None,
+        "metric that picks the best model (loss, accuracy, macro_f1...); default: the task's first",
+    )
+    log_every: int = option(
+        10, "updates between train-loss records in metrics.jsonl", low=1, high=10**9
+    )
+    save_every: int = option(
+        500, "updates between resumable checkpoints in OUT/trainer_state/", low=1, high=10**9
+    )
+    keep_last: int = option(
+        3, "resumable checkpoints kept (the best model is kept apart)", low=1, high=10**6
+    )
     seed: int = 0  # seeds torch before the model is built, and the window lengths
-    scheduled_sampling: str | None = None  # linear | exponential | inverse_sigmoid; None: off
-    ss_k: float | None = None  # scheduled sampling: the schedule's constant k (None: its default)
-    ss_c: float | None = None  # scheduled sampling: slope of the linear schedule (None: 1e-4)
+    scheduled_sampling: str | None = option(
+        None,
+        "feed the model its own samples with a decaying teacher-forcing probability",
+        choices=("linear", "exponential", "inverse_sigmoid"),
+    )
+    ss_k: float | None = option(
+        None, "scheduled sampling: the schedule's constant k", low=0.0, high=1e9
+    )
+    ss_c: float | None = option(
+        None, "scheduled sampling: slope of the linear schedule (default 1e-4)", low=0.0, high=1.0
+    )
 
     def __post_init__(self) -> None:
         if self.max_steps is None and self.max_minutes is None:

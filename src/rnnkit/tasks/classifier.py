@@ -1,0 +1,232 @@
+"""Sequence classifier: embedding -> recurrent stack -> pooling -> dropout -> linear.
+
+``forward(tokens (B, T), lengths (B,)) -> logits (B, C)``. Pooling turns the (B, T, H')
+outputs (H' = H, or 2H bidirectional) into one (B, H') vector per sequence, ignoring padding:
+
+- ``last``: the final state of the last layer (both directions' when bidirectional: the
+  forward one at each sequence's own end, the backward one at its start);
+- ``mean`` / ``max``: over the positions within each sequence's length;
+- ``attention``: additive attention pooling (Yang et al. 2016),
+  ``a = softmax_t(v^T tanh(W o_t + b))`` over valid positions, ``z = sum_t a_t o_t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.cells import LayerNormLSTMCell, PeepholeLSTMCell
+from rnnkit.data.padded import PaddedBatch, iter_batches
+from rnnkit.data.tokenize import TextEncoder
+from rnnkit.errors import CheckpointError
+from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.options import option
+from rnnkit.tasks.pretrained import load_config, load_state, save_checkpoint
+
+FORMAT = "rnnkit.sequence_classifier/1"
+#: cell name -> (drop-in layer, cell class for rnnkit's loop or None for the native kernel)
+CELLS: dict[str, tuple[type, type | None]] = {
+    "lstm": (LSTM, None),
+    "gru": (GRU, None),
+    "rnn": (RNN, None),
+    "layer_norm_lstm": (LSTM, LayerNormLSTMCell),
+    "peephole_lstm": (LSTM, PeepholeLSTMCell),
+}
+POOLINGS = ("last", "mean", "max", "attention")
+_P = {"low": 0.0, "high": 1.0, "open_high": True}  # a probability option
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Architecture of a :class:`SequenceClassifier`."""
+
+    vocab_size: int
+    num_classes: int
+    cell: str = option("lstm", "recurrent cell", choices=tuple(CELLS))
+    embedding_size: int = option(64, "embedding width", low=1, high=65536)
+    hidden_size: int = option(128, "units per recurrent layer (per direction)", low=1, high=65536)
+    num_layers: int = option(1, "stacked recurrent layers", low=1, high=64)
+    bidirectional: bool = option(False, "read each sequence in both directions")
+    pooling: str = option("max", "sequence -> vector", choices=POOLINGS)
+    dropout: float = option(
+        0.3, "dropout on embeddings, between layers and before the output", **_P
+    )
+    zoneout: float = option(0.0, "zoneout on the recurrent state (Krueger et al. 2017)", **_P)
+    weight_drop: float = option(0.0, "DropConnect on the recurrent weights", **_P)
+    recurrent_dropout: float = option(0.0, "dropout on the candidate (Semeniuta 2016)", **_P)
+    class_weights: tuple[float, ...] | None = None  # loss weight per class; None: equal
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        for name in ("vocab_size", "embedding_size", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
+        if self.class_weights is not None and len(self.class_weights) != self.num_classes:
+            raise ValueError(f"class_weights needs {self.num_classes} values")
+
+
+def recurrent_stack(config: ClassifierConfig) -> nn.Module:
+    """The drop-in layer for ``config``: native kernel unless a cell or regularizer needs more."""
+    layer, cell = CELLS[config.cell]
+    extras = {k: getattr(config, k) for k in ("zoneout", "weight_drop", "recurrent_dropout")}
+    return layer(
+        config.embedding_size,
+        config.hidden_size,
+        num_layers=config.num_layers,
+        batch_first=True,
+        bidirectional=config.bidirectional,
+        dropout=config.dropout if config.num_layers > 1 else 0.0,
+        **({"cell": cell} if cell is not None else {}),
+        **{k: p for k, p in extras.items() if p > 0},
+    )
+
+
+class SequenceClassifier(nn.Module):
+    """Labels whole sequences; see the module docstring for the architecture.
+
+    ``encoder`` (text -> ids) and ``labels`` (class names) travel with the model into its
+    checkpoint, so ``classify(texts)`` needs nothing else.
+    """
+
+    def __init__(
+        self,
+        config: ClassifierConfig,
+        encoder: TextEncoder | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config, self.encoder = config, encoder
+        self.labels = (
+            list(labels) if labels is not None else [str(i) for i in range(config.num_classes)]
+        )
+        width = config.hidden_size * (2 if config.bidirectional else 1)  # H'
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=0)
+        self.rnn = recurrent_stack(config)
+        self.dropout = nn.Dropout(config.dropout)
+        self.attention = AttentionPooling(width) if config.pooling == "attention" else None
+        self.proj = nn.Linear(width, config.num_classes)
+        weights = config.class_weights
+        self.register_buffer(
+            "class_weights", None if weights is None else torch.tensor(weights), persistent=False
+        )
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        x = self.dropout(self.embedding(tokens))  # (B, T, E)
+        out, state = self.rnn(x, lengths=lengths)  # (B, T, H'), final states
+        return self.proj(self.dropout(self.pool(out, state, lengths)))  # (B, C)
+
+    def pool(self, out: Tensor, state: Any, lengths: Tensor) -> Tensor:
+        """(B, T, H') outputs -> (B, H'), ignoring positions past each length."""
+        pooling = self.config.pooling
+        if pooling == "last":
+            h_n = state[0] if isinstance(state, tuple) else state  # (L * dirs, B, H)
+            dirs = 2 if self.config.bidirectional else 1
+            return torch.cat(list(h_n[-dirs:]), dim=-1)  # (B, H')
+        valid = torch.arange(out.shape[1], device=out.device) < lengths.to(out.device)[:, None]
+        if pooling == "mean":
+            return (out * valid[..., None]).sum(1) / lengths.to(out)[:, None]
+        if pooling == "max":
+            return out.masked_fill(~valid[..., None], float("-inf")).amax(1)
+        return self.attention(out, valid)
+
+    # -- the Trainer's contract -------------------------------------------------------
+
+    def loss(self, batch: PaddedBatch) -> tuple[Tensor, dict[str, Any]]:
+        """Cross-entropy of a padded batch (class-weighted if configured)."""
+        logits = self(batch.tokens, batch.lengths)
+        loss = F.cross_entropy(logits, batch.labels, weight=self.class_weights)
+        return loss, {"tokens": int(batch.lengths.sum())}
+
+    def evaluate(self, batches: Iterable[PaddedBatch]) -> dict[str, float]:
+        """Mean (unweighted) cross-entropy and accuracy over labelled batches."""
+        logits, labels = self.logits(batches)
+        loss = F.cross_entropy(logits, labels).item()
+        return {"loss": loss, "accuracy": (logits.argmax(-1) == labels).float().mean().item()}
+
+    def logits(self, batches: Iterable[PaddedBatch]) -> tuple[Tensor, Tensor]:
+        """Logits (N, C) and labels (N,) of labelled batches, in dataset order (``index``)."""
+        parts = [(b.index, self(b.tokens, b.lengths), b.labels) for b in batches]
+        index = torch.cat([i for i, _, _ in parts])
+        order = index.argsort()
+        logits = torch.cat([z for _, z, _ in parts])[order]
+        return logits, torch.cat([y for _, _, y in parts])[order]
+
+    # -- prediction -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict_proba(self, sequences: list[list[int]], *, batch_size: int = 64) -> Tensor:
+        """Class probabilities (N, C) for encoded sequences, in their given order."""
+        was_training = self.training
+        self.eval()
+        probs = torch.empty(len(sequences), self.config.num_classes)
+        for batch in iter_batches(sequences, None, batch_size):
+            probs[batch.index] = self(batch.tokens, batch.lengths).softmax(-1)
+        self.train(was_training)
+        return probs
+
+    def classify(self, texts: Sequence[str], *, batch_size: int = 64) -> list[tuple[str, float]]:
+        """(label, probability) for each text."""
+        if self.encoder is None:
+            raise CheckpointError("this classifier has no text encoder (tokenizer, vocabulary)")
+        probs = self.predict_proba([self.encoder(t) for t in texts], batch_size=batch_size)
+        best = probs.argmax(-1)
+        return [(self.labels[i], probs[n, i].item()) for n, i in enumerate(best.tolist())]
+
+    # -- checkpoints ----------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | Path, *, training: dict | None = None) -> Path:
+        """Write ``config.json`` (architecture, encoder, labels, training config) and weights."""
+        config: dict[str, Any] = {"format": FORMAT, "model": asdict(self.config)}
+        config["labels"] = self.labels
+        if self.encoder is not None:
+            config["encoder"] = self.encoder.to_dict()
+        if training is not None:
+            config["training"] = training
+        return save_checkpoint(directory, config, self.state_dict())
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, *, map_location: str = "cpu"
+    ) -> SequenceClassifier:
+        """Load a checkpoint directory written by :meth:`save_pretrained`."""
+        raw = load_config(directory)
+        where = Path(directory) / "config.json"
+        if raw.get("format") != FORMAT:
+            raise CheckpointError(f"{where}: not a sequence-classifier checkpoint")
+        try:
+            fields = dict(raw["model"])
+            if fields.get("class_weights") is not None:
+                fields["class_weights"] = tuple(fields["class_weights"])
+            config = ClassifierConfig(**fields)
+            encoder = TextEncoder.from_dict(raw["encoder"]) if "encoder" in raw else None
+            labels = raw["labels"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{where}: invalid model config ({e})") from None
+        model = cls(config, encoder, labels)
+        load_state(model, directory)
+        return model.to(map_location).eval()
+
+
+class AttentionPooling(nn.Module):
+    """``a = softmax_t(v^T tanh(W o_t + b))`` over valid positions; ``z = sum_t a_t o_t``."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(width, width)
+        self.v = nn.Linear(width, 1, bias=False)
+
+    def forward(self, out: Tensor, valid: Tensor) -> Tensor:
+        scores = self.v(torch.tanh(self.proj(out))).squeeze(-1)  # (B, T)
+        weights = scores.masked_fill(~valid, float("-inf")).softmax(-1)  # (B, T)
+        return torch.einsum("bt,bth->bh", weights, out)  # (B, H')
