@@ -208,3 +208,50 @@ def test_help_has_examples(tmp_path):
     result = rnnkit("train", "lm", "--help", cwd=tmp_path)
     assert result.returncode == 0 and "examples:" in result.stdout and "presets:" in result.stdout
     assert "--resume" in result.stdout and "torchrun" in result.stdout
+
+
+def test_top_p_must_be_positive(capsys):
+    code, err = run_main(capsys, "sample", "--checkpoint", "runs/lm", "--top-p", "0")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--top-p" in err and "must be in (0.0, 1.0], got 0" in err, err
+
+
+def test_sample_refuses_a_checkpoint_of_another_kind(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"format": "rnnkit.sequence_classifier/1"}))
+    code, err = run_main(capsys, "sample", "--checkpoint", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "is a rnnkit.sequence_classifier/1 checkpoint" in err and "language model" in err, err
+
+
+def test_text_shorter_than_one_batch(tmp_path, capsys):
+    text = tmp_path / "tiny.txt"
+    text.write_text("0123456789")
+    out = tmp_path / "o"
+    code, err = run_main(capsys, "train", "lm", "--text", str(text), "--out", str(out))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{text}: 10 characters" in err and "batch size 64" in err and "73" in err, err
+    assert not out.exists()
+
+
+def test_ss_k_needs_scheduled_sampling(tmp_path, capsys):
+    code, err = run_main(capsys, "train", "lm", *TINY, "--out", str(tmp_path / "o"), "--ss-k", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--ss-k needs --scheduled-sampling" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_short_budget_caps_the_presets_warmup(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not to be\n" * 20)
+    small = ["--hidden-size", "8", "--num-layers", "1", "--batch-size", "2", "--bptt", "8"]
+    args = ["--preset", "default", "--max-steps", "3", *small, "--sample-length", "0"]
+    out = tmp_path / "o"
+    code, err = run_main(
+        capsys, "train", "lm", *args, "--no-progress", "--text", str(text), "--out", str(out)
+    )
+    assert code == 0, err
+    assert err.strip() == (
+        "note: --max-steps 3 is shorter than the preset's 50 warm-up steps; warm-up set to 0"
+    )
+    record = json.loads((out / "trainer_state" / "run.json").read_text())
+    assert record["training"]["warmup_steps"] == 0

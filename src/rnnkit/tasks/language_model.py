@@ -24,6 +24,7 @@ from rnnkit.data.batching import Window
 from rnnkit.data.vocab import CharVocab
 from rnnkit.errors import CheckpointError
 from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.options import option
 from rnnkit.tasks.pretrained import load_config, load_state, save_checkpoint
 
 CELLS = ("lstm", "gru", "rnn")
@@ -37,14 +38,28 @@ class LanguageModelConfig:
     """Architecture of a :class:`LanguageModel`."""
 
     vocab_size: int
-    cell: str = "lstm"  # lstm | gru | rnn
-    hidden_size: int = 512  # units per recurrent layer
-    num_layers: int = 2  # stacked recurrent layers
+    cell: str = option("lstm", "recurrent cell", choices=CELLS)
+    hidden_size: int = option(512, "units per recurrent layer", low=1, high=65536)
+    num_layers: int = option(2, "stacked recurrent layers", low=1, high=64)
     embedding_size: int | None = None  # None: same as hidden_size
-    dropout: float = 0.0  # between layers and before the output layer
+    dropout: float = option(
+        0.0, "dropout between layers and before the output layer", low=0.0, high=1.0, open_high=True
+    )
     tie_weights: bool = False  # share input embedding and output matrix (Press & Wolf 2017)
-    zoneout: float = 0.0  # Krueger et al. 2017, on h and c; > 0 takes rnnkit's generic loop
-    weight_drop: float = 0.0  # DropConnect on W_hh (Merity et al. 2017); stays on the native kernel
+    zoneout: float = option(
+        0.0,
+        "zoneout on h and c (Krueger et al. 2017); runs rnnkit's fused/generic loop",
+        low=0.0,
+        high=1.0,
+        open_high=True,
+    )
+    weight_drop: float = option(
+        0.0,
+        "DropConnect on the recurrent weights (Merity et al. 2017)",
+        low=0.0,
+        high=1.0,
+        open_high=True,
+    )
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:

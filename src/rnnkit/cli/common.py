@@ -1,0 +1,56 @@
+"""What every command shares: the one-line parser, the usage error, bounded option types."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from rnnkit.errors import RnnkitError
+
+
+class UsageError(RnnkitError):
+    """A bad command-line value."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports errors as one line and exits with status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def bounded(
+    kind: type,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> Callable[[str], float]:
+    """An argparse type that parses ``kind`` and checks it lies in [low, high].
+
+    ``open_low``/``open_high`` exclude the bound: ``bounded(float, 0.0, 1.0, open_low=True)``
+    takes (0.0, 1.0]. The error quotes the range, e.g. ``must be in [0.0, 1.0), got 1.5``.
+    """
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        too_low = low is not None and (value <= low if open_low else value < low)
+        too_high = high is not None and (value >= high if open_high else value > high)
+        if too_low or too_high:
+            upper = "inf" if high is None else high
+            left = "(" if open_low else "["
+            right = ")" if open_high or high is None else "]"
+            raise argparse.ArgumentTypeError(f"must be in {left}{low}, {upper}{right}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def flag(name: str) -> str:
+    """The option that sets ``name``: ``warmup_steps`` -> ``--warmup-steps``."""
+    return "--" + name.replace("_", "-")

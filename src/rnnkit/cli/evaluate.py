@@ -1,0 +1,81 @@
+"""``rnnkit evaluate``: a trained model's figures on a labelled file (or a text, for an LM)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from rnnkit.apps.classify import ClassifyData
+from rnnkit.cli.common import UsageError
+
+EPILOG = """examples:
+  rnnkit evaluate --checkpoint runs/spam --data spam_test.tsv --no-header
+  rnnkit evaluate --checkpoint runs/spam --data enron/ --format folders --json
+  rnnkit evaluate --checkpoint runs/lm --data held_out.txt      # language model: nats/char
+"""
+#: the reading options of the classification data that apply to an evaluation file
+READING = ("format", "text_column", "label_column", "no_header", "encoding_fallback")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from rnnkit.cli.options import add_config_options
+
+    p = sub.add_parser(
+        "evaluate",
+        help="a trained model's figures on a labelled file or folder",
+        description="Classifier: accuracy, per-class precision/recall/F1, macro F1, MCC and "
+        "the confusion matrix. Language model: nats, bits per token and perplexity.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
+    p.add_argument("--data", type=Path, required=True, help="labelled file or folder / text")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    skip = [f for f in ClassifyData.__dataclass_fields__ if f not in READING]
+    add_config_options(p.add_argument_group("reading the data"), ClassifyData, skip=skip)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from rnnkit.apps.classify import evaluate_classifier
+    from rnnkit.checkpoint import load
+    from rnnkit.cli.options import config_overrides
+    from rnnkit.tasks.classifier import SequenceClassifier
+    from rnnkit.tasks.language_model import LanguageModel
+
+    model = load(args.checkpoint)
+    if isinstance(model, LanguageModel):
+        return print_language_model(model, args)
+    if not isinstance(model, SequenceClassifier):
+        raise UsageError(f"{args.checkpoint}: `rnnkit evaluate` does not know this model kind")
+    corpus = ClassifyData(**config_overrides(args, ClassifyData)).read(args.data)
+    report = evaluate_classifier(model, corpus)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return None
+    print(corpus.summary())
+    print(report.table())
+    print()
+    print(report.confusion_table())
+    return None
+
+
+def print_language_model(model, args: argparse.Namespace) -> None:
+    from rnnkit.data.text import read_text
+    from rnnkit.training.trainer import evaluate
+
+    ids = model.vocab.encode(read_text(args.data))
+    if len(ids) < 3:
+        raise UsageError(f"{args.data}: too short to evaluate (needs at least 3 characters)")
+    nats = evaluate(model, ids, batch_size=16, bptt=100)
+    figures = {"nats": nats, "bits": nats / math.log(2), "perplexity": math.exp(nats)}
+    figures["unknown"] = int((ids == 0).sum())
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(
+            f"{args.data}: {nats:.4f} nats/char, {figures['bits']:.4f} bits/char, "
+            f"perplexity {figures['perplexity']:.3f} ({figures['unknown']} unknown characters)"
+        )

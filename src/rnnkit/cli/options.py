@@ -1,0 +1,107 @@
+"""Command-line options derived from the config dataclasses (see :mod:`rnnkit.options`).
+
+A config field declared with :func:`rnnkit.options.option` becomes ``--the-field-name`` (or the
+option's own ``flag``) with the field's help, type, range and choices; its default on the
+command line is None, which means "not given": the preset's (or the config's) value stands.
+:func:`config_overrides` reads back the fields the user gave.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Collection
+from typing import Any
+
+from rnnkit.cli.common import bounded, flag
+from rnnkit.options import Option
+
+METAVARS = {int: "N", float: "X", str: "NAME"}
+
+#: an ArgumentParser, an argument group or a mutually exclusive group
+ArgumentContainer = argparse._ActionsContainer
+
+
+def cli_fields(config_cls: type) -> list[tuple[dataclasses.Field, Option]]:
+    """The fields of ``config_cls`` the command line exposes, in declaration order."""
+    fields = dataclasses.fields(config_cls)
+    return [(field, field.metadata["cli"]) for field in fields if "cli" in field.metadata]
+
+
+def option_string(field: dataclasses.Field, how: Option) -> str:
+    """``--field-name``, or the option's own flag (``on_nonfinite`` -> ``--on-nan``)."""
+    return how.flag or flag(field.name)
+
+
+def option_dest(field: dataclasses.Field, how: Option) -> str:
+    """The argparse destination: the option string as a name (``--on-nan`` -> ``on_nan``)."""
+    return option_string(field, how).removeprefix("--").replace("-", "_")
+
+
+def scalar_type(annotation: Any) -> type:
+    """``int | None`` -> ``int``; a plain type stays itself."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(kinds) != 1:
+            raise TypeError(f"a command-line option needs one type, got {annotation}")
+        return kinds[0]
+    return annotation
+
+
+def add_config_options(
+    parser: ArgumentContainer,
+    config_cls: type,
+    *,
+    skip: Collection[str] = (),
+    only: Collection[str] | None = None,
+) -> list[str]:
+    """Add an option for each command-line field of ``config_cls`` to a parser or group.
+
+    Args:
+        parser: an ``ArgumentParser``, an argument group or a mutually exclusive group.
+        config_cls: a dataclass whose fields carry :func:`rnnkit.options.option` metadata.
+        skip: field names to leave out (a command that sets them itself).
+        only: if given, add just these fields (e.g. into a mutually exclusive group).
+
+    Returns:
+        The names of the fields added.
+    """
+    hints = typing.get_type_hints(config_cls)
+    added = []
+    for field, how in cli_fields(config_cls):
+        if field.name in skip or (only is not None and field.name not in only):
+            continue
+        kind = scalar_type(hints[field.name])
+        settings: dict[str, Any] = {
+            "dest": option_dest(field, how),
+            "default": None,  # not given: the preset's value
+            "help": how.help.replace("%", "%%"),
+        }
+        if kind is bool:
+            settings.update(action="store_const", const=True)
+        elif how.choices is not None:
+            settings.update(type=kind, choices=how.choices)
+        else:
+            parse = kind
+            if how.low is not None or how.high is not None:
+                parse = bounded(kind, how.low, how.high, open_high=how.open_high)
+            settings.update(type=parse, metavar=METAVARS.get(kind))
+        parser.add_argument(option_string(field, how), **settings)
+        added.append(field.name)
+    return added
+
+
+def config_overrides(args: argparse.Namespace, config_cls: type) -> dict[str, Any]:
+    """``{field: value}`` for the command-line fields of ``config_cls`` the user gave.
+
+    An option declared ``zero_is_none`` turns 0 into None (``--clip-norm 0``: clipping off).
+    """
+    given = {}
+    for field, how in cli_fields(config_cls):
+        value = getattr(args, option_dest(field, how), None)
+        if value is None:
+            continue
+        given[field.name] = None if how.zero_is_none and value == 0 else value
+    return given

@@ -1,0 +1,64 @@
+"""``rnnkit sample``: generate text from a trained language model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rnnkit.cli.common import OneLineParser, UsageError, bounded
+from rnnkit.errors import RnnkitError
+
+EPILOG = """examples:
+  rnnkit sample --checkpoint runs/lm --prime "ROMEO:" --length 500 --temperature 0.8
+  rnnkit sample --checkpoint runs/lm --top-k 5 --seed 1
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
+    """Register ``rnnkit sample``."""
+    p = subparsers.add_parser(
+        "sample",
+        help="generate text from a trained language model",
+        description="Feed --prime through the model, then sample --length characters.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
+    p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    p.add_argument("--length", type=bounded(int, 0, 10**7), default=500)
+    p.add_argument("--temperature", type=bounded(float, 0.0, 100.0), default=0.8)
+    p.add_argument("--top-k", type=bounded(int, 1, 10**6))
+    p.add_argument("--top-p", type=bounded(float, 0.0, 1.0, open_low=True))
+    p.add_argument("--seed", type=int)
+    p.set_defaults(run=run_sample)
+    return p
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    from rnnkit.apps.language_model import generate
+    from rnnkit.checkpoint import load, model_format
+    from rnnkit.tasks.language_model import FORMAT
+
+    kind = model_format(args.checkpoint)
+    if kind != FORMAT:
+        raise UsageError(
+            f"{args.checkpoint} is a {kind} checkpoint; `rnnkit sample` needs a language model"
+        )
+    model = load(args.checkpoint)  # a LanguageModel
+    if model.vocab is None:
+        raise UsageError(f"{args.checkpoint}: checkpoint has no vocabulary to sample with")
+    if not args.prime:
+        raise UsageError("--prime must not be empty")
+    try:
+        text = generate(
+            model,
+            args.prime,
+            args.length,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed,
+        )
+    except RnnkitError as e:
+        raise UsageError(f"--prime: {e}") from None
+    print(text)

@@ -1,0 +1,104 @@
+"""``rnnkit train classify``: train a sequence classifier on labelled texts and report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rnnkit.apps.classify import PRESETS, ClassifyData, load_run
+from rnnkit.cli.common import UsageError
+from rnnkit.cli.options import add_config_options, config_overrides
+from rnnkit.cli.train_lm import BUDGET, train_config
+from rnnkit.tasks.classifier import ClassifierConfig
+from rnnkit.training.checkpoint import STATE_DIR
+from rnnkit.training.config import TrainConfig
+
+EPILOG = """examples:
+  rnnkit train classify --preset sms-spam --data SMSSpamCollection --out runs/spam
+  rnnkit train classify --data reviews.csv --text-column review --label-column stars --bidirectional
+  rnnkit train classify --data enron/ --format folders --pooling attention --balance weights
+  rnnkit train classify --resume runs/spam --max-minutes 10   # continue a killed run exactly
+"""
+#: TrainConfig fields that only a token stream uses
+STREAM_ONLY = ("bptt", "tbptt_k2", "random_bptt", "scheduled_sampling", "ss_k", "ss_c")
+MODEL_FIELDS = ("vocab_size", "num_classes", "class_weights")  # set by the job, not the user
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "classify",
+        help="train a sequence classifier (e.g. spam) on labelled texts",
+        description="Train a recurrent sequence classifier; report the test split beside "
+        "TF-IDF + linear baselines.",
+        epilog=EPILOG
+        + "\npresets:\n"
+        + "\n".join(f"  {n:9s} {d}" for n, (_, _, _, d) in PRESETS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", type=Path, help="TSV/CSV/JSONL file, or a folder per label")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    p.add_argument("--out", type=Path, default=Path("runs/classify"), help="checkpoint directory")
+    p.add_argument("--overwrite", action="store_true", help="replace a checkpoint in --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR")
+    add_config_options(p.add_argument_group("data"), ClassifyData)
+    add_config_options(p.add_argument_group("model"), ClassifierConfig, skip=MODEL_FIELDS)
+    engine = p.add_argument_group("training engine (see docs/training.md)")
+    add_config_options(engine, TrainConfig, skip=(*STREAM_ONLY, *BUDGET))
+    add_config_options(engine.add_mutually_exclusive_group(), TrainConfig, only=BUDGET)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from rnnkit.apps.classify import train_classifier
+
+    if args.resume is not None:
+        data_path, data, model_fields, config = resumed(args)
+        out = args.resume
+    else:
+        data_path, data, model_fields, config = configured(args)
+        out = args.out
+        taken = (out / "config.json").exists() or (out / STATE_DIR).exists()
+        if taken and not args.overwrite:
+            raise UsageError(
+                f"{out} already holds a checkpoint; pass --overwrite, --resume {out} "
+                "or another --out"
+            )
+    result = train_classifier(
+        data_path,
+        data,
+        model_fields,
+        config,
+        out,
+        progress=not args.no_progress,
+        resume=args.resume is not None,
+    )
+    print(result.text())
+    print(f"\n{result.steps} steps in {result.wall_seconds / 60:.1f} min; checkpoint: {out}")
+
+
+def configured(args: argparse.Namespace) -> tuple[Path, ClassifyData, dict, TrainConfig]:
+    """The preset's settings overridden by the options given."""
+    if args.data is None:
+        raise UsageError("--data is required (a labelled file or folder)")
+    data_fields, model_fields, train_fields, _ = PRESETS[args.preset]
+    config, notes = train_config(args, train_fields)
+    for note in notes:
+        print(note, file=sys.stderr)
+    try:
+        data = ClassifyData(**{**data_fields, **config_overrides(args, ClassifyData)})
+        model_fields = {**model_fields, **config_overrides(args, ClassifierConfig)}
+        ClassifierConfig(2, 2, **model_fields)  # bad combinations fail before any reading
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return args.data, data, model_fields, config
+
+
+def resumed(args: argparse.Namespace) -> tuple[Path, ClassifyData, dict, TrainConfig]:
+    """The run's own settings from DIR/trainer_state/run.json; only the budget may change."""
+    data_path, data, model_fields, train = load_run(args.resume)
+    if args.max_steps is not None or args.max_minutes is not None:
+        train["max_steps"], train["max_minutes"] = args.max_steps, args.max_minutes
+    return data_path, data, model_fields, TrainConfig(**train)
