@@ -22,6 +22,7 @@ __all__ = ["MODEL_FORMATS", "load", "model_class", "model_format"]
 MODEL_FORMATS: dict[str, str] = {
     "rnnkit.language_model/1": "rnnkit.tasks.language_model:LanguageModel",
     "rnnkit.sequence_classifier/1": "rnnkit.tasks.classifier:SequenceClassifier",
+    "rnnkit.tagger/1": "rnnkit.tasks.tagger:Tagger",
 }
 
 

@@ -184,3 +184,19 @@ def test_iter_batches_covers_everything_longest_first_and_puts_outputs_back():
         check_batch(batch, sequences, labels)
     assert padding_fraction(iter_batches(sequences, None, 1)) == 0.0
     assert padding_fraction([]) == 0.0
+
+
+def test_shards_of_two_ranks_partition_every_global_batch():
+    sequences = [[1] * (i % 7 + 1) for i in range(23)]
+    labels = [i % 2 for i in range(23)]
+    whole = BucketBatches(sequences, labels, 4, seed=3)
+    ranks = [BucketBatches(sequences, labels, 4, seed=3) for _ in range(2)]
+    for rank, source in enumerate(ranks):
+        source.shard(rank, 2)
+    for _ in range(2 * whole.batches_per_epoch):
+        rows = whole.next_batch().index.tolist()
+        parts = [source.next_batch().index.tolist() for source in ranks]
+        if len(rows) >= 2:
+            assert sorted(parts[0] + parts[1]) == sorted(rows) and not set(parts[0]) & set(parts[1])
+        else:  # a one-row batch: both ranks get that row
+            assert parts == [rows, rows]

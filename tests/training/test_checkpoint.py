@@ -79,7 +79,7 @@ def test_resumed_run_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch
     )
     for a, b in zip(whole.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(a, b)
-    assert resumed.stream.epoch == whole.stream.epoch > 0
+    assert resumed.source.epoch == whole.source.epoch > 0
     assert resumed.schedule.decays == whole.schedule.decays >= 2
 
 
@@ -99,7 +99,7 @@ def test_step_directory_is_safetensors_and_json(tmp_path):
     h, c = trainer.state
     assert torch.equal(tensors["hidden.0.0"], h) and torch.equal(tensors["hidden.0.1"], c)
     meta = json.loads((step / "trainer.json").read_text())
-    assert meta["step"] == 10 and meta["data"]["position"] == trainer.stream.position
+    assert meta["step"] == 10 and meta["data"]["position"] == trainer.source.position
     assert LanguageModel.from_pretrained(step).config.hidden_size == 12  # a model checkpoint too
 
 

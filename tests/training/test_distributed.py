@@ -46,7 +46,7 @@ def work(rank, tmp):
     trainer.fit()
     save_file(dict(trainer.model.state_dict()), f"{tmp}/params-{rank}.safetensors")
     with open(f"{tmp}/losses-{rank}.json", "w") as f:
-        json.dump({"losses": losses, "columns": trainer.stream.inputs.shape[0]}, f)
+        json.dump({"losses": losses, "columns": trainer.source.inputs.shape[0]}, f)
     dist.destroy_process_group()
 
 if __name__ == "__main__":

@@ -96,11 +96,11 @@ def test_skip_mode_drops_the_batch_and_goes_on(tmp_path):
     updates, step = [], trainer.optimizer.step
     trainer.optimizer.step = lambda: (updates.append(1), step())
     states = []
-    read = trainer.stream.read
-    trainer.stream.read = lambda n: (states.append(trainer.state), read(n))[1]
+    read = trainer.source.read
+    trainer.source.read = lambda n: (states.append(trainer.state), read(n))[1]
     trainer.fit()
     assert trainer.step == 10 and len(updates) == 10
-    assert trainer.stream.position == 12 * 8  # 12 windows read, 2 of them skipped
+    assert trainer.source.position == 12 * 8  # 12 windows read, 2 of them skipped
     assert states[3] is None and states[4] is None  # the carried state restarts after a skip
     assert all(s is not None for s in states[1:3] + states[5:])
     records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]

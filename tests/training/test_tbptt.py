@@ -161,8 +161,8 @@ def test_random_windows_scale_lr_by_length_over_bptt():
         step()
 
     trainer.optimizer.step = record
-    lengths, read = [], trainer.stream.read
-    trainer.stream.read = lambda n: (lengths.append(n), read(n))[1]
+    lengths, read = [], trainer.source.read
+    trainer.source.read = lambda n: (lengths.append(n), read(n))[1]
     trainer.fit()
     assert len(set(lengths)) > 3
     assert seen == pytest.approx([1e-3 * n / 20 for n in lengths])

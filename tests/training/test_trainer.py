@@ -62,7 +62,7 @@ def test_gradient_is_clipped_to_global_norm():
     trainer.optimizer.step = lambda: norms.append(  # read the clipped gradient, skip the update
         torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
     )
-    trainer.train_step(Window(*trainer.stream.read(16)))
+    trainer.train_step(Window(*trainer.source.read(16)))
     assert norms[0].item() == pytest.approx(1e-3, rel=1e-4)
 
 

@@ -14,7 +14,6 @@ so ``rnnkit train lm --resume OUT`` needs nothing else.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -27,15 +26,10 @@ from rnnkit.data.text import split_contiguous
 from rnnkit.data.vocab import CharVocab
 from rnnkit.errors import CheckpointError, DataError
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
-from rnnkit.tasks.pretrained import atomic_write
-from rnnkit.training.checkpoint import STATE_DIR
+from rnnkit.training.checkpoint import load_run_record, save_run_record
 from rnnkit.training.distributed import Workers
 from rnnkit.training.tbptt import Objective
 from rnnkit.training.trainer import Callback, TrainConfig, Trainer
-
-RUN_NAME = "run.json"
-RUN_FORMAT = "rnnkit.lm_run/1"
-METRICS = ("nats", "bits")  # what a validation measures; nats/char picks the best by default
 
 #: name -> (LanguageModelConfig fields, TrainConfig fields, one-line description)
 LM_PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
@@ -81,31 +75,6 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def save_run_record(out_dir: str | Path, record: dict[str, Any]) -> Path:
-    """Write ``OUT/trainer_state/run.json`` atomically."""
-    path = Path(out_dir) / STATE_DIR / RUN_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"format": RUN_FORMAT, **record}, indent=2, ensure_ascii=False)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, "utf-8"))
-    return path
-
-
-def load_run_record(out_dir: str | Path) -> dict[str, Any]:
-    """Read ``OUT/trainer_state/run.json`` with one-line errors."""
-    path = Path(out_dir) / STATE_DIR / RUN_NAME
-    if not Path(out_dir).is_dir():
-        raise CheckpointError(f"{out_dir}: no such run directory")
-    try:
-        record = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing; not a resumable rnnkit run") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: corrupt JSON ({e})") from None
-    if not isinstance(record, dict) or record.get("format") != RUN_FORMAT:
-        raise CheckpointError(f"{path}: not an rnnkit language-model run")
-    return record
-
-
 def train_char_lm(
     text: str,
     model_fields: dict,
@@ -129,13 +98,7 @@ def train_char_lm(
 
     Raises:
         DataError: the text is too short for one training batch and a validation stretch.
-        ValueError: ``train_config.monitor`` is not a language-model metric.
     """
-    if train_config.monitor not in (None, *METRICS):
-        names = " or ".join(METRICS)
-        raise ValueError(
-            f"monitor must be {names} for a language model, got {train_config.monitor!r}"
-        )
     if resume:
         check_same_text(out_dir, text)
     check_text_length(text, train_config.batch_size, valid_fraction, source)
@@ -163,7 +126,7 @@ def train_char_lm(
             "text_sha256": text_digest(text),
             "cli": cli_options,
         }
-        save_run_record(out_dir, record)
+        save_run_record(out_dir, "lm", record)
     start = time.monotonic()
     trainer.fit()
     wall = time.monotonic() - start
@@ -198,7 +161,7 @@ def _long_enough(length: int, batch_size: int, valid_fraction: float) -> bool:
 
 def check_same_text(out_dir: str | Path, text: str) -> None:
     """Refuse to resume a run on a text other than the one it started with."""
-    digest = load_run_record(out_dir).get("text_sha256")
+    digest = load_run_record(out_dir, "lm").get("text_sha256")
     if digest is not None and digest != text_digest(text):
         raise CheckpointError(
             f"{out_dir}: the training text changed since the run started; cannot resume it"

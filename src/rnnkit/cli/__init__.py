@@ -21,9 +21,9 @@ from rnnkit.errors import RnnkitError
 __all__ = ["COMMANDS", "TRAIN_COMMANDS", "build_parser", "main"]
 
 #: modules of the ``rnnkit train <task>`` sub-commands, registered under ``train``
-TRAIN_COMMANDS = ("train_lm", "train_classify")
+TRAIN_COMMANDS = ("train_lm", "train_classify", "train_tag")
 #: modules of the top-level commands
-COMMANDS = ("sample", "classify", "evaluate")
+COMMANDS = ("sample", "classify", "tag", "evaluate")
 
 
 def command_modules(names: Sequence[str]) -> list[ModuleType]:
@@ -64,4 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnnkit: interrupted; the best checkpoint so far is kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`rnnkit tag ... | head`): not an error
+        sys.stderr.close()
+        return 0
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from rnnkit.errors import RnnkitError
 
@@ -54,3 +55,20 @@ def bounded(
 def flag(name: str) -> str:
     """The option that sets ``name``: ``warmup_steps`` -> ``--warmup-steps``."""
     return "--" + name.replace("_", "-")
+
+
+def add_run_options(parser: argparse.ArgumentParser, out: str) -> None:
+    """What every ``rnnkit train`` command takes: where the run goes, its seed, the bar."""
+    parser.add_argument("--out", type=Path, default=Path(out), help="checkpoint directory")
+    parser.add_argument("--overwrite", action="store_true", help="replace a checkpoint in --out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def check_out_free(out: Path, *, overwrite: bool) -> None:
+    """Refuse to start a fresh run over a checkpoint, unless ``--overwrite``."""
+    taken = (out / "config.json").exists() or (out / "trainer_state").exists()
+    if taken and not overwrite:
+        raise UsageError(
+            f"{out} already holds a checkpoint; pass --overwrite, --resume {out} or another --out"
+        )

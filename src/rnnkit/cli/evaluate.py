@@ -13,6 +13,7 @@ from rnnkit.cli.common import UsageError
 EPILOG = """examples:
   rnnkit evaluate --checkpoint runs/spam --data spam_test.tsv --no-header
   rnnkit evaluate --checkpoint runs/spam --data enron/ --format folders --json
+  rnnkit evaluate --checkpoint runs/pos --data en_ewt-ud-test.conllu   # a tagger
   rnnkit evaluate --checkpoint runs/lm --data held_out.txt      # language model: nats/char
 """
 #: the reading options of the classification data that apply to an evaluation file
@@ -26,7 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="a trained model's figures on a labelled file or folder",
         description="Classifier: accuracy, per-class precision/recall/F1, macro F1, MCC and "
-        "the confusion matrix. Language model: nats, bits per token and perplexity.",
+        "the confusion matrix. Tagger (CoNLL-U --data): accuracy over all words and over words "
+        "unseen in training, per-tag scores, the most frequent confusions. Language model: "
+        "nats, bits per token and perplexity.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -44,10 +47,13 @@ def run(args: argparse.Namespace) -> None:
     from rnnkit.cli.options import config_overrides
     from rnnkit.tasks.classifier import SequenceClassifier
     from rnnkit.tasks.language_model import LanguageModel
+    from rnnkit.tasks.tagger import Tagger
 
     model = load(args.checkpoint)
     if isinstance(model, LanguageModel):
         return print_language_model(model, args)
+    if isinstance(model, Tagger):
+        return print_tagger(model, args)
     if not isinstance(model, SequenceClassifier):
         raise UsageError(f"{args.checkpoint}: `rnnkit evaluate` does not know this model kind")
     corpus = ClassifyData(**config_overrides(args, ClassifyData)).read(args.data)
@@ -79,3 +85,10 @@ def print_language_model(model, args: argparse.Namespace) -> None:
             f"{args.data}: {nats:.4f} nats/char, {figures['bits']:.4f} bits/char, "
             f"perplexity {figures['perplexity']:.3f} ({figures['unknown']} unknown characters)"
         )
+
+
+def print_tagger(model, args: argparse.Namespace) -> None:
+    from rnnkit.apps.tag import evaluate_tagger, read_treebank
+
+    report = evaluate_tagger(model, read_treebank(args.data, model.column))
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.text())

@@ -13,11 +13,25 @@ import dataclasses
 import types
 import typing
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
-from rnnkit.cli.common import bounded, flag
+from rnnkit.cli.common import UsageError, bounded, flag
 from rnnkit.options import Option
+from rnnkit.training.config import TrainConfig
 
+BUDGET = ("max_minutes", "max_steps")  # one or the other; giving one drops the preset's
+#: option -> (TrainConfig field, the value it needs; None: any): a hint when an option does nothing
+NEEDS = {
+    "momentum": ("optimizer", "sgd"),
+    "decay_every": ("schedule", "step"),
+    "min_lr_ratio": ("schedule", "cosine"),
+    "plateau_patience": ("schedule", "plateau"),
+    "ss_k": ("scheduled_sampling", None),
+    "ss_c": ("scheduled_sampling", "linear"),
+}
+#: TrainConfig fields that only a token stream (a language model) uses
+STREAM_ONLY = ("bptt", "tbptt_k2", "random_bptt", "scheduled_sampling", "ss_k", "ss_c")
 METAVARS = {int: "N", float: "X", str: "NAME"}
 
 #: an ArgumentParser, an argument group or a mutually exclusive group
@@ -105,3 +119,50 @@ def config_overrides(args: argparse.Namespace, config_cls: type) -> dict[str, An
             continue
         given[field.name] = None if how.zero_is_none and value == 0 else value
     return given
+
+
+def add_training_options(parser: argparse.ArgumentParser, *, skip: Collection[str] = ()) -> None:
+    """The training engine's options (``TrainConfig``), the budget pair and ``--resume``."""
+    engine = parser.add_argument_group(
+        "training engine (default: the preset's; see docs/training.md)"
+    )
+    add_config_options(engine, TrainConfig, skip=(*skip, *BUDGET))
+    add_config_options(engine.add_mutually_exclusive_group(), TrainConfig, only=BUDGET)
+    engine.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR")
+
+
+def train_config(
+    args: argparse.Namespace, preset: dict, *, metrics: tuple[str, ...]
+) -> tuple[TrainConfig, list[str]]:
+    """The preset's TrainConfig overridden by the options given, and notes for the user.
+
+    ``metrics``: what the task's validation measures (``--monitor`` must name one of them).
+    """
+    given = config_overrides(args, TrainConfig)
+    if given.get("monitor") not in (None, *metrics):
+        raise UsageError(f"--monitor must be one of {', '.join(metrics)}, got {given['monitor']!r}")
+    fields = {**preset, **given, "seed": args.seed}
+    if any(name in given for name in BUDGET):  # the user's budget replaces the preset's
+        fields["max_minutes"], fields["max_steps"] = (
+            given.get("max_minutes"),
+            given.get("max_steps"),
+        )
+    for name, (field, needed) in NEEDS.items():
+        value = fields.get(field)
+        if getattr(args, name, None) is not None and (value is None or needed not in (None, value)):
+            raise UsageError(f"{flag(name)} needs {flag(field)}" + (f" {needed}" if needed else ""))
+    k2, bptt = fields.get("tbptt_k2"), fields.get("bptt", 100)
+    if k2 is not None and k2 > bptt:
+        raise UsageError(f"--tbptt-k2 must be in [1, --bptt={bptt}], got {k2}")
+    notes = []
+    warmup, steps = fields.get("warmup_steps", 0), given.get("max_steps")
+    if "warmup_steps" not in given and steps is not None and steps <= warmup:
+        fields["warmup_steps"] = steps // 10
+        notes.append(
+            f"note: --max-steps {steps} is shorter than the preset's {warmup} warm-up steps; "
+            f"warm-up set to {steps // 10}"
+        )
+    try:
+        return TrainConfig(**fields), notes
+    except ValueError as e:
+        raise UsageError(str(e)) from None

@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 
 from rnnkit.apps.classify import PRESETS, ClassifyData, load_run
-from rnnkit.cli.common import UsageError
-from rnnkit.cli.options import add_config_options, config_overrides
-from rnnkit.cli.train_lm import BUDGET, train_config
-from rnnkit.tasks.classifier import ClassifierConfig
-from rnnkit.training.checkpoint import STATE_DIR
+from rnnkit.cli.common import UsageError, add_run_options, check_out_free
+from rnnkit.cli.options import (
+    STREAM_ONLY,
+    add_config_options,
+    add_training_options,
+    config_overrides,
+    train_config,
+)
+from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.training.config import TrainConfig
 
 EPILOG = """examples:
@@ -20,8 +24,6 @@ EPILOG = """examples:
   rnnkit train classify --data enron/ --format folders --pooling attention --balance weights
   rnnkit train classify --resume runs/spam --max-minutes 10   # continue a killed run exactly
 """
-#: TrainConfig fields that only a token stream uses
-STREAM_ONLY = ("bptt", "tbptt_k2", "random_bptt", "scheduled_sampling", "ss_k", "ss_c")
 MODEL_FIELDS = ("vocab_size", "num_classes", "class_weights")  # set by the job, not the user
 
 
@@ -38,16 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", type=Path, help="TSV/CSV/JSONL file, or a folder per label")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    p.add_argument("--out", type=Path, default=Path("runs/classify"), help="checkpoint directory")
-    p.add_argument("--overwrite", action="store_true", help="replace a checkpoint in --out")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR")
+    add_run_options(p, "runs/classify")
     add_config_options(p.add_argument_group("data"), ClassifyData)
     add_config_options(p.add_argument_group("model"), ClassifierConfig, skip=MODEL_FIELDS)
-    engine = p.add_argument_group("training engine (see docs/training.md)")
-    add_config_options(engine, TrainConfig, skip=(*STREAM_ONLY, *BUDGET))
-    add_config_options(engine.add_mutually_exclusive_group(), TrainConfig, only=BUDGET)
+    add_training_options(p, skip=STREAM_ONLY)
     p.set_defaults(run=run)
 
 
@@ -60,12 +56,7 @@ def run(args: argparse.Namespace) -> None:
     else:
         data_path, data, model_fields, config = configured(args)
         out = args.out
-        taken = (out / "config.json").exists() or (out / STATE_DIR).exists()
-        if taken and not args.overwrite:
-            raise UsageError(
-                f"{out} already holds a checkpoint; pass --overwrite, --resume {out} "
-                "or another --out"
-            )
+        check_out_free(out, overwrite=args.overwrite)
     result = train_classifier(
         data_path,
         data,
@@ -84,7 +75,7 @@ def configured(args: argparse.Namespace) -> tuple[Path, ClassifyData, dict, Trai
     if args.data is None:
         raise UsageError("--data is required (a labelled file or folder)")
     data_fields, model_fields, train_fields, _ = PRESETS[args.preset]
-    config, notes = train_config(args, train_fields)
+    config, notes = train_config(args, train_fields, metrics=SequenceClassifier.METRICS)
     for note in notes:
         print(note, file=sys.stderr)
     try:

@@ -13,10 +13,21 @@ from pathlib import Path
 import torch
 
 from rnnkit.apps.language_model import LM_PRESETS
-from rnnkit.cli.common import OneLineParser, UsageError, bounded, flag
-from rnnkit.cli.options import add_config_options, config_overrides
-from rnnkit.tasks.language_model import LanguageModelConfig
-from rnnkit.training.config import TrainConfig
+from rnnkit.cli.common import (
+    OneLineParser,
+    UsageError,
+    add_run_options,
+    bounded,
+    check_out_free,
+    flag,
+)
+from rnnkit.cli.options import (
+    add_config_options,
+    add_training_options,
+    config_overrides,
+    train_config,
+)
+from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 
 EPILOG = """examples:
   rnnkit train lm                                  # default preset on the bundled Shakespeare
@@ -26,16 +37,6 @@ EPILOG = """examples:
   rnnkit train lm --resume runs/lm                 # continue a killed (or finished) run exactly
   torchrun --standalone --nproc_per_node 2 -m rnnkit.cli train lm --out runs/ddp   # 2 processes
 """
-BUDGET = ("max_minutes", "max_steps")  # one or the other; giving one drops the preset's
-#: option -> (TrainConfig field, the value it needs; None: any): a hint when an option does nothing
-NEEDS = {
-    "momentum": ("optimizer", "sgd"),
-    "decay_every": ("schedule", "step"),
-    "min_lr_ratio": ("schedule", "cosine"),
-    "plateau_patience": ("schedule", "plateau"),
-    "ss_k": ("scheduled_sampling", None),
-    "ss_c": ("scheduled_sampling", "linear"),
-}
 #: what --resume DIR still accepts: the budget and how the result is shown
 RESUME_OPTIONS = ("max_steps", "max_minutes", "no_progress", "sample_length")
 NOT_RECORDED = ("run", "command", "task", "resume", "overwrite", "no_progress", "sample_length")
@@ -54,55 +55,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     p.add_argument("--text", type=Path, help="UTF-8 text file (default: bundled tinyshakespeare)")
     p.add_argument("--preset", choices=sorted(LM_PRESETS), default="default")
     p.add_argument("--valid-fraction", type=bounded(float, 0.001, 0.5), default=0.1)
-    p.add_argument("--out", type=Path, default=Path("runs/lm"), help="checkpoint directory")
-    p.add_argument("--overwrite", action="store_true", help="replace a checkpoint in --out")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample-length", type=bounded(int, 0, 10**6), default=500)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    model = p.add_argument_group("model (default: the preset's)")
-    add_config_options(model, LanguageModelConfig)
-    engine = p.add_argument_group("training engine (default: the preset's; see docs/training.md)")
-    add_config_options(engine, TrainConfig, skip=BUDGET)
-    add_config_options(engine.add_mutually_exclusive_group(), TrainConfig, only=BUDGET)
-    engine.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR")
+    add_run_options(p, "runs/lm")
+    add_config_options(p.add_argument_group("model (default: the preset's)"), LanguageModelConfig)
+    add_training_options(p)
     p.set_defaults(run=run_train_lm)
     return p
 
 
-def train_config(args: argparse.Namespace, preset: dict) -> tuple[TrainConfig, list[str]]:
-    """The preset's TrainConfig overridden by the options given, and notes for the user."""
-    given = config_overrides(args, TrainConfig)
-    fields = {**preset, **given, "seed": args.seed}
-    if any(name in given for name in BUDGET):  # the user's budget replaces the preset's
-        fields["max_minutes"], fields["max_steps"] = (
-            given.get("max_minutes"),
-            given.get("max_steps"),
-        )
-    for name, (field, needed) in NEEDS.items():
-        value = fields.get(field)
-        if getattr(args, name, None) is not None and (value is None or needed not in (None, value)):
-            raise UsageError(f"{flag(name)} needs {flag(field)}" + (f" {needed}" if needed else ""))
-    k2, bptt = fields.get("tbptt_k2"), fields.get("bptt", 100)
-    if k2 is not None and k2 > bptt:
-        raise UsageError(f"--tbptt-k2 must be in [1, --bptt={bptt}], got {k2}")
-    notes = []
-    warmup, steps = fields.get("warmup_steps", 0), given.get("max_steps")
-    if "warmup_steps" not in given and steps is not None and steps <= warmup:
-        fields["warmup_steps"] = steps // 10
-        notes.append(
-            f"note: --max-steps {steps} is shorter than the preset's {warmup} warm-up steps; "
-            f"warm-up set to {steps // 10}"
-        )
-    try:
-        return TrainConfig(**fields), notes
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
 def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
     """The options a run was started with (from DIR/trainer_state/run.json), plus the budget."""
-    from rnnkit.apps.language_model import load_run_record
     from rnnkit.cli import build_parser
+    from rnnkit.training.checkpoint import load_run_record
 
     defaults = vars(build_parser().parse_args(["train", "lm"]))
     fixed = [k for k in vars(args) if k not in (*RESUME_OPTIONS, "resume")]
@@ -113,7 +77,7 @@ def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
             f"--resume continues the run with its own options; drop {flag(given[0])} "
             f"(allowed with --resume: {allowed})"
         )
-    saved = load_run_record(args.resume).get("cli")
+    saved = load_run_record(args.resume, "lm").get("cli")
     if not isinstance(saved, dict):
         raise UsageError(f"--resume: {args.resume} was not started by `rnnkit train lm`")
     merged = {**vars(args), **{k: v for k, v in saved.items() if k in defaults}}
@@ -133,7 +97,7 @@ def recorded_options(args: argparse.Namespace) -> dict:
 
 
 def run_train_lm(args: argparse.Namespace) -> None:
-    from rnnkit.apps.language_model import METRICS, generate, train_char_lm
+    from rnnkit.apps.language_model import generate, train_char_lm
     from rnnkit.data.text import SHAKESPEARE, bundled_text, read_text
     from rnnkit.training.distributed import init_from_environment
 
@@ -142,15 +106,9 @@ def run_train_lm(args: argparse.Namespace) -> None:
         args = resumed_arguments(args)
     model_fields, preset_train_fields, _ = LM_PRESETS[args.preset]
     model_fields = {**model_fields, **config_overrides(args, LanguageModelConfig)}
-    config, notes = train_config(args, preset_train_fields)
-    if config.monitor not in (None, *METRICS):
-        raise UsageError(f"--monitor must be {' or '.join(METRICS)}, got {config.monitor!r}")
-    taken = (args.out / "config.json").exists() or (args.out / "trainer_state").exists()
-    if taken and not resume and not args.overwrite:
-        raise UsageError(
-            f"{args.out} already holds a checkpoint; pass --overwrite, --resume {args.out} "
-            "or another --out"
-        )
+    config, notes = train_config(args, preset_train_fields, metrics=LanguageModel.METRICS)
+    if not resume:
+        check_out_free(args.out, overwrite=args.overwrite)
     text = read_text(args.text) if args.text is not None else bundled_text()
     workers = init_from_environment()  # torchrun's WORLD_SIZE > 1: join the process group
     if workers.is_main:

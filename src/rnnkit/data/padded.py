@@ -13,8 +13,9 @@ Sequences must hold at least one token: the classification job maps an empty tex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -124,14 +125,16 @@ class BucketBatches:
     replacement, with probability proportional to their weight (balanced sampling).
 
     Args:
-        sequences: token ids per example, each non-empty.
-        labels: class id per example.
+        sequences: token ids per example, each non-empty (their lengths bucket the batches).
+        labels: the label of each example (a class id; a tag sequence with ``collate``).
         batch_size: examples per batch; an epoch's last batch may be smaller.
         seed: seeds epoch ``e``'s generator with ``seed + e``.
         bucket_size: batches per pool sorted by length; 1 makes batches of random lengths.
         shuffle: permute the examples and the batch order; ``False`` keeps the given
             order (each pool still sorted by length, batches in pool order).
         sampler_weights: one non-negative weight per example, or ``None``.
+        collate: builds a batch from dataset positions; default: a :class:`PaddedBatch` of
+            ``sequences`` and ``labels`` (:func:`pad_batch`).
 
     Attributes:
         epoch: the epoch of the next batch (the number of finished epochs).
@@ -141,13 +144,14 @@ class BucketBatches:
     def __init__(
         self,
         sequences: list[list[int]],
-        labels: list[int],
+        labels: list[Any],
         batch_size: int,
         *,
         seed: int,
         bucket_size: int = 50,
         shuffle: bool = True,
         sampler_weights: list[float] | None = None,
+        collate: Callable[[list[int]], Any] | None = None,
     ) -> None:
         if len(labels) != len(sequences) or not sequences:
             raise ValueError(
@@ -165,12 +169,25 @@ class BucketBatches:
             else self._check_weights(sampler_weights, len(sequences))
         )
         self.sequences, self.labels = sequences, labels
+        self.collate = collate or (lambda order: _gather(sequences, labels, order))
         self.batch_size, self.bucket_size = batch_size, bucket_size
         self.seed, self.shuffle = seed, shuffle
         self.lengths = [len(s) for s in sequences]
         self.batches_per_epoch = -(-len(sequences) // batch_size)  # full pools are whole batches
         self.epoch, self.position = 0, 0
         self._plan: tuple[int, list[list[int]]] | None = None  # (epoch, batches of positions)
+        self.rank, self.world_size = 0, 1  # this process's share of each batch (see shard)
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Data parallel: give this process rows ``rank::world_size`` of every global batch.
+
+        Every process plans the same global batches. The ranks' mean losses average to the
+        global batch's when ``batch_size`` divides evenly; a batch with fewer rows than processes
+        gives the ones left without a row its last row again (so no process idles).
+        """
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        self.rank, self.world_size = rank, world_size
 
     @staticmethod
     def _check_weights(weights: list[float], n: int) -> Tensor:
@@ -201,11 +218,12 @@ class BucketBatches:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
         return batches
 
-    def next_batch(self) -> PaddedBatch:
+    def next_batch(self) -> Any:
         """The next batch; after an epoch's last batch, ``epoch`` grows and ``position`` is 0."""
         if self._plan is None or self._plan[0] != self.epoch:
             self._plan = (self.epoch, self.epoch_plan(self.epoch))
-        batch = _gather(self.sequences, self.labels, self._plan[1][self.position])
+        order = self._plan[1][self.position]
+        batch = self.collate(order[self.rank :: self.world_size] or order[-1:])
         self.position += 1
         if self.position == self.batches_per_epoch:
             self.epoch, self.position = self.epoch + 1, 0
@@ -239,17 +257,22 @@ class BucketBatches:
 
 
 def iter_batches(
-    sequences: list[list[int]], labels: list[int] | None, batch_size: int
-) -> Iterator[PaddedBatch]:
+    sequences: list[list[int]],
+    labels: list[Any] | None,
+    batch_size: int,
+    *,
+    collate: Callable[[list[int]], Any] | None = None,
+) -> Iterator[Any]:
     """Evaluation batches: every example once, longest first to waste little padding.
 
-    Each batch's ``index`` gives its examples' positions; ``labels`` may be ``None``.
+    Each batch's ``index`` gives its examples' positions; ``labels`` may be ``None``;
+    ``collate`` as in :class:`BucketBatches`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     lengths = [len(s) for s in sequences]
     for order in _cut(list(range(len(sequences))), lengths, batch_size):
-        yield _gather(sequences, labels, order)
+        yield collate(order) if collate is not None else _gather(sequences, labels, order)
 
 
 def padding_fraction(batches: Iterable[PaddedBatch]) -> float:

@@ -1,9 +1,19 @@
-"""Sequence layers: the time loop, stacking, bidirectional, and torch drop-ins."""
+"""Sequence layers: the time loop, stacking, bidirectional, torch drop-ins, and the CRF."""
 
 from rnnkit.layers.bidirectional import Bidirectional
+from rnnkit.layers.crf import LinearChainCRF
 from rnnkit.layers.lengths import last_outputs
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.rnn import GRU, LSTM, RNN
 from rnnkit.layers.stacked import Stacked
 
-__all__ = ["GRU", "LSTM", "RNN", "Bidirectional", "Recurrent", "Stacked", "last_outputs"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Bidirectional",
+    "LinearChainCRF",
+    "Recurrent",
+    "Stacked",
+    "last_outputs",
+]

@@ -13,8 +13,7 @@ outputs (H' = H, or 2H bidirectional) into one (B, H') vector per sequence, igno
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,7 +26,7 @@ from rnnkit.data.tokenize import TextEncoder
 from rnnkit.errors import CheckpointError
 from rnnkit.layers import GRU, LSTM, RNN
 from rnnkit.options import option
-from rnnkit.tasks.pretrained import load_config, load_state, save_checkpoint
+from rnnkit.tasks.pretrained import Pretrained
 
 FORMAT = "rnnkit.sequence_classifier/1"
 #: cell name -> (drop-in layer, cell class for rnnkit's loop or None for the native kernel)
@@ -92,12 +91,15 @@ def recurrent_stack(config: ClassifierConfig) -> nn.Module:
     )
 
 
-class SequenceClassifier(nn.Module):
+class SequenceClassifier(Pretrained):
     """Labels whole sequences; see the module docstring for the architecture.
 
     ``encoder`` (text -> ids) and ``labels`` (class names) travel with the model into its
     checkpoint, so ``classify(texts)`` needs nothing else.
     """
+
+    FORMAT, KIND = FORMAT, "sequence-classifier"
+    METRICS = ("loss", "accuracy")  # what evaluate() measures; the first picks the best model
 
     def __init__(
         self,
@@ -185,37 +187,19 @@ class SequenceClassifier(nn.Module):
 
     # -- checkpoints ----------------------------------------------------------------
 
-    def save_pretrained(self, directory: str | Path, *, training: dict | None = None) -> Path:
-        """Write ``config.json`` (architecture, encoder, labels, training config) and weights."""
-        config: dict[str, Any] = {"format": FORMAT, "model": asdict(self.config)}
-        config["labels"] = self.labels
+    def checkpoint_extras(self) -> dict[str, Any]:
+        extras: dict[str, Any] = {"labels": self.labels}
         if self.encoder is not None:
-            config["encoder"] = self.encoder.to_dict()
-        if training is not None:
-            config["training"] = training
-        return save_checkpoint(directory, config, self.state_dict())
+            extras["encoder"] = self.encoder.to_dict()
+        return extras
 
     @classmethod
-    def from_pretrained(
-        cls, directory: str | Path, *, map_location: str = "cpu"
-    ) -> SequenceClassifier:
-        """Load a checkpoint directory written by :meth:`save_pretrained`."""
-        raw = load_config(directory)
-        where = Path(directory) / "config.json"
-        if raw.get("format") != FORMAT:
-            raise CheckpointError(f"{where}: not a sequence-classifier checkpoint")
-        try:
-            fields = dict(raw["model"])
-            if fields.get("class_weights") is not None:
-                fields["class_weights"] = tuple(fields["class_weights"])
-            config = ClassifierConfig(**fields)
-            encoder = TextEncoder.from_dict(raw["encoder"]) if "encoder" in raw else None
-            labels = raw["labels"]
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{where}: invalid model config ({e})") from None
-        model = cls(config, encoder, labels)
-        load_state(model, directory)
-        return model.to(map_location).eval()
+    def from_checkpoint_config(cls, raw: dict[str, Any]) -> SequenceClassifier:
+        fields = dict(raw["model"])
+        if fields.get("class_weights") is not None:
+            fields["class_weights"] = tuple(fields["class_weights"])
+        encoder = TextEncoder.from_dict(raw["encoder"]) if "encoder" in raw else None
+        return cls(ClassifierConfig(**fields), encoder, raw["labels"])
 
 
 class AttentionPooling(nn.Module):

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,10 +21,9 @@ from torch import Tensor, nn
 from rnnkit.cells.state import detach_state
 from rnnkit.data.batching import Window
 from rnnkit.data.vocab import CharVocab
-from rnnkit.errors import CheckpointError
 from rnnkit.layers import GRU, LSTM, RNN
 from rnnkit.options import option
-from rnnkit.tasks.pretrained import load_config, load_state, save_checkpoint
+from rnnkit.tasks.pretrained import Pretrained
 
 CELLS = ("lstm", "gru", "rnn")
 #: ``objective(model, x (B, T), y (B, T), state) -> (mean loss, state)``
@@ -91,12 +89,15 @@ def recurrent_stack(config: LanguageModelConfig, input_size: int) -> nn.Module:
     )
 
 
-class LanguageModel(nn.Module):
+class LanguageModel(Pretrained):
     """Predicts the next token: embedding -> recurrent stack -> dropout -> linear.
 
     ``forward(tokens (B, T), state) -> (logits (B, T, V), state)``. ``vocab`` (optional)
     travels with the model into its checkpoint so sampling needs nothing else.
     """
+
+    FORMAT, KIND = FORMAT, "language-model"
+    METRICS = ("nats", "bits")  # what evaluate() measures; the first picks the best model
 
     def __init__(self, config: LanguageModelConfig, vocab: CharVocab | None = None) -> None:
         super().__init__()
@@ -146,30 +147,13 @@ class LanguageModel(nn.Module):
 
     # -- checkpoints ----------------------------------------------------------------
 
-    def save_pretrained(self, directory: str | Path, *, training: dict | None = None) -> Path:
-        """Write ``config.json`` (architecture, vocabulary, training config) and weights."""
-        config = {"format": FORMAT, "model": asdict(self.config)}
-        if self.vocab is not None:
-            config["vocab"] = self.vocab.to_dict()
-        if training is not None:
-            config["training"] = training
-        return save_checkpoint(directory, config, self.state_dict())
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {"vocab": self.vocab.to_dict()} if self.vocab is not None else {}
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, map_location: str = "cpu") -> LanguageModel:
-        """Load a checkpoint directory written by :meth:`save_pretrained`."""
-        raw = load_config(directory)
-        where = Path(directory) / "config.json"
-        if raw.get("format") != FORMAT:
-            raise CheckpointError(f"{where}: not a language-model checkpoint")
-        try:
-            config = LanguageModelConfig(**raw["model"])
-            vocab = CharVocab.from_dict(raw["vocab"]) if "vocab" in raw else None
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{where}: invalid model config ({e})") from None
-        model = cls(config, vocab)
-        load_state(model, directory)
-        return model.to(map_location).eval()
+    def from_checkpoint_config(cls, raw: dict[str, Any]) -> LanguageModel:
+        vocab = CharVocab.from_dict(raw["vocab"]) if "vocab" in raw else None
+        return cls(LanguageModelConfig(**raw["model"]), vocab)
 
 
 def next_token_loss(model: nn.Module, x: Tensor, y: Tensor, state: Any) -> tuple[Tensor, Any]:

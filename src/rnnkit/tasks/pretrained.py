@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from safetensors import SafetensorError
@@ -51,16 +52,20 @@ def load_config(directory: str | Path) -> dict:
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such checkpoint directory")
-    path = directory / CONFIG_NAME
+    return read_json(directory / CONFIG_NAME, "not an rnnkit checkpoint")
+
+
+def read_json(path: Path, missing: str) -> dict:
+    """A JSON object from ``path``; one-line errors (``missing`` says what its absence means)."""
     try:
-        config = json.loads(path.read_text("utf-8"))
+        data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: missing; not an rnnkit checkpoint") from None
+        raise CheckpointError(f"{path}: missing; {missing}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: corrupt JSON ({e})") from None
-    if not isinstance(config, dict):
+    if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
-    return config
+    return data
 
 
 def load_weights(directory: str | Path) -> dict[str, torch.Tensor]:
@@ -83,3 +88,47 @@ def load_state(module: torch.nn.Module, directory: str | Path) -> None:
         first = str(e).strip().splitlines()[0]
         path = Path(directory) / WEIGHTS_NAME
         raise CheckpointError(f"{path}: does not match its config.json ({first})") from None
+
+
+class Pretrained(torch.nn.Module):
+    """A task model saved as a directory: ``config.json`` (with ``format``) + weights.
+
+    A subclass sets ``FORMAT`` and ``KIND``, keeps its architecture in ``self.config`` (a
+    dataclass), and says what else travels with it (vocabularies, labels) in
+    :meth:`checkpoint_extras` and how to build itself from ``config.json`` in
+    :meth:`from_checkpoint_config`.
+    """
+
+    FORMAT: ClassVar[str]
+    KIND: ClassVar[str]  # e.g. "language-model", for messages
+    config: Any
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        """What ``config.json`` holds besides ``format``, ``model`` and ``training``."""
+        return {}
+
+    @classmethod
+    def from_checkpoint_config(cls, raw: dict[str, Any]) -> Pretrained:
+        """The (untrained) model that ``config.json``'s contents describe."""
+        raise NotImplementedError
+
+    def save_pretrained(self, directory: str | Path, *, training: dict | None = None) -> Path:
+        """Write ``config.json`` (architecture, extras, training config) and the weights."""
+        config = {"format": self.FORMAT, "model": asdict(self.config), **self.checkpoint_extras()}
+        if training is not None:
+            config["training"] = training
+        return save_checkpoint(directory, config, self.state_dict())
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, map_location: str = "cpu") -> Any:
+        """Load a checkpoint directory written by :meth:`save_pretrained` (eval mode)."""
+        raw = load_config(directory)
+        where = Path(directory) / CONFIG_NAME
+        if raw.get("format") != cls.FORMAT:
+            raise CheckpointError(f"{where}: not a {cls.KIND} checkpoint")
+        try:
+            model = cls.from_checkpoint_config(raw)
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{where}: invalid model config ({e})") from None
+        load_state(model, directory)
+        return model.to(map_location).eval()

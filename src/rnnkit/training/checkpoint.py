@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from rnnkit.errors import CheckpointError
+from rnnkit.tasks.pretrained import read_json
 
 STATE_DIR = "trainer_state"
 FORMAT = "rnnkit.trainer_state/1"
@@ -166,3 +167,31 @@ def optimizer_from_files(
         for g in meta["param_groups"]
     ]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+# -- run records ------------------------------------------------------------------------
+
+RUN_NAME = "run.json"
+
+
+def save_run_record(out_dir: str | Path, job: str, record: dict[str, Any]) -> Path:
+    """Write how a ``job`` run (``lm``, ``classify``, ``tag``) was started: ``OUT/trainer_state/
+    run.json``, so ``--resume OUT`` needs nothing else."""
+    path = Path(out_dir) / STATE_DIR / RUN_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"format": f"rnnkit.{job}_run/1", **record}, indent=2, ensure_ascii=False)
+    tmp = path.with_name(f".{RUN_NAME}.tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_run_record(out_dir: str | Path, job: str) -> dict[str, Any]:
+    """Read the record :func:`save_run_record` wrote for ``job``, with one-line errors."""
+    path = Path(out_dir) / STATE_DIR / RUN_NAME
+    if not Path(out_dir).is_dir():
+        raise CheckpointError(f"{out_dir}: no such run directory")
+    record = read_json(path, "not a resumable rnnkit run")
+    if record.get("format") != f"rnnkit.{job}_run/1":
+        raise CheckpointError(f"{path}: not an rnnkit `train {job}` run")
+    return record

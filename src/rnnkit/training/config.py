@@ -77,7 +77,8 @@ class TrainConfig:
     )
     monitor: str | None = option(
         None,
-        "metric that picks the best model (loss, accuracy, macro_f1...); default: the task's first",
+        "validation metric that picks the best model (lm: nats, bits; classify: loss, "
+        "accuracy; tag: accuracy); default: the first",
     )
     log_every: int = option(
         10, "updates between train-loss records in metrics.jsonl", low=1, high=10**9

@@ -93,6 +93,9 @@ class Trainer:
         objective: Objective | None = None,
     ) -> None:
         self.model, self.config = model, config
+        metrics = getattr(model, "METRICS", None)
+        if config.monitor is not None and metrics and config.monitor not in metrics:
+            raise ValueError(f"monitor must be one of {', '.join(metrics)}, got {config.monitor!r}")
         self.workers = Workers.current()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = callbacks or {}
@@ -101,7 +104,7 @@ class Trainer:
         sampling = config.scheduled_sampling_schedule()
         if sampling is not None and objective is None:
             self.objective = sampling.objective(lambda: self.step)  # ε_i follows the updates
-        self.stream = self._source(train)
+        self.source = self._source(train)
         self.evaluator = self._evaluator(valid)
         self.optimizer = build_optimizer(model.parameters(), config)
         self.schedule = LRSchedule(config)
@@ -125,6 +128,8 @@ class Trainer:
         if not isinstance(train, Tensor):
             if self.objective is not None:
                 raise ValueError("scheduled sampling and objectives need a token stream")
+            if self.workers.world_size > 1:  # each rank trains on its share of every batch
+                train.shard(self.workers.rank, self.workers.world_size)
             return train
         return TokenStream(
             train,
@@ -154,7 +159,7 @@ class Trainer:
     @property
     def state(self) -> Any:
         """The recurrent state the source carries into the next batch (None if it carries none)."""
-        return getattr(self.stream, "carried", None)
+        return getattr(self.source, "carried", None)
 
     def emit(self, event: str, metrics: dict[str, Any]) -> None:
         for callback in self.callbacks.get(event, []):
@@ -210,9 +215,9 @@ class Trainer:
         self.model.train()
         last: dict[str, Any] = {}
         while not (self.stopped_early or self._budget_spent()):
-            loss, metrics = self.train_step(self.stream.next_batch())
-            if hasattr(self.stream, "carry"):
-                self.stream.carry(metrics.get("state"))  # None after a skip: start afresh
+            loss, metrics = self.train_step(self.source.next_batch())
+            if hasattr(self.source, "carry"):
+                self.source.carry(metrics.get("state"))  # None after a skip: start afresh
             self.elapsed = self.workers.broadcast(time.monotonic() - clock_zero)
             if loss is None:  # skipped
                 continue
@@ -249,7 +254,7 @@ class Trainer:
                 "loss": total / count,
                 "lr": self.lr,
                 "grad_norm": self.grad_norm,
-                "epoch": self.stream.epoch,
+                "epoch": self.source.epoch,
                 "tokens": self.tokens,
                 "tokens_per_s": round(self.tokens / max(self.elapsed, 1e-9), 1),
                 "elapsed_s": round(self.elapsed, 3),
@@ -360,7 +365,7 @@ class Trainer:
             "config": asdict(self.config),
             "world_size": workers.world_size,
             "step": self.step,
-            "data": self.stream.state_dict(),
+            "data": self.source.state_dict(),
             "tokens": self.tokens,
             "elapsed_s": self.elapsed,
             "best_valid": None if math.isinf(self.best_valid) else self.best_valid,
@@ -386,9 +391,9 @@ class Trainer:
         torch.set_rng_state(tensors[f"rng.torch.{rank}"])
         ckpt.restore_global_rng(meta["global_rng"])
         carried = [tensors[f"hidden.{rank}.{i}"] for i in range(count_hidden(tensors, rank))]
-        if hasattr(self.stream, "carry"):
-            self.stream.carry(unflatten_state(carried, meta["hidden"]))
-        self.stream.load_state_dict(meta["data"])
+        if hasattr(self.source, "carry"):
+            self.source.carry(unflatten_state(carried, meta["hidden"]))
+        self.source.load_state_dict(meta["data"])
         self.step, self.tokens, self.elapsed = meta["step"], meta["tokens"], meta["elapsed_s"]
         self.best_valid = math.inf if meta["best_valid"] is None else meta["best_valid"]
         self.lr, self.skipped = meta["lr"], meta["skipped"]

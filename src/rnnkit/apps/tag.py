@@ -1,0 +1,204 @@
+"""The tagging job: CoNLL-U treebank -> vocabularies -> Tagger -> dev-chosen checkpoint -> report.
+
+What ``rnnkit train tag`` does, top to bottom: read the training and development files (and a
+test file), build the word, character and tag vocabularies on the training sentences, train a
+:class:`~rnnkit.tasks.Tagger` with the one Trainer (best checkpoint by dev accuracy), and report
+the test file: accuracy over all words and over words unseen in training, per-tag scores and
+the most frequent confusions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.data.conllu import COLUMNS, Sentence, read_conllu
+from rnnkit.data.padded import BucketBatches, iter_batches
+from rnnkit.data.tagging import UNSEEN_TAG, TaggingEncoder
+from rnnkit.errors import DataError
+from rnnkit.tasks.pretrained import atomic_write
+from rnnkit.tasks.tagger import Tagger, TaggerConfig
+from rnnkit.training.checkpoint import save_run_record
+from rnnkit.training.config import TrainConfig
+from rnnkit.training.metrics import ClassificationReport
+from rnnkit.training.trainer import Trainer
+
+REPORT_NAME = "report.json"
+TAG_COLUMNS = ("UPOS", "XPOS", "FEATS")
+
+#: name -> (TaggerConfig fields, TrainConfig fields, description)
+PRESETS: dict[str, tuple[dict, dict, str]] = {
+    "ud-ewt": (
+        {"hidden_size": 200, "num_layers": 2, "dropout": 0.33, "word_dropout": 0.1},
+        {"batch_size": 32, "lr": 2e-3, "max_minutes": 18.0, "eval_every": 250,
+         "schedule": "cosine", "warmup_steps": 100},
+        "UD English-EWT: word + character BiLSTM, 2x200 BiLSTM, 18 minutes",
+    ),
+    "quick": (
+        {"hidden_size": 100, "num_layers": 1, "char_hidden_size": 32},
+        {"batch_size": 32, "lr": 2e-3, "max_minutes": 3.0, "eval_every": 100},
+        "1x100 BiLSTM, 3 minutes: a first look",
+    ),
+    "tiny": (
+        {"hidden_size": 16, "num_layers": 1, "word_embedding_size": 16,
+         "char_embedding_size": 8, "char_hidden_size": 8},
+        {"batch_size": 4, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
+        "16 units, 20 steps: smoke tests",
+    ),
+}  # fmt: skip
+
+
+@dataclass
+class Treebank:
+    """Sentences of one file: their words and the gold column."""
+
+    path: str
+    sentences: list[Sentence]
+    column: str
+
+    @property
+    def words(self) -> list[list[str]]:
+        return [s.words for s in self.sentences]
+
+    @property
+    def tags(self) -> list[list[str]]:
+        return [s.column(self.column) for s in self.sentences]
+
+
+def read_treebank(path: str | Path, column: str) -> Treebank:
+    if column not in COLUMNS:
+        raise DataError(f"--column must be one of {', '.join(COLUMNS)}, got {column!r}")
+    return Treebank(str(path), read_conllu(path), column)
+
+
+@dataclass
+class TagReport:
+    """How a tagger does on a treebank (``as_dict`` is JSON)."""
+
+    accuracy: float
+    oov_accuracy: float
+    words: int
+    oov_words: int
+    unseen_tags: int  # gold words whose tag the model never saw (all counted as errors)
+    per_tag: ClassificationReport
+    confusions: list[tuple[str, str, int]]  # (gold, predicted, count), most frequent first
+
+    def as_dict(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields["per_tag"] = self.per_tag.as_dict()
+        return fields
+
+    def text(self) -> str:
+        lines = [
+            f"accuracy {self.accuracy:.2%} over {self.words:,} words; "
+            f"on words unseen in training {self.oov_accuracy:.2%} ({self.oov_words:,} words)",
+        ]
+        if self.unseen_tags:
+            lines.append(f"{self.unseen_tags} gold tags never seen in training (counted wrong)")
+        lines += ["", self.per_tag.table(), "", "most frequent confusions (gold -> predicted):"]
+        lines += [f"  {g:>8} -> {p:<8} {n}" for g, p, n in self.confusions]
+        return "\n".join(lines)
+
+
+def evaluate_tagger(model: Tagger, bank: Treebank, *, top: int = 10) -> TagReport:
+    """Word accuracy, accuracy on out-of-vocabulary words, per-tag scores, top confusions."""
+    encoder = model.encoder
+    predicted = model.predict_ids(bank.words)
+    gold = [encoder.tag_ids(tags) for tags in bank.tags]
+    unseen_names = sorted({t for tags in bank.tags for t in tags if t not in encoder.tags})
+    names = [*encoder.tags, *unseen_names]
+    extra = {n: len(encoder.tags) + i for i, n in enumerate(unseen_names)}
+    y_true, y_pred, oov_right, oov = [], [], 0, 0
+    for words, tags, gold_ids, pred_ids in zip(bank.words, bank.tags, gold, predicted, strict=True):
+        word_ids = encoder.word_ids(words)
+        for word_id, name, g, p in zip(word_ids, tags, gold_ids, pred_ids, strict=True):
+            y_true.append(extra[name] if g == UNSEEN_TAG else g)
+            y_pred.append(p)
+            if word_id == 1:  # <unk>: not in the training vocabulary
+                oov += 1
+                oov_right += g == p
+    report = ClassificationReport.from_predictions(y_true, y_pred, names)
+    confusions = [
+        (names[i], names[j], n)
+        for i, row in enumerate(report.confusion)
+        for j, n in enumerate(row)
+        if i != j and n
+    ]
+    confusions.sort(key=lambda c: -c[2])
+    return TagReport(
+        report.accuracy,
+        oov_right / max(oov, 1),
+        len(y_true),
+        oov,
+        sum(g == UNSEEN_TAG for ids in gold for g in ids),
+        report,
+        confusions[:top],
+    )
+
+
+@dataclass
+class TagRun:
+    model: Tagger
+    best_dev_accuracy: float
+    test: TagReport | None
+    steps: int
+    wall_seconds: float
+
+
+def train_tagger(
+    train_path: str | Path,
+    dev_path: str | Path,
+    test_path: str | Path | None,
+    model_fields: dict[str, Any],
+    train_config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    column: str = "UPOS",
+    progress: bool = True,
+    resume: bool = False,
+) -> TagRun:
+    """Train on ``train_path``, keep the best model by dev accuracy in ``out_dir``, report."""
+    train, dev = read_treebank(train_path, column), read_treebank(dev_path, column)
+    test = read_treebank(test_path, column) if test_path is not None else None
+    encoder = TaggingEncoder.build(train.words, train.tags)
+    torch.manual_seed(train_config.seed)
+    sizes = (len(encoder.words), len(encoder.chars), len(encoder.tags))
+    model = Tagger(TaggerConfig(*sizes, **model_fields), encoder, column=column)
+    source = BucketBatches(
+        [[0] * len(w) for w in train.words],  # only the lengths bucket the batches
+        train.tags,
+        train_config.batch_size,
+        seed=train_config.seed,
+        collate=lambda order: encoder.batch(train.words, train.tags, order),
+    )
+    dev_batches = list(
+        iter_batches(
+            [[0] * len(w) for w in dev.words],
+            dev.tags,
+            128,
+            collate=lambda order: encoder.batch(dev.words, dev.tags, order),
+        )
+    )
+    trainer = Trainer(model, source, dev_batches, train_config, out_dir=out_dir, progress=progress)
+    if resume:
+        trainer.resume()
+    else:
+        paths = [str(Path(p).resolve()) if p else None for p in (train_path, dev_path, test_path)]
+        save_run_record(out_dir, "tag", {"paths": paths, "column": column, "model": model_fields,
+                           "training": asdict(train_config)})  # fmt: skip
+    start = time.monotonic()
+    trainer.fit()
+    wall = time.monotonic() - start
+    best = Tagger.from_pretrained(out_dir)
+    report = evaluate_tagger(best, test) if test is not None else None
+    run = TagRun(best, -trainer.best_valid, report, trainer.step, wall)
+    record = {"best_dev_accuracy": run.best_dev_accuracy, "steps": run.steps,
+              "wall_seconds": wall, "test": report.as_dict() if report else None}  # fmt: skip
+    text = json.dumps(record, indent=2)
+    atomic_write(Path(out_dir) / REPORT_NAME, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+    return run
