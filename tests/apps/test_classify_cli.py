@@ -176,3 +176,14 @@ def test_classify_refuses_a_language_model_and_needs_texts(trained, tmp_path, ca
     assert "give texts to classify" in capsys.readouterr().err
     assert main(["classify", "--checkpoint", str(tmp_path / "nope"), "x"]) == 2
     assert "no such checkpoint directory" in capsys.readouterr().err
+
+
+def test_monitor_must_be_a_classifier_metric(tmp_path, capsys):
+    data = write_corpus(tmp_path / "d.tsv")
+    code = main(["train", "classify", "--data", str(data), "--no-header", *TINY,
+                 "--monitor", "nats", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert (
+        code == 2
+        and "--monitor must be one of loss, accuracy, got 'nats'" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "o").exists()

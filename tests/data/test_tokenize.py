@@ -98,3 +98,11 @@ def test_vocab_round_trips_through_json():
 def test_vocab_from_dict_rejects_malformed(bad):
     with pytest.raises(ValueError):
         TokenVocab.from_dict(bad)
+
+
+def test_digits_as_zero_gives_numbers_of_one_shape_one_token():
+    tokenizer = Tokenizer("word", digits_as_zero=True)
+    assert tokenizer("Call 09061701461 or 08712300220!") == [
+        "call", "00000000000", "or", "00000000000", "!"]  # fmt: skip
+    assert Tokenizer.from_dict(tokenizer.to_dict()) == tokenizer
+    assert Tokenizer.from_dict({"kind": "char", "lowercase": False}).digits_as_zero is False

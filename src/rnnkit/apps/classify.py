@@ -55,6 +55,9 @@ class ClassifyData:
         "word", "word: the regex in docs; char: characters", choices=TOKENIZER_KINDS
     )
     keep_case: bool = option(False, "do not lower-case texts")
+    digits_as_zero: bool = option(
+        False, "write every digit as 0: numbers of one shape share a token"
+    )
     min_freq: int = option(1, "rarer training tokens become <unk>", low=1, high=10**9)
     max_vocab: int | None = option(
         None, "vocabulary size cap (with <pad> and <unk>)", low=3, high=10**8
@@ -193,7 +196,9 @@ def prepare(data_path: str | Path, data: ClassifyData, *, seed: int) -> Prepared
         raise DataError(
             f"{data_path}: no validation examples; raise --valid-fraction or give --valid-file"
         )
-    tokenizer = Tokenizer(data.tokenizer, lowercase=not data.keep_case)
+    tokenizer = Tokenizer(
+        data.tokenizer, lowercase=not data.keep_case, digits_as_zero=data.digits_as_zero
+    )
     vocab = TokenVocab.build(
         (tokenizer(t) for t in train.texts), min_freq=data.min_freq, max_size=data.max_vocab
     )

@@ -25,6 +25,8 @@ WORD_RE = re.compile(WORD_PATTERN)
 
 TOKENIZER_KINDS = ("char", "word")
 
+DIGIT_RE = re.compile(r"[0-9]")
+
 PAD = "<pad>"  # id 0: padding
 UNK = "<unk>"  # id 1: any token not in the vocabulary
 SPECIALS = (PAD, UNK)
@@ -37,6 +39,8 @@ class Tokenizer:
     Args:
         kind: ``"char"`` (every character, whitespace included) or ``"word"``.
         lowercase: lowercase the text before splitting it.
+        digits_as_zero: write every digit as ``0`` before splitting, so numbers of one shape
+            share one token (``09061701461`` and ``08712300220`` both become ``00000000000``).
 
     Example:
         >>> Tokenizer("word")("Don't panic!")
@@ -46,6 +50,7 @@ class Tokenizer:
     kind: str = "word"
     _: KW_ONLY
     lowercase: bool = True
+    digits_as_zero: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in TOKENIZER_KINDS:
@@ -54,19 +59,27 @@ class Tokenizer:
     def __call__(self, text: str) -> list[str]:
         if self.lowercase:
             text = text.lower()
+        if self.digits_as_zero:
+            text = DIGIT_RE.sub("0", text)
         if self.kind == "char":
             return list(text)
         return WORD_RE.findall(text)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "lowercase": self.lowercase}
+        return {
+            "kind": self.kind,
+            "lowercase": self.lowercase,
+            "digits_as_zero": self.digits_as_zero,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Tokenizer:
         """Inverse of :meth:`to_dict`; unknown or missing keys are errors."""
-        if not isinstance(data, dict) or set(data) != {"kind", "lowercase"}:
-            raise ValueError(f"a tokenizer dict has exactly the keys kind, lowercase; got {data!r}")
-        return cls(data["kind"], lowercase=bool(data["lowercase"]))
+        keys = {"kind", "lowercase", "digits_as_zero"}
+        if not isinstance(data, dict) or not {"kind", "lowercase"} <= set(data) <= keys:
+            raise ValueError(f"a tokenizer dict has the keys {sorted(keys)}; got {data!r}")
+        digits = bool(data.get("digits_as_zero", False))
+        return cls(data["kind"], lowercase=bool(data["lowercase"]), digits_as_zero=digits)
 
 
 class TokenVocab:
