@@ -20,7 +20,7 @@ import torch
 
 from rnnkit.data.padded import TRUNCATE_KEEP, BucketBatches, iter_batches
 from rnnkit.data.records import FORMATS, LabelledCorpus, read_labelled
-from rnnkit.data.splits import dedupe, split_corpus
+from rnnkit.data.splits import split_corpus
 from rnnkit.data.tokenize import TOKENIZER_KINDS, TextEncoder, Tokenizer, TokenVocab
 from rnnkit.errors import CheckpointError, DataError
 from rnnkit.options import option
@@ -172,17 +172,13 @@ def prepare(data_path: str | Path, data: ClassifyData, *, seed: int) -> Prepared
     """Read and split the corpus, build the tokenizer's vocabulary on the training split."""
     corpus = data.read(data_path)
     notes = [corpus.summary()]
-    removed = 0
-    if data.test_file is None:
-        train, valid, test, removed = split_corpus(
-            corpus,
-            valid_fraction=0.0 if data.valid_file else data.valid_fraction,
-            test_fraction=data.test_fraction,
-            seed=seed,
-            dedupe_texts=not data.keep_duplicates,
-        )
-    else:
-        train, valid, test = _given_splits(corpus, data, seed)
+    train, valid, test, removed = split_corpus(  # a split given as a file is not cut from --data
+        corpus,
+        valid_fraction=0.0 if data.valid_file else data.valid_fraction,
+        test_fraction=0.0 if data.test_file else data.test_fraction,
+        seed=seed,
+        dedupe_texts=not data.keep_duplicates,
+    )
     if data.valid_file is not None:
         valid = data.read(data.valid_file)
     if data.test_file is not None:
@@ -208,20 +204,6 @@ def prepare(data_path: str | Path, data: ClassifyData, *, seed: int) -> Prepared
         f"vocabulary {len(vocab)} {data.tokenizer} tokens"
     )
     return Prepared(labels, encoder, train, valid, test, notes)
-
-
-def _given_splits(corpus: LabelledCorpus, data: ClassifyData, seed: int) -> tuple:
-    """--test-file given: --data is train (+ valid unless --valid-file)."""
-    if data.keep_duplicates:
-        texts, labels = corpus.texts, corpus.labels
-    else:
-        texts, labels, _ = dedupe(corpus.texts, corpus.labels)
-    whole = LabelledCorpus(texts, labels, corpus.source, len(texts))
-    share = 0.0 if data.valid_file else data.valid_fraction
-    train, valid, _, _ = split_corpus(
-        whole, valid_fraction=share, test_fraction=0.0, seed=seed, dedupe_texts=False
-    )
-    return train, valid, None
 
 
 def _check_known_labels(corpus: LabelledCorpus, labels: list[str], name: str) -> None:
@@ -250,8 +232,11 @@ def train_classifier(
     *,
     progress: bool = True,
     resume: bool = False,
-) -> ClassifyRun:
-    """Train on ``data_path``, keep the best model by validation loss in ``out_dir``, report."""
+) -> ClassifyRun | None:
+    """Train on ``data_path``, keep the best model by validation loss in ``out_dir``, report.
+
+    Under data parallelism only rank 0 reports; the other ranks return None.
+    """
     prepared = prepare(data_path, data, seed=train_config.seed)
     train_x, train_y = prepared.encoded(prepared.train)
     valid_x, valid_y = prepared.encoded(prepared.valid)
@@ -276,7 +261,7 @@ def train_classifier(
     trainer = Trainer(model, source, valid, train_config, out_dir=out_dir, progress=progress)
     if resume:
         trainer.resume()
-    else:
+    elif trainer.workers.is_main:
         record = {"data_path": str(Path(data_path).resolve()), "data": asdict(data)}
         save_run_record(
             out_dir, "classify", {**record, "model": model_fields, "training": asdict(train_config)}
@@ -284,6 +269,8 @@ def train_classifier(
     start = time.monotonic()
     trainer.fit()
     wall = time.monotonic() - start
+    if not trainer.workers.is_main:  # rank 0 reports (OUT may be on its disk only)
+        return None
     best = SequenceClassifier.from_pretrained(out_dir)
     report = evaluate_classifier(best, prepared.test)
     baselines = tfidf_baselines(prepared.train, prepared.test) if not data.no_baseline else {}

@@ -161,8 +161,11 @@ def train_tagger(
     column: str = "UPOS",
     progress: bool = True,
     resume: bool = False,
-) -> TagRun:
-    """Train on ``train_path``, keep the best model by dev accuracy in ``out_dir``, report."""
+) -> TagRun | None:
+    """Train on ``train_path``, keep the best model by dev accuracy in ``out_dir``, report.
+
+    Under data parallelism only rank 0 reports; the other ranks return None.
+    """
     train, dev = read_treebank(train_path, column), read_treebank(dev_path, column)
     test = read_treebank(test_path, column) if test_path is not None else None
     encoder = TaggingEncoder.build(train.words, train.tags)
@@ -187,13 +190,15 @@ def train_tagger(
     trainer = Trainer(model, source, dev_batches, train_config, out_dir=out_dir, progress=progress)
     if resume:
         trainer.resume()
-    else:
+    elif trainer.workers.is_main:
         paths = [str(Path(p).resolve()) if p else None for p in (train_path, dev_path, test_path)]
         save_run_record(out_dir, "tag", {"paths": paths, "column": column, "model": model_fields,
                            "training": asdict(train_config)})  # fmt: skip
     start = time.monotonic()
     trainer.fit()
     wall = time.monotonic() - start
+    if not trainer.workers.is_main:  # rank 0 reports (OUT may be on its disk only)
+        return None
     best = Tagger.from_pretrained(out_dir)
     report = evaluate_tagger(best, test) if test is not None else None
     run = TagRun(best, -trainer.best_valid, report, trainer.step, wall)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rnnkit.errors import RnnkitError
 
@@ -72,3 +74,21 @@ def check_out_free(out: Path, *, overwrite: bool) -> None:
         raise UsageError(
             f"{out} already holds a checkpoint; pass --overwrite, --resume {out} or another --out"
         )
+
+
+@contextmanager
+def process_group() -> Iterator[Any]:
+    """Join torchrun's process group when ``WORLD_SIZE > 1`` (data parallel); leave it after.
+
+    Yields this process's ``Workers`` (rank 0 prints the results).
+    """
+    import torch.distributed as dist
+
+    from rnnkit.training.distributed import init_from_environment
+
+    workers = init_from_environment()
+    try:
+        yield workers
+    finally:
+        if workers.world_size > 1:
+            dist.destroy_process_group()

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.apps.classify import PRESETS, ClassifyData, load_run
-from rnnkit.cli.common import UsageError, add_run_options, check_out_free
+from rnnkit.cli.common import UsageError, add_run_options, check_out_free, process_group
 from rnnkit.cli.options import (
     STREAM_ONLY,
     add_config_options,
@@ -57,15 +57,18 @@ def run(args: argparse.Namespace) -> None:
         data_path, data, model_fields, config = configured(args)
         out = args.out
         check_out_free(out, overwrite=args.overwrite)
-    result = train_classifier(
-        data_path,
-        data,
-        model_fields,
-        config,
-        out,
-        progress=not args.no_progress,
-        resume=args.resume is not None,
-    )
+    with process_group() as workers:  # torchrun: data parallel
+        result = train_classifier(
+            data_path,
+            data,
+            model_fields,
+            config,
+            out,
+            progress=not args.no_progress,
+            resume=args.resume is not None,
+        )
+    if not workers.is_main:
+        return
     print(result.text())
     print(f"\n{result.steps} steps in {result.wall_seconds / 60:.1f} min; checkpoint: {out}")
 

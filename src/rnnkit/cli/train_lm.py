@@ -10,8 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from rnnkit.apps.language_model import LM_PRESETS
 from rnnkit.cli.common import (
     OneLineParser,
@@ -20,6 +18,7 @@ from rnnkit.cli.common import (
     bounded,
     check_out_free,
     flag,
+    process_group,
 )
 from rnnkit.cli.options import (
     add_config_options,
@@ -99,7 +98,6 @@ def recorded_options(args: argparse.Namespace) -> dict:
 def run_train_lm(args: argparse.Namespace) -> None:
     from rnnkit.apps.language_model import generate, train_char_lm
     from rnnkit.data.text import SHAKESPEARE, bundled_text, read_text
-    from rnnkit.training.distributed import init_from_environment
 
     resume = args.resume is not None
     if resume:
@@ -110,11 +108,10 @@ def run_train_lm(args: argparse.Namespace) -> None:
     if not resume:
         check_out_free(args.out, overwrite=args.overwrite)
     text = read_text(args.text) if args.text is not None else bundled_text()
-    workers = init_from_environment()  # torchrun's WORLD_SIZE > 1: join the process group
-    if workers.is_main:
-        for note in notes:
-            print(note, file=sys.stderr)
-    try:
+    with process_group() as workers:
+        if workers.is_main:
+            for note in notes:
+                print(note, file=sys.stderr)
         run = train_char_lm(
             text,
             model_fields,
@@ -126,9 +123,6 @@ def run_train_lm(args: argparse.Namespace) -> None:
             cli_options=recorded_options(args),
             source=str(args.text) if args.text is not None else f"bundled {SHAKESPEARE}",
         )
-    finally:
-        if workers.world_size > 1:
-            torch.distributed.destroy_process_group()
     if not workers.is_main:
         return
     resumed = f" (resumed from step {run.resumed_from})" if run.resumed_from else ""

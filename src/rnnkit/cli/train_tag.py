@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.apps.tag import PRESETS, TAG_COLUMNS
-from rnnkit.cli.common import UsageError, add_run_options, check_out_free
+from rnnkit.cli.common import UsageError, add_run_options, check_out_free, process_group
 from rnnkit.cli.options import (
     STREAM_ONLY,
     add_config_options,
@@ -77,10 +77,13 @@ def run(args: argparse.Namespace) -> None:
             args.train, args.dev, args.test, args.column, args.out,
         )  # fmt: skip
         check_out_free(out, overwrite=args.overwrite)
-    result = train_tagger(
-        train_path, dev_path, test_path, model_fields, config, out, column=column,
-        progress=not args.no_progress, resume=args.resume is not None,
-    )  # fmt: skip
+    with process_group() as workers:  # torchrun: data parallel
+        result = train_tagger(
+            train_path, dev_path, test_path, model_fields, config, out, column=column,
+            progress=not args.no_progress, resume=args.resume is not None,
+        )  # fmt: skip
+    if not workers.is_main:
+        return
     print(
         f"best dev accuracy {result.best_dev_accuracy:.2%} after {result.steps} steps, "
         f"{result.wall_seconds / 60:.1f} min; checkpoint: {out}"

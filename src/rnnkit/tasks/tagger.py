@@ -65,6 +65,19 @@ class TaggerConfig:
             raise ValueError("residual connections need num_layers >= 2")
 
 
+class FusedOnCPU(LSTM):
+    """``rnnkit.LSTM`` that trains on rnnkit's fused CPU kernels, masked by lengths.
+
+    With padded batches and ``lengths``, the native kernel packs the batch, and torch's CPU
+    backward of a packed LSTM zero-fills the whole packed gate tensor at every time step (83 %
+    of that backward, measured on a 2x200 BiLSTM over tagger batches); rnnkit's fused loop
+    masks finished sequences instead (batch 64: 1.66x the words per second of the packed
+    kernel). Inference and CUDA still take the native kernel.
+    """
+
+    prefer_fused_on_cpu = True
+
+
 class CharWords(nn.Module):
     """(B, T, L) character ids -> (B, T, 2 Hc): a BiLSTM's final states over each word."""
 
@@ -77,11 +90,12 @@ class CharWords(nn.Module):
     def forward(self, chars: Tensor, lengths: Tensor) -> Tensor:
         B, T, _ = chars.shape
         present = torch.arange(T, device=chars.device) < lengths.to(chars.device)[:, None]
-        words = chars[present]  # (N, L): the real words only
-        spelled = (words > 0).sum(-1)  # (N,) characters per word
-        _, (h_n, _) = self.rnn(self.embedding(words), lengths=spelled)  # h_n: (2, N, Hc)
+        # each distinct spelling once: a batch repeats "the", ",", "." many times
+        words, inverse = torch.unique(chars[present], dim=0, return_inverse=True)  # (U, L), (N,)
+        spelled = (words > 0).sum(-1)  # (U,) characters per word
+        _, (h_n, _) = self.rnn(self.embedding(words), lengths=spelled)  # h_n: (2, U, Hc)
         out = chars.new_zeros(B, T, self.width, dtype=h_n.dtype)
-        out[present] = torch.cat([h_n[0], h_n[1]], dim=-1)
+        out[present] = torch.cat([h_n[0], h_n[1]], dim=-1)[inverse]
         return out
 
 
@@ -101,6 +115,7 @@ class Tagger(Pretrained):
         super().__init__()
         self.config, self.encoder, self.column = config, encoder, column
         layer, cell = CELLS[config.cell]
+        layer = FusedOnCPU if layer is LSTM else layer  # rnnkit.GRU already prefers it
         self.word_embedding = nn.Embedding(config.word_vocab_size, config.word_embedding_size)
         self.char_words = CharWords(
             config.char_vocab_size, config.char_embedding_size, config.char_hidden_size

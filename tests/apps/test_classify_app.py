@@ -1,0 +1,52 @@
+"""The classification job's preparation: splits, given files, class weights, baselines."""
+
+import pytest
+
+from rnnkit.apps.classify import ClassifyData, class_weights, prepare, tfidf_baselines
+from rnnkit.errors import DataError
+
+
+def corpus(path, n=40, repeat=0):
+    rows = [f"{'spam' if i % 4 == 0 else 'ham'}\tmessage number {i}\n" for i in range(n)]
+    path.write_text("".join(rows) + rows[0] * repeat)
+    return path
+
+
+def test_split_sizes_dedupe_and_vocabulary_from_train_only(tmp_path):
+    data = ClassifyData(no_header=True, valid_fraction=0.1, test_fraction=0.2)
+    p = prepare(corpus(tmp_path / "a.tsv", repeat=3), data, seed=0)
+    assert (len(p.train), len(p.valid), len(p.test)) == (28, 4, 8)
+    assert "3 repeated texts dropped before splitting" in p.notes
+    assert not set(p.train.texts) & set(p.test.texts)
+    test_only = {str(i) for i in range(40)} - {t.split()[-1] for t in p.train.texts}
+    assert not test_only & set(p.encoder.vocab.stoi)  # numbers seen only outside train: <unk>
+
+
+def test_given_validation_and_test_files_are_not_cut_from_data(tmp_path):
+    (tmp_path / "v.tsv").write_text("ham\tv1\nspam\tv2\n")
+    (tmp_path / "t.tsv").write_text("ham\tt1\nspam\tt2\nham\tt3\n")
+    data = ClassifyData(no_header=True, valid_file=str(tmp_path / "v.tsv"),
+                        test_file=str(tmp_path / "t.tsv"))  # fmt: skip
+    p = prepare(corpus(tmp_path / "a.tsv"), data, seed=0)
+    assert (len(p.train), p.valid.texts, p.test.texts) == (40, ["v1", "v2"], ["t1", "t2", "t3"])
+
+
+def test_unknown_label_in_a_given_test_file_is_one_line(tmp_path):
+    (tmp_path / "t.tsv").write_text("ham\tt1\neggs\tt2\n")
+    data = ClassifyData(no_header=True, test_file=str(tmp_path / "t.tsv"))
+    with pytest.raises(DataError, match=r"t.tsv: test label 'eggs' never occurs"):
+        prepare(corpus(tmp_path / "a.tsv"), data, seed=0)
+
+
+def test_balanced_class_weights_are_n_over_k_n_k():
+    assert class_weights([0, 0, 0, 1], 2) == [4 / 6, 4 / 2]
+    assert class_weights([0, 1, 1, 1, 1, 1], 3) == [2.0, 0.4, 0.0]
+
+
+def test_baselines_are_scored_on_the_same_test_split(tmp_path):
+    pytest.importorskip("sklearn")
+    p = prepare(corpus(tmp_path / "a.tsv"), ClassifyData(no_header=True), seed=0)
+    reports = tfidf_baselines(p.train, p.test)
+    assert len(reports) == 2
+    for report in reports.values():
+        assert sum(map(sum, report.confusion)) == len(p.test) and report.labels == ["ham", "spam"]
