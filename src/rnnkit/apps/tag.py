@@ -35,7 +35,7 @@ TAG_COLUMNS = ("UPOS", "XPOS", "FEATS")
 PRESETS: dict[str, tuple[dict, dict, str]] = {
     "ud-ewt": (
         {"hidden_size": 200, "num_layers": 2, "dropout": 0.33, "word_dropout": 0.1},
-        {"batch_size": 32, "lr": 2e-3, "max_minutes": 18.0, "eval_every": 250,
+        {"batch_size": 64, "lr": 2e-3, "max_minutes": 18.0, "eval_every": 250,
          "schedule": "cosine", "warmup_steps": 100},
         "UD English-EWT: word + character BiLSTM, 2x200 BiLSTM, 18 minutes",
     ),
