@@ -25,6 +25,10 @@ class Option:
     zero_is_none: bool = False  # on the command line, 0 means "off" (None in the config)
 
 
+#: the bounds of a probability option: ``option(0.1, "...", **PROBABILITY)`` is in [0, 1)
+PROBABILITY: dict[str, Any] = {"low": 0.0, "high": 1.0, "open_high": True}
+
+
 def option(default: Any, help: str, **how: Any) -> Any:
     """A dataclass field with ``default`` that the command line exposes (see :class:`Option`)."""
     return field(default=default, metadata={"cli": Option(help, **how)})

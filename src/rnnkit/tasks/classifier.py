@@ -25,7 +25,7 @@ from rnnkit.data.padded import PaddedBatch, iter_batches
 from rnnkit.data.tokenize import TextEncoder
 from rnnkit.errors import CheckpointError
 from rnnkit.layers import GRU, LSTM, RNN
-from rnnkit.options import option
+from rnnkit.options import PROBABILITY, option
 from rnnkit.tasks.pretrained import Pretrained
 
 FORMAT = "rnnkit.sequence_classifier/1"
@@ -38,7 +38,6 @@ CELLS: dict[str, tuple[type, type | None]] = {
     "peephole_lstm": (LSTM, PeepholeLSTMCell),
 }
 POOLINGS = ("last", "mean", "max", "attention")
-_P = {"low": 0.0, "high": 1.0, "open_high": True}  # a probability option
 
 
 @dataclass(frozen=True)
@@ -54,11 +53,15 @@ class ClassifierConfig:
     bidirectional: bool = option(False, "read each sequence in both directions")
     pooling: str = option("max", "sequence -> vector", choices=POOLINGS)
     dropout: float = option(
-        0.3, "dropout on embeddings, between layers and before the output", **_P
+        0.3, "dropout on embeddings, between layers and before the output", **PROBABILITY
     )
-    zoneout: float = option(0.0, "zoneout on the recurrent state (Krueger et al. 2017)", **_P)
-    weight_drop: float = option(0.0, "DropConnect on the recurrent weights", **_P)
-    recurrent_dropout: float = option(0.0, "dropout on the candidate (Semeniuta 2016)", **_P)
+    zoneout: float = option(
+        0.0, "zoneout on the recurrent state (Krueger et al. 2017)", **PROBABILITY
+    )
+    weight_drop: float = option(0.0, "DropConnect on the recurrent weights", **PROBABILITY)
+    recurrent_dropout: float = option(
+        0.0, "dropout on the candidate (Semeniuta 2016)", **PROBABILITY
+    )
     class_weights: tuple[float, ...] | None = None  # loss weight per class; None: equal
 
     def __post_init__(self) -> None:

@@ -28,12 +28,11 @@ from rnnkit.data.padded import iter_batches
 from rnnkit.data.tagging import PAD_TAG, TagBatch, TaggingEncoder
 from rnnkit.errors import CheckpointError
 from rnnkit.layers import LSTM, LinearChainCRF
-from rnnkit.options import option
+from rnnkit.options import PROBABILITY, option
 from rnnkit.tasks.classifier import CELLS
 from rnnkit.tasks.pretrained import Pretrained
 
 FORMAT = "rnnkit.tagger/1"
-_P = {"low": 0.0, "high": 1.0, "open_high": True}  # a probability option
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,11 @@ class TaggerConfig:
     char_hidden_size: int = option(64, "character BiLSTM units per direction", low=1, high=65536)
     hidden_size: int = option(200, "sentence BiRNN units per direction", low=1, high=65536)
     num_layers: int = option(2, "stacked bidirectional layers", low=1, high=64)
-    dropout: float = option(0.33, "dropout on inputs, between layers, before the output", **_P)
+    dropout: float = option(
+        0.33, "dropout on inputs, between layers, before the output", **PROBABILITY
+    )
     word_dropout: float = option(
-        0.1, "training words replaced by <unk> with this probability", **_P
+        0.1, "training words replaced by <unk> with this probability", **PROBABILITY
     )
     residual: bool = option(False, "residual connections between the stacked layers")
     crf: bool = option(False, "decode with a linear-chain CRF instead of a per-word softmax")
