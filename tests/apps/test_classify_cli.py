@@ -1,33 +1,19 @@
 """``rnnkit train classify``, ``classify`` and ``evaluate`` as a user meets them."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from cli_helpers import assert_one_line_error, rnnkit
 from rnnkit.cli import main
 
 SPAM = ["win a free prize now", "claim your cash reward", "free entry call now", "urgent you won"]
 HAM = ["see you at lunch", "ok i will call later", "how was your day", "meeting moved to six"]
 TINY = ["--preset", "tiny", "--no-progress", "--no-baseline"]
-KILLER = """
-import os, signal, sys
-from rnnkit.training.trainer import Trainer
-emit = Trainer.emit
-def killing_emit(self, event, metrics):
-    emit(self, event, metrics)
-    if event == "on_step_end" and metrics["step"] == int(os.environ["KILL_AT"]):
-        os.kill(os.getpid(), signal.SIGKILL)
-Trainer.emit = killing_emit
-from rnnkit.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 def write_corpus(path: Path, n: int = 30) -> Path:
@@ -35,23 +21,6 @@ def write_corpus(path: Path, n: int = 30) -> Path:
             (("spam", SPAM[i % 4]), ("ham", HAM[i % 4]))]  # fmt: skip
     path.write_text("\n".join(rows) + "\n")
     return path
-
-
-def rnnkit(*args, cwd: Path, kill_at: int | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "rnnkit.cli", *map(str, args)]
-    if kill_at is not None:
-        command = [sys.executable, "-c", KILLER, *map(str, args)]
-        env["KILL_AT"] = str(kill_at)
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

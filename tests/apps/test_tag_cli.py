@@ -1,13 +1,11 @@
 """``rnnkit train tag``, ``tag`` and ``evaluate`` as a user meets them."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_helpers import assert_one_line_error, rnnkit
 from rnnkit.data.conllu import read_conllu
 
 SENTENCES = [
@@ -30,20 +28,6 @@ def conllu(sentences=SENTENCES, extra_tag: str | None = None) -> str:
                   enumerate(zip(text.split(), tags, strict=True), 1)]  # fmt: skip
         blocks.append("\n".join(lines) + "\n\n")
     return "".join(blocks)
-
-
-def rnnkit(*args, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "rnnkit.cli", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,15 @@
 """A run killed with SIGKILL, then resumed with ``--resume``, equals an uninterrupted run."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from cli_helpers import command
 from rnnkit.cli import main
 
 RUN = [
@@ -18,31 +17,13 @@ RUN = [
     "--log-every", "1", "--dropout", "0.2", "--random-bptt", "--tbptt-k2", "24",
     "--no-progress", "--sample-length", "0",
 ]  # fmt: skip
-#: runs the real CLI, killing the process with SIGKILL right after update KILL_AT
-KILLER = """
-import os, signal, sys
-from rnnkit.training.trainer import Trainer
-emit = Trainer.emit
-def killing_emit(self, event, metrics):
-    emit(self, event, metrics)
-    if event == "on_step_end" and metrics["step"] == int(os.environ["KILL_AT"]):
-        os.kill(os.getpid(), signal.SIGKILL)
-Trainer.emit = killing_emit
-from rnnkit.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 TIMING = ("elapsed_s", "tokens_per_s")
 
 
 def start(args, cwd, *, kill_at=None):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if kill_at is None:
-        command = [sys.executable, "-m", "rnnkit.cli", *args]
-    else:
-        command = [sys.executable, "-c", KILLER, *args]
-        env["KILL_AT"] = str(kill_at)
+    argv, env = command(*args, kill_at=kill_at)
     return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 

@@ -9,7 +9,6 @@ loss), and report the test split beside TF-IDF + linear baselines trained on the
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -25,7 +24,7 @@ from rnnkit.data.tokenize import TOKENIZER_KINDS, TextEncoder, Tokenizer, TokenV
 from rnnkit.errors import CheckpointError, DataError
 from rnnkit.options import option
 from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
-from rnnkit.tasks.pretrained import atomic_write
+from rnnkit.tasks.pretrained import write_json
 from rnnkit.training.checkpoint import load_run_record, save_run_record
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import ClassificationReport
@@ -276,8 +275,7 @@ def train_classifier(
     baselines = tfidf_baselines(prepared.train, prepared.test) if not data.no_baseline else {}
     sizes = {"train": len(train_x), "valid": len(valid_x), "test": len(prepared.test)}
     run = ClassifyRun(best, report, baselines, trainer.step, wall, sizes, prepared.notes)
-    text = json.dumps(run.as_dict(), indent=2)
-    atomic_write(Path(out_dir) / REPORT_NAME, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+    write_json(Path(out_dir) / REPORT_NAME, run.as_dict())
     return run
 
 

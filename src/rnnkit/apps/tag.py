@@ -9,7 +9,6 @@ the most frequent confusions.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from rnnkit.data.conllu import COLUMNS, Sentence, read_conllu
 from rnnkit.data.padded import BucketBatches, iter_batches
 from rnnkit.data.tagging import UNSEEN_TAG, TaggingEncoder
 from rnnkit.errors import DataError
-from rnnkit.tasks.pretrained import atomic_write
+from rnnkit.tasks.pretrained import write_json
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
 from rnnkit.training.checkpoint import save_run_record
 from rnnkit.training.config import TrainConfig
@@ -173,7 +172,7 @@ def train_tagger(
     sizes = (len(encoder.words), len(encoder.chars), len(encoder.tags))
     model = Tagger(TaggerConfig(*sizes, **model_fields), encoder, column=column)
     source = BucketBatches(
-        [[0] * len(w) for w in train.words],  # only the lengths bucket the batches
+        train.words,  # with collate, the sequences only give the lengths to bucket by
         train.tags,
         train_config.batch_size,
         seed=train_config.seed,
@@ -181,7 +180,7 @@ def train_tagger(
     )
     dev_batches = list(
         iter_batches(
-            [[0] * len(w) for w in dev.words],
+            dev.words,
             dev.tags,
             128,
             collate=lambda order: encoder.batch(dev.words, dev.tags, order),
@@ -204,6 +203,5 @@ def train_tagger(
     run = TagRun(best, -trainer.best_valid, report, trainer.step, wall)
     record = {"best_dev_accuracy": run.best_dev_accuracy, "steps": run.steps,
               "wall_seconds": wall, "test": report.as_dict() if report else None}  # fmt: skip
-    text = json.dumps(record, indent=2)
-    atomic_write(Path(out_dir) / REPORT_NAME, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+    write_json(Path(out_dir) / REPORT_NAME, record)
     return run

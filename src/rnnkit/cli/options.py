@@ -166,3 +166,10 @@ def train_config(
         return TrainConfig(**fields), notes
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def resumed_budget(args: argparse.Namespace, fields: dict[str, Any]) -> dict[str, Any]:
+    """A resumed run's TrainConfig fields, with the budget given on the command line (if any)."""
+    if args.max_steps is not None or args.max_minutes is not None:
+        return {**fields, "max_steps": args.max_steps, "max_minutes": args.max_minutes}
+    return fields

@@ -13,6 +13,7 @@ from rnnkit.cli.options import (
     add_config_options,
     add_training_options,
     config_overrides,
+    resumed_budget,
     train_config,
 )
 from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
@@ -93,6 +94,4 @@ def configured(args: argparse.Namespace) -> tuple[Path, ClassifyData, dict, Trai
 def resumed(args: argparse.Namespace) -> tuple[Path, ClassifyData, dict, TrainConfig]:
     """The run's own settings from DIR/trainer_state/run.json; only the budget may change."""
     data_path, data, model_fields, train = load_run(args.resume)
-    if args.max_steps is not None or args.max_minutes is not None:
-        train["max_steps"], train["max_minutes"] = args.max_steps, args.max_minutes
-    return data_path, data, model_fields, TrainConfig(**train)
+    return data_path, data, model_fields, TrainConfig(**resumed_budget(args, train))

@@ -13,6 +13,7 @@ from rnnkit.cli.options import (
     add_config_options,
     add_training_options,
     config_overrides,
+    resumed_budget,
     train_config,
 )
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
@@ -56,11 +57,8 @@ def run(args: argparse.Namespace) -> None:
     if args.resume is not None:
         record = load_run_record(args.resume, "tag")
         train_path, dev_path, test_path = record["paths"]
-        fields = dict(record["training"])
-        if args.max_steps is not None or args.max_minutes is not None:
-            fields["max_steps"], fields["max_minutes"] = args.max_steps, args.max_minutes
-        column, model_fields, config, out = record["column"], record["model"], None, args.resume
-        config = TrainConfig(**fields)
+        config = TrainConfig(**resumed_budget(args, record["training"]))
+        column, model_fields, out = record["column"], record["model"], args.resume
     else:
         if args.train is None or args.dev is None:
             raise UsageError("--train and --dev are required (CoNLL-U files)")

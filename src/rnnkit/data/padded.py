@@ -13,7 +13,7 @@ Sequences must hold at least one token: the classification job maps an empty tex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +125,8 @@ class BucketBatches:
     replacement, with probability proportional to their weight (balanced sampling).
 
     Args:
-        sequences: token ids per example, each non-empty (their lengths bucket the batches).
+        sequences: token ids per example, each non-empty (their lengths bucket the batches;
+            with ``collate``, any sized items, e.g. a sentence's words).
         labels: the label of each example (a class id; a tag sequence with ``collate``).
         batch_size: examples per batch; an epoch's last batch may be smaller.
         seed: seeds epoch ``e``'s generator with ``seed + e``.
@@ -143,8 +144,8 @@ class BucketBatches:
 
     def __init__(
         self,
-        sequences: list[list[int]],
-        labels: list[Any],
+        sequences: Sequence[Sequence[Any]],
+        labels: Sequence[Any],
         batch_size: int,
         *,
         seed: int,
@@ -257,8 +258,8 @@ class BucketBatches:
 
 
 def iter_batches(
-    sequences: list[list[int]],
-    labels: list[Any] | None,
+    sequences: Sequence[Sequence[Any]],
+    labels: Sequence[Any] | None,
     batch_size: int,
     *,
     collate: Callable[[list[int]], Any] | None = None,

@@ -42,9 +42,14 @@ def save_checkpoint(directory: str | Path, config: dict, state_dict: dict) -> Pa
     # clone: tied weights share storage, which safetensors refuses; each key gets its own copy
     tensors = {k: v.detach().cpu().clone() for k, v in state_dict.items()}
     atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp))
-    text = json.dumps(config, indent=2, ensure_ascii=False)
-    atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+    write_json(directory / CONFIG_NAME, config)
     return directory
+
+
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented UTF-8 JSON, written atomically (see :func:`atomic_write`)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
 
 def load_config(directory: str | Path) -> dict:

@@ -186,9 +186,8 @@ class Tagger(Pretrained):
         was_training = self.training
         self.eval()
         result: list[list[int]] = [[] for _ in sentences]
-        sizes = [[0] * len(s) for s in sentences]  # only their lengths matter to the batching
         collate = lambda order: self.encoder.batch(sentences, None, order)  # noqa: E731
-        for batch in iter_batches(sizes, None, batch_size, collate=collate):
+        for batch in iter_batches(sentences, None, batch_size, collate=collate):
             best = self.decode(self(batch), batch.lengths).tolist()
             for row, i in enumerate(batch.index.tolist()):
                 result[i] = best[row][: len(sentences[i])]

@@ -33,7 +33,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from rnnkit.errors import CheckpointError
-from rnnkit.tasks.pretrained import read_json
+from rnnkit.tasks.pretrained import read_json, write_json
 
 STATE_DIR = "trainer_state"
 FORMAT = "rnnkit.trainer_state/1"
@@ -179,10 +179,7 @@ def save_run_record(out_dir: str | Path, job: str, record: dict[str, Any]) -> Pa
     run.json``, so ``--resume OUT`` needs nothing else."""
     path = Path(out_dir) / STATE_DIR / RUN_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"format": f"rnnkit.{job}_run/1", **record}, indent=2, ensure_ascii=False)
-    tmp = path.with_name(f".{RUN_NAME}.tmp")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
+    write_json(path, {"format": f"rnnkit.{job}_run/1", **record})
     return path
 
 
