@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
-from rnnkit.data.text import read_text
+from rnnkit.data.text import open_data, read_text
 from rnnkit.errors import DataError
 
 #: The 10 columns of a token line, in order.
@@ -186,14 +186,7 @@ def sentences_from_words(sentences: list[list[str]]) -> list[Sentence]:
 
 def _lines(path: Path) -> Iterable[str]:
     """The file's lines, decoded, without their ``\\n``; refusing binary and bad UTF-8."""
-    try:
-        f: BinaryIO = open(path, "rb")  # noqa: SIM115 -- closed by the with below
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a CoNLL-U file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    f = open_data(path, "a CoNLL-U file")
     offset = 0  # byte offset of the current line
     with f:
         for raw in f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 from rnnkit.errors import DataError
 
@@ -18,14 +19,8 @@ def read_text(path: str | Path) -> str:
         DataError: with a one-line message naming the file (and the byte offset of bad UTF-8).
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a text file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    with open_data(path, "a text file") as f:
+        raw = f.read()
     if not raw:
         raise DataError(f"{path}: file is empty")
     nul = raw.find(b"\x00")
@@ -35,6 +30,18 @@ def read_text(path: str | Path) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not valid UTF-8 at byte offset {e.start}") from None
+
+
+def open_data(path: Path, expected: str) -> BinaryIO:
+    """Open a data file for reading bytes; a missing or unreadable one is a one-line error."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected {expected}") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from None
 
 
 def bundled_text(name: str = SHAKESPEARE) -> str:
