@@ -23,6 +23,8 @@ MODEL_FORMATS: dict[str, str] = {
     "rnnkit.language_model/1": "rnnkit.tasks.language_model:LanguageModel",
     "rnnkit.sequence_classifier/1": "rnnkit.tasks.classifier:SequenceClassifier",
     "rnnkit.tagger/1": "rnnkit.tasks.tagger:Tagger",
+    "rnnkit.seq2seq/1": "rnnkit.tasks.seq2seq:Seq2Seq",
+    "rnnkit.context_to_sequence/1": "rnnkit.tasks.context_to_sequence:ContextToSequence",
 }
 
 

@@ -3,6 +3,7 @@
 See docs/cells.md for the table of cells, papers and equations.
 """
 
+from rnnkit.cells.attention_decoder import AttentionDecoderCell, AttentionState
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.batch_norm_lstm import BatchNormLSTMCell, BNLSTMState
 from rnnkit.cells.conv_gru import ConvGRUCell
@@ -34,6 +35,8 @@ from rnnkit.cells.state import (
 )
 
 __all__ = [
+    "AttentionDecoderCell",
+    "AttentionState",
     "BNLSTMState",
     "BatchNormLSTMCell",
     "ConvGRUCell",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,3 +93,45 @@ def process_group() -> Iterator[Any]:
     finally:
         if workers.world_size > 1:
             dist.destroy_process_group()
+
+
+def add_decoding_options(parser: argparse.ArgumentParser) -> None:
+    """How a sequence-to-sequence command decodes: beam (1 = greedy), n-best, penalties."""
+    from rnnkit.decoding import LENGTH_PENALTIES
+
+    group = parser.add_argument_group("decoding")
+    group.add_argument("--beam", type=int, default=5, help="beam size; 1: greedy")
+    group.add_argument("--n-best", type=int, default=1, help="outputs per input (<= --beam)")
+    group.add_argument("--length-penalty", choices=LENGTH_PENALTIES, default="none")
+    group.add_argument("--alpha", type=float, default=0.6, help="GNMT length-penalty exponent")
+    group.add_argument("--max-length", type=int, help="most output tokens (default: 2 S + 10)")
+    group.add_argument("--plot-attention", type=Path, metavar="FILE",
+                       help="save the first output's attention heatmap as PNG")  # fmt: skip
+
+
+def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``translate`` that :func:`add_decoding_options` gathered."""
+    if args.beam < 1:
+        raise UsageError(f"--beam must be >= 1, got {args.beam}")
+    if not 1 <= args.n_best <= args.beam:
+        raise UsageError(f"--n-best must be in [1, --beam={args.beam}], got {args.n_best}")
+    if args.max_length is not None and args.max_length < 1:
+        raise UsageError(f"--max-length must be >= 1, got {args.max_length}")
+    if args.alpha < 0:
+        raise UsageError(f"--alpha must be >= 0, got {args.alpha}")
+    if args.beam == 1:
+        return {"method": "greedy", "max_length": args.max_length}
+    return {"method": "beam", "beam_size": args.beam, "n_best": args.n_best,
+            "length_penalty": args.length_penalty, "alpha": args.alpha,
+            "max_length": args.max_length}  # fmt: skip
+
+
+def save_attention_plot(path: Path, translation: Any, source: list[str]) -> None:
+    """The heatmap of one output's attention (a model without attention: a clear error)."""
+    from rnnkit.viz.attention import plot_attention
+
+    if translation.attention is None:
+        raise UsageError("--plot-attention: this model has no attention to plot")
+    rows = [*translation.tokens, "</s>"][: translation.attention.shape[0]]
+    plot_attention(translation.attention[: len(rows), : len(source)], rows, source, path)
+    print(f"attention heatmap: {path}", file=sys.stderr)

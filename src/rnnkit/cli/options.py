@@ -93,8 +93,13 @@ def add_config_options(
             "default": None,  # not given: the preset's value
             "help": how.help.replace("%", "%%"),
         }
-        if kind is bool:
-            settings.update(action="store_const", const=True)
+        name = option_string(field, how)
+        if kind is bool:  # a flag sets the field to the opposite of its default
+            on = field.default is not True
+            settings.update(action="store_const", const=on)
+            if not on:
+                name = "--no-" + name.removeprefix("--")
+                settings["help"] = "turn off: " + settings["help"]
         elif how.choices is not None:
             settings.update(type=kind, choices=how.choices)
         else:
@@ -102,7 +107,7 @@ def add_config_options(
             if how.low is not None or how.high is not None:
                 parse = bounded(kind, how.low, how.high, open_high=how.open_high)
             settings.update(type=parse, metavar=METAVARS.get(kind))
-        parser.add_argument(option_string(field, how), **settings)
+        parser.add_argument(name, **settings)
         added.append(field.name)
     return added
 

@@ -1,23 +1,38 @@
 """Sampling from a model one token at a time: greedy, temperature, top-k, top-p.
 
 Model-agnostic: a model is a function ``step(tokens (B,), state) -> (log_probs (B, V), state)``.
+:func:`sample_token` is the one sampler of rnnkit: sequence sampling (:mod:`.search`), the
+language model's ``rnnkit sample``, scheduled sampling and professor forcing all draw with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-Step = Callable[[Tensor, Any], tuple[Tensor, Any]]
+from rnnkit.decoding.step import Step, check_count
+
+
+def check_filters(top_k: int | None, top_p: float | None) -> None:
+    """``top_k`` None or an integer >= 1; ``top_p`` None or in (0, 1]; else a ValueError."""
+    if top_k is not None:
+        check_count("top_k", top_k, 1)
+    number = isinstance(top_p, (int, float)) and not isinstance(top_p, bool)
+    if top_p is not None and not (number and 0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must be a number in (0, 1], got {top_p!r}")
 
 
 def filter_logits(
     logits: Tensor, *, top_k: int | None = None, top_p: float | None = None
 ) -> Tensor:
-    """Set to -inf every logit outside the top ``k`` / the smallest set with mass >= ``p``."""
+    """Set to -inf every logit outside the top ``k`` / the smallest set with mass >= ``p``.
+
+    (B, V) -> (B, V). Top-k keeps ties with the k-th logit; top-p (applied after top-k) keeps,
+    in descending order, every token whose preceding mass is < ``p`` (so at least the best one).
+    """
+    check_filters(top_k, top_p)
     if top_k is not None and top_k < logits.shape[-1]:
         kth = logits.topk(top_k, dim=-1).values[..., -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -38,12 +53,17 @@ def sample_token(
     top_p: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Draw one token per row of ``logits`` (B, V) -> (B,); temperature 0 is greedy argmax."""
+    """Draw one token per row of ``logits`` (B, V) -> (B,); temperature 0 is greedy argmax.
+
+    The draw is ``torch.multinomial(softmax(filter_logits(logits / T)), 1, generator)`` in
+    float32 (one draw per row from ``generator``); log-probs work as logits.
+    """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature!r}")
     if temperature == 0:
         return logits.argmax(-1)
-    logits = filter_logits(logits.float() / temperature, top_k=top_k, top_p=top_p)
+    logits = logits.float() if temperature == 1.0 else logits.float() / temperature
+    logits = filter_logits(logits, top_k=top_k, top_p=top_p)
     return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
 
 

@@ -1,5 +1,6 @@
-"""Sequence layers: the time loop, stacking, bidirectional, torch drop-ins, and the CRF."""
+"""Sequence layers: the time loop, stacking, bidirectional, torch drop-ins, attention, the CRF."""
 
+from rnnkit.layers.attention import Attention
 from rnnkit.layers.bidirectional import Bidirectional
 from rnnkit.layers.crf import LinearChainCRF
 from rnnkit.layers.lengths import last_outputs
@@ -11,6 +12,7 @@ __all__ = [
     "GRU",
     "LSTM",
     "RNN",
+    "Attention",
     "Bidirectional",
     "LinearChainCRF",
     "Recurrent",

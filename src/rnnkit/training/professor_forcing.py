@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.state import map_state
 from rnnkit.checks import check_choice, check_range, check_size
+from rnnkit.decoding.sampling import sample_token
 from rnnkit.tasks.language_model import LanguageModel
 
 FREE_RUNNING = ("sample", "soft")
@@ -117,8 +118,7 @@ def free_running_states(
             if feedback == "soft":
                 emb = logits.softmax(-1) @ model.embedding.weight  # (B, E)
             else:
-                probs = logits.detach().float().softmax(-1)
-                emb = model.embedding(torch.multinomial(probs, 1, generator=generator)[:, 0])
+                emb = model.embedding(sample_token(logits.detach(), generator=generator))
     return torch.stack(outs, 1)  # (B, T, H)
 
 

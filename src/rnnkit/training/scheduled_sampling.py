@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.checks import check_choice, check_range
+from rnnkit.decoding.sampling import sample_token
 
 Step = Callable[[Tensor, Any], tuple[Tensor, Any]]
 #: ``objective(model, x (B, T), y (B, T), state) -> (mean loss, state)``, the trainer's hook
@@ -72,13 +73,14 @@ def feedback_token(
 ) -> Tensor:
     """The model's own next input from its (B, V) logits -> (B,), with no gradient.
 
-    ``"sample"`` draws from ``softmax(logits)`` with ``torch.multinomial`` (one draw per row,
-    using ``generator``); ``"argmax"`` takes the most likely token and draws nothing.
+    ``"sample"`` draws from ``softmax(logits)`` with :func:`rnnkit.decoding.sample_token` (one
+    ``torch.multinomial`` draw per row, using ``generator``); ``"argmax"`` takes the most likely
+    token and draws nothing.
     """
     logits = logits.detach()
     if feedback == "argmax":
         return logits.argmax(-1)
-    return torch.multinomial(logits.float().softmax(-1), 1, generator=generator).squeeze(-1)
+    return sample_token(logits, generator=generator)
 
 
 def mix_inputs(

@@ -41,7 +41,8 @@ __all__ = ["NonFiniteError", "TrainConfig", "Trainer", "evaluate", "next_token_l
 Callback = Callable[["Trainer", dict[str, Any]], None]
 Evaluator = Callable[[], dict[str, float]]
 MAX_CONSECUTIVE_SKIPS = 10  # --on-nan skip gives up after this many bad batches in a row
-MAXIMIZED = ("accuracy", "macro_f1", "mcc", "f1")  # metrics where higher is better
+#: metrics where higher is better
+MAXIMIZED = ("accuracy", "macro_f1", "mcc", "f1", "sequence_accuracy", "token_accuracy")
 BUDGET_FIELDS = ("max_steps", "max_minutes")  # may change when a run is resumed
 
 

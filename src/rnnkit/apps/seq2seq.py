@@ -1,0 +1,304 @@
+"""The sequence-to-sequence job: source/target pairs -> vocabularies -> Seq2Seq -> report.
+
+What ``rnnkit train seq2seq`` does, top to bottom: read a pairs file (``source<TAB>target``;
+tokens by characters or by whitespace) or build the CMU Pronouncing Dictionary's pairs, split
+them so that no source sits in two splits (a source with several targets, such as a word with
+several pronunciations, keeps them all together), build the vocabularies on the training pairs,
+train a :class:`~rnnkit.tasks.Seq2Seq` with the one Trainer (best checkpoint by greedy
+exact-sequence accuracy on validation), and report the test split with greedy decoding and
+with beam search: sequence error rate (WER for pronunciations: a word is right when the output
+equals any of its references) and token error rate (PER: edit distance to the closest reference
+over that reference's length, summed over the split).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.data.cmudict import load_cmudict, split_words
+from rnnkit.data.padded import BucketBatches, iter_batches
+from rnnkit.data.pair_batches import PairEncoder, pointer_positions
+from rnnkit.data.pairs import PAIR_TOKENS, Pair, read_pairs
+from rnnkit.errors import DataError
+from rnnkit.options import option
+from rnnkit.tasks.pretrained import Pretrained, write_json
+from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.training.checkpoint import save_run_record
+from rnnkit.training.config import TrainConfig
+from rnnkit.training.metrics import edit_distance
+from rnnkit.training.trainer import Trainer
+
+REPORT_NAME = "report.json"
+VALID_CAP = 3000  # validation pairs decoded at each evaluation during training
+
+#: name -> (Seq2SeqConfig fields, TrainConfig fields, description)
+PRESETS: dict[str, tuple[dict, dict, str]] = {
+    "cmudict": (
+        {"embedding_size": 64, "hidden_size": 256, "attention": "general", "dropout": 0.2},
+        {"batch_size": 128, "lr": 2e-3, "max_minutes": 18.0, "eval_every": 500,
+         "schedule": "cosine", "warmup_steps": 200},
+        "CMU Pronouncing Dictionary G2P: BiLSTM 256 encoder, attention decoder, 18 minutes",
+    ),
+    "default": (
+        {}, {"batch_size": 64, "lr": 2e-3, "max_minutes": 10.0, "eval_every": 300},
+        "BiLSTM 128 encoder, general attention, 10 minutes",
+    ),
+    "tiny": (
+        {"embedding_size": 8, "hidden_size": 16},
+        {"batch_size": 4, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
+        "16 units, 20 steps: smoke tests",
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PairData:
+    """Where the pairs come from and how lines become tokens."""
+
+    source_tokens: str = option("char", "source tokens: characters or whitespace-separated",
+                                choices=PAIR_TOKENS)  # fmt: skip
+    target_tokens: str = option("space", "target tokens: characters or whitespace-separated",
+                                choices=PAIR_TOKENS)  # fmt: skip
+    valid_file: str | None = option(None, "validation pairs (default: split off --data)")
+    test_file: str | None = option(None, "test pairs (default: split off --data)")
+    valid_fraction: float = option(0.05, "share of the sources for validation", low=0.0,
+                                   high=0.5)  # fmt: skip
+    test_fraction: float = option(0.1, "share of the sources for the test report", low=0.0,
+                                  high=0.5)  # fmt: skip
+
+
+@dataclass
+class PairSplits:
+    train: list[Pair]
+    valid: list[Pair]
+    test: list[Pair]
+
+
+def split_by_source(pairs: list[Pair], data: PairData, seed: int) -> PairSplits:
+    """Seeded split in which every pair of one source lands in the same split."""
+    keys = sorted({"\x1f".join(p.source) for p in pairs})
+    train, valid, test = split_words(
+        keys, seed=seed, valid=data.valid_fraction, test=data.test_fraction
+    )
+    where = {k: i for i, part in enumerate((train, valid, test)) for k in part}
+    parts: list[list[Pair]] = [[], [], []]
+    for pair in pairs:
+        parts[where["\x1f".join(pair.source)]].append(pair)
+    return PairSplits(*parts)
+
+
+def read_splits(path: str | Path | None, data: PairData, seed: int) -> PairSplits:
+    """The pairs of ``path`` (or of CMUdict when ``path`` is None), split per ``data``."""
+    if path is None:
+        entries = load_cmudict()
+        pairs = [Pair(tuple(w), p) for w in sorted(entries) for p in entries[w]]
+    else:
+        pairs = read_pairs(path, source_tokens=data.source_tokens,
+                           target_tokens=data.target_tokens)  # fmt: skip
+    splits = split_by_source(pairs, data, seed)
+    read = lambda f: read_pairs(f, source_tokens=data.source_tokens,  # noqa: E731
+                                target_tokens=data.target_tokens)  # fmt: skip
+    if data.valid_file is not None:
+        splits.valid = read(data.valid_file)
+    if data.test_file is not None:
+        splits.test = read(data.test_file)
+    for name in ("train", "valid"):
+        if not getattr(splits, name):
+            raise DataError(f"the {name} split is empty; give more pairs or a --{name}-file")
+    return splits
+
+
+# -- evaluation -------------------------------------------------------------------------
+
+
+@dataclass
+class PairReport:
+    """Error rates of one decoding method on a split (``as_dict`` is JSON)."""
+
+    method: str
+    sequences: int
+    sequence_error_rate: float  # WER for pronunciations
+    token_error_rate: float  # PER for pronunciations
+    unknown_source_tokens: int
+    examples: list[tuple[str, str, str]]  # (source, output, closest reference), a few
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (
+            f"{self.method:>12}: sequence error {self.sequence_error_rate:.2%}, "
+            f"token error {self.token_error_rate:.2%} over {self.sequences:,} sources"
+        )
+
+
+def group_references(pairs: Sequence[Pair]) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    """Source -> every target it has (its references), in first-seen order."""
+    groups: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for pair in pairs:
+        refs = groups.setdefault(tuple(pair.source), [])
+        if tuple(pair.target) not in refs:
+            refs.append(tuple(pair.target))
+    return groups
+
+
+def score_outputs(
+    outputs: Sequence[Sequence[str]], references: Sequence[Sequence[Sequence[str]]]
+) -> tuple[int, int, int, list[int]]:
+    """(wrong sequences, token edits, reference tokens, closest reference per output)."""
+    wrong = edits = length = 0
+    closest = []
+    for out, refs in zip(outputs, references, strict=True):
+        distances = [edit_distance(out, ref) for ref in refs]
+        best = min(range(len(refs)), key=lambda i: (distances[i], len(refs[i])))
+        wrong += distances[best] > 0
+        edits += distances[best]
+        length += len(refs[best])
+        closest.append(best)
+    return wrong, edits, length, closest
+
+
+def evaluate_pairs(
+    model: Seq2Seq, pairs: Sequence[Pair], *, method: str = "greedy", beam_size: int = 5,
+    show: int = 5, **options: Any,
+) -> PairReport:  # fmt: skip
+    """Decode every distinct source once and score it against all of its references."""
+    groups = group_references(pairs)
+    sources, references = list(groups), list(groups.values())
+    outputs = [
+        nbest[0].tokens
+        for nbest in model.translate(sources, method=method, beam_size=beam_size, **options)
+    ]
+    wrong, edits, length, closest = score_outputs(outputs, references)
+    joiner = "" if model.task.get("source_tokens", "char") == "char" else " "
+    examples = [
+        (joiner.join(s), " ".join(o), " ".join(r[c]))
+        for s, o, r, c in zip(sources[:show], outputs, references, closest, strict=False)
+    ]
+    name = method if method != "beam" else f"beam {beam_size}"
+    return PairReport(name, len(sources), wrong / max(len(sources), 1), edits / max(length, 1),
+                      model.unknown_tokens(sources), examples)  # fmt: skip
+
+
+# -- training ---------------------------------------------------------------------------
+
+
+@dataclass
+class Fitted:
+    """A finished training run: the best model (reloaded from disk) and how it got there."""
+
+    model: Any
+    best_valid: float  # of the monitored metric
+    steps: int
+    wall_seconds: float
+
+
+def fit(
+    model: Pretrained,
+    source: BucketBatches,
+    valid: list[Any],
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    job: str,
+    record: dict[str, Any],
+    progress: bool = True,
+    resume: bool = False,
+) -> Fitted | None:
+    """Train with the one Trainer, keep the best checkpoint, reload it (rank 0; else None)."""
+    trainer = Trainer(model, source, valid, config, out_dir=out_dir, progress=progress)
+    if resume:
+        trainer.resume()
+    elif trainer.workers.is_main:
+        save_run_record(out_dir, job, {**record, "training": asdict(config)})
+    start = time.monotonic()
+    trainer.fit()
+    wall = time.monotonic() - start
+    if not trainer.workers.is_main:
+        return None
+    best = type(model).from_pretrained(out_dir)
+    return Fitted(best, -trainer.best_valid, trainer.step, wall)
+
+
+def pair_batches(
+    encoder: PairEncoder, pairs: Sequence[Pair], config: TrainConfig
+) -> tuple[BucketBatches, list[Any]]:
+    """Training batches (bucketed by source length) over ``pairs``."""
+    sources = [p.source for p in pairs]
+    targets = [p.target for p in pairs]
+    return BucketBatches(
+        sources, targets, config.batch_size, seed=config.seed,
+        collate=lambda order: encoder.batch(sources, targets, order),
+    )  # fmt: skip
+
+
+def eval_batches(encoder: PairEncoder, pairs: Sequence[Pair], size: int = 256) -> list[Any]:
+    sources, targets = [p.source for p in pairs], [p.target for p in pairs]
+    collate = lambda order: encoder.batch(sources, targets, order)  # noqa: E731
+    return list(iter_batches(sources, targets, size, collate=collate))
+
+
+def check_pointable(pairs: Sequence[Pair]) -> None:
+    """A pointer output can only copy: every target token must occur in its source."""
+    for i, pair in enumerate(pairs, start=1):
+        if pointer_positions(pair.source, pair.target) is None:
+            raise DataError(f"--output pointer: training pair {i} has a target token that is "
+                            "not in its source")  # fmt: skip
+
+
+@dataclass
+class PairRun:
+    fitted: Fitted
+    reports: list[PairReport]
+
+
+def train_pairs(
+    splits: PairSplits,
+    model_fields: dict[str, Any],
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    data: PairData,
+    record: dict[str, Any],
+    beam_size: int = 5,
+    progress: bool = True,
+    resume: bool = False,
+) -> PairRun | None:
+    """Train on ``splits.train``, choose on ``splits.valid``, report ``splits.test``."""
+    pointer = model_fields.get("output") == "pointer"
+    encoder = PairEncoder.build(
+        [p.source for p in splits.train], [p.target for p in splits.train], pointer=pointer
+    )
+    if pointer:
+        check_pointable(splits.train)
+    torch.manual_seed(config.seed)
+    target_size = 0 if encoder.target is None else len(encoder.target)
+    task = {"job": "seq2seq", "source_tokens": data.source_tokens,
+            "target_tokens": data.target_tokens}  # fmt: skip
+    model = Seq2Seq(Seq2SeqConfig(len(encoder.source), target_size, **model_fields), encoder,
+                    task=task)  # fmt: skip
+    source = pair_batches(encoder, splits.train, config)
+    valid = eval_batches(encoder, splits.valid[:VALID_CAP])
+    fitted = fit(model, source, valid, config, out_dir, job="seq2seq", progress=progress,
+                 resume=resume, record=record)  # fmt: skip
+    if fitted is None:
+        return None
+    reports = []
+    if splits.test:
+        reports = [
+            evaluate_pairs(fitted.model, splits.test, method="greedy"),
+            evaluate_pairs(fitted.model, splits.test, method="beam", beam_size=beam_size),
+        ]
+    write_json(Path(out_dir) / REPORT_NAME, {
+        "best_valid_sequence_accuracy": fitted.best_valid, "steps": fitted.steps,
+        "wall_seconds": fitted.wall_seconds, "test": [r.as_dict() for r in reports],
+        "splits": {"train": len(splits.train), "valid": len(splits.valid),
+                   "test": len(splits.test)},
+    })  # fmt: skip
+    return PairRun(fitted, reports)

@@ -1,0 +1,1 @@
+"""Pictures of what models do: PNG plots (matplotlib, the ``plot`` extra)."""

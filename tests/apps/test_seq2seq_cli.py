@@ -1,0 +1,128 @@
+"""``rnnkit train seq2seq / sort / digits``, ``translate``, ``sort`` as a user meets them."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import assert_one_line_error, rnnkit
+
+TINY = ["--preset", "tiny", "--no-progress"]
+WORDS = ["cat", "act", "tac", "dog", "god", "odd", "add", "dad", "tad", "cog", "cot", "tod",
+         "toad", "goat", "coat", "taco", "data", "gag", "cad", "doc"]  # fmt: skip
+
+
+def pairs_text(words=WORDS) -> str:
+    return "".join(f"{w}\t{' '.join(reversed(w))}\n" for w in words)
+
+
+@pytest.fixture(scope="module")
+def g2p(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("s2s")
+    (tmp / "pairs.tsv").write_text(pairs_text())
+    result = rnnkit("train", "seq2seq", "--data", "pairs.tsv", "--valid-fraction", "0.2",
+                    "--test-fraction", "0.2", *TINY, "--out", "run", cwd=tmp)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "sequence error" in result.stdout and "beam 5" in result.stdout
+    return tmp
+
+
+def test_train_seq2seq_writes_a_loadable_model_and_a_report(g2p):
+    report = json.loads((g2p / "run" / "report.json").read_text())
+    assert [r["method"] for r in report["test"]] == ["greedy", "beam 5"]
+    assert report["splits"]["train"] + report["splits"]["valid"] + report["splits"]["test"] == 20
+    config = json.loads((g2p / "run" / "config.json").read_text())
+    assert config["format"] == "rnnkit.seq2seq/1"
+
+
+def test_translate_prints_the_n_best_with_scores(g2p):
+    result = rnnkit("translate", "--checkpoint", "run", "--beam", "3", "--n-best", "2", "cat",
+                    "dog", cwd=g2p)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("cat\t") and lines[2].startswith("dog\t")
+    scores = [float(line.split("\t")[2]) for line in lines[:2]]
+    assert scores[0] >= scores[1]
+
+
+def test_translate_counts_unknown_source_tokens(g2p):
+    result = rnnkit("translate", "--checkpoint", "run", "--json", "cxz", cwd=g2p)
+    assert result.returncode == 0, result.stderr
+    assert "2 input tokens were not seen in training" in result.stderr
+    assert json.loads(result.stdout)["input"] == "cxz"
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [(["--beam", "0"], "--beam must be >= 1"), (["--max-length", "0"], "--max-length"),
+     (["--beam", "2", "--n-best", "3"], "--n-best")],
+)  # fmt: skip
+def test_translate_bad_decoding_options(g2p, args, needle):
+    assert_one_line_error(rnnkit("translate", "--checkpoint", "run", *args, "cat", cwd=g2p),
+                          needle)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "line,needle",
+    [("cat tac\n", "no tab"), ("\tx\n", "empty source"), ("cat\t\n", "empty target")],
+)
+def test_bad_pairs_files(tmp_path, line, needle):
+    (tmp_path / "p.tsv").write_text(pairs_text() + line)
+    result = rnnkit("train", "seq2seq", "--data", "p.tsv", *TINY, "--out", "r", cwd=tmp_path)
+    assert_one_line_error(result, "p.tsv:21", needle)
+
+
+def test_train_seq2seq_needs_data(tmp_path):
+    assert_one_line_error(rnnkit("train", "seq2seq", *TINY, cwd=tmp_path), "--data")
+
+
+@pytest.fixture(scope="module")
+def sorter(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("sort")
+    result = rnnkit("train", "sort", "--high", "20", "--max-length", "4", "--train-examples",
+                    "200", "--report-length", "5", "--report-examples", "5", *TINY,
+                    "--out", "run", cwd=tmp)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "plain" in result.stdout and "pointer" in result.stdout and "5*" in result.stdout
+    return tmp
+
+
+def test_train_sort_reports_three_models_per_length(sorter):
+    report = json.loads((sorter / "run" / "report.json").read_text())
+    assert set(report["models"]) == {"plain", "attention", "pointer"}
+    assert [r["length"] for r in report["models"]["pointer"]["lengths"]] == [1, 2, 3, 4, 5]
+    assert report["best"] in report["models"]
+
+
+def test_sort_prints_a_permutation_with_the_pointer(sorter):
+    result = rnnkit("sort", "--checkpoint", "run/pointer", "--beam", "1", "5", "3", "9", cwd=sorter)
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split()) == ["3", "5", "9"]
+
+
+@pytest.mark.parametrize(
+    "numbers,needle",
+    [(["5", "x"], "'x'"), (["5", "21"], "21"), (["1.5"], "1.5")],
+)
+def test_sort_refuses_numbers_it_cannot_read(sorter, numbers, needle):
+    assert_one_line_error(rnnkit("sort", "--checkpoint", "run", *numbers, cwd=sorter), needle)
+
+
+def test_sort_plots_attention(sorter):
+    result = rnnkit("sort", "--checkpoint", "run/attention", "--plot-attention", "a.png", "4",
+                    "2", cwd=sorter)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (sorter / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sort_needs_a_sorter(g2p):
+    assert_one_line_error(rnnkit("sort", "--checkpoint", "run", "3", "1", cwd=g2p), "sorter")
+
+
+def test_train_digits_smoke(tmp_path):
+    result = rnnkit("train", "digits", "--train-images", "64", "--valid-images", "16",
+                    "--test-images", "16", *TINY, "--out", "run", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["test"]["images"] == 16
+    assert 0.0 <= report["test"]["character_accuracy"] <= 1.0

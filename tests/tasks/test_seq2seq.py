@@ -1,0 +1,179 @@
+"""Seq2Seq and ContextToSequence: teacher forcing, decoding, pointer masks, checkpoints."""
+
+import itertools
+
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.data.pair_batches import PairEncoder
+from rnnkit.tasks.context_to_sequence import (
+    ContextConfig,
+    ContextToSequence,
+    digit_vocab,
+    image_batch,
+)
+from rnnkit.tasks.seq2seq import IGNORE, Seq2Seq, Seq2SeqConfig
+
+PAIRS = [  # reverse a word: 20 pairs
+    (tuple(w), tuple(reversed(w)))
+    for w in ["abc", "bca", "cab", "abcd", "dcba", "ab", "ba", "aab", "bba", "cc", "dab",
+              "bad", "cad", "dac", "abd", "db", "bd", "acd", "cda", "adc"]
+]  # fmt: skip
+SOURCES = [s for s, _ in PAIRS]
+TARGETS = [t for _, t in PAIRS]
+
+
+def model_for(output="vocab", attention="general", cell="lstm", seed=0, **fields) -> Seq2Seq:
+    encoder = PairEncoder.build(SOURCES, TARGETS, pointer=output == "pointer")
+    torch.manual_seed(seed)
+    target = 0 if encoder.target is None else len(encoder.target)
+    config = Seq2SeqConfig(len(encoder.source), target, cell=cell, embedding_size=16,
+                           hidden_size=32, attention=attention, output=output, dropout=0.0,
+                           **fields)  # fmt: skip
+    return Seq2Seq(config, encoder)
+
+
+def full_batch(model: Seq2Seq):
+    return model.encoder.batch(SOURCES, TARGETS, list(range(len(PAIRS))))
+
+
+def overfit(model: Seq2Seq, steps: int = 300) -> Seq2Seq:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = full_batch(model)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss, _ = model.loss(batch)
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def test_teacher_inputs_shift_by_one_and_end_with_eos():
+    model = model_for()
+    target = torch.tensor([[5, 6, 7], [8, 0, 0]])
+    inputs, outputs = model.teacher_inputs(target, torch.tensor([3, 1]))
+    assert inputs.tolist() == [[2, 5, 6, 7], [2, 8, 2, 2]]  # bos = 2, padding reads bos
+    assert outputs.tolist() == [[5, 6, 7, 3], [8, 3, IGNORE, IGNORE]]  # eos = 3
+
+
+def test_loss_is_the_mean_nll_of_the_gold_tokens():
+    model = model_for().eval()
+    batch = full_batch(model)
+    log_probs, gold = model(batch)
+    picked = [log_probs[b, t, gold[b, t]] for b, t in itertools.product(
+        range(gold.shape[0]), range(gold.shape[1])) if gold[b, t] != IGNORE]  # fmt: skip
+    loss, info = model.loss(batch)
+    assert info["tokens"] == sum(len(t) + 1 for t in TARGETS)
+    torch.testing.assert_close(loss, -torch.stack(picked).mean())
+
+
+@pytest.mark.parametrize(
+    "output,attention,cell",
+    [("vocab", "general", "lstm"), ("vocab", "none", "gru"), ("vocab", "additive", "gru"),
+     ("pointer", "none", "lstm"), ("pointer", "dot", "lstm")],
+)  # fmt: skip
+def test_a_tiny_model_overfits_20_pairs(output, attention, cell):
+    model = overfit(model_for(output, attention, cell, bidirectional=attention != "dot"))
+    outputs = [t[0].tokens for t in model.translate(SOURCES, method="greedy")]
+    assert outputs == [list(t) for t in TARGETS]
+    assert model.evaluate([full_batch(model)])["sequence_accuracy"] == 1.0
+
+
+def test_step_by_step_decoding_equals_teacher_forcing():
+    """decode_step fed the gold tokens gives the teacher-forced log-probabilities."""
+    for output in ("vocab", "pointer"):
+        model = model_for(output, pointer_once=output == "pointer").eval()
+        batch = full_batch(model)
+        log_probs, _ = model(batch)
+        inputs, _ = model.gold(batch)
+        state = model.start(batch)
+        for t in range(inputs.shape[1]):
+            step_log_probs, state = model.decode_step(inputs[:, t], state)
+            torch.testing.assert_close(step_log_probs, log_probs[:, t], atol=1e-5, rtol=1e-5)
+
+
+def test_pointer_once_never_points_twice():
+    model = model_for("pointer", pointer_once=True).eval()
+    batch = full_batch(model)
+    log_probs, _ = model(batch)  # untrained: points anywhere allowed
+    inputs, _ = model.gold(batch)
+    for b, t in itertools.product(range(len(PAIRS)), range(inputs.shape[1])):
+        used = {int(i) for i in inputs[b, 1 : t + 1] if i > 0}
+        for position in used:
+            assert log_probs[b, t, position] == float("-inf")
+    for nbest in model.generate(batch, method="beam", beam_size=3, n_best=3, max_length=8):
+        for hyp in nbest:  # generated ids are source positions: none twice
+            assert len(hyp.tokens) == len(set(hyp.tokens))
+
+
+def test_padded_source_positions_change_nothing():
+    model = model_for(attention="general").eval()
+    batch = full_batch(model)
+    noisy = full_batch(model)
+    pad = noisy.source == 0
+    noisy.source[pad] = 5  # padding now reads a real token
+    a, _ = model(batch)
+    b, _ = model(noisy)
+    torch.testing.assert_close(a, b)
+
+
+def test_an_example_decodes_alike_alone_and_in_a_padded_batch():
+    model = overfit(model_for(attention="additive"), steps=60)
+    together = model.translate(SOURCES[:7], method="beam", beam_size=3, n_best=2, max_length=8)
+    for i, source in enumerate(SOURCES[:7]):
+        [alone] = model.translate([source], method="beam", beam_size=3, n_best=2, max_length=8)
+        assert [h.tokens for h in alone] == [h.tokens for h in together[i]]
+        for x, y in zip(alone, together[i], strict=True):
+            assert x.score == pytest.approx(y.score, abs=1e-5)
+
+
+def test_beam_one_equals_greedy_and_attention_rows_are_distributions():
+    model = overfit(model_for(attention="general"), steps=60)
+    greedy = model.translate(SOURCES, method="greedy")
+    beam = model.translate(SOURCES, method="beam", beam_size=1)
+    assert [g[0].tokens for g in greedy] == [b[0].tokens for b in beam]
+    weights = beam[0][0].attention
+    assert weights.shape == (len(beam[0][0].tokens) + 1, len(SOURCES[0]))  # + the eos step
+    torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[0]))
+
+
+def test_save_load_gives_identical_beam_output(tmp_path):
+    model = overfit(model_for("pointer", pointer_once=True), steps=40)
+    model.task = {"job": "test"}
+    model.save_pretrained(tmp_path / "m")
+    loaded = rnnkit.load(tmp_path / "m")
+    assert isinstance(loaded, Seq2Seq) and loaded.task == {"job": "test"}
+    a = model.translate(SOURCES, method="beam", beam_size=4, n_best=2)
+    b = loaded.translate(SOURCES, method="beam", beam_size=4, n_best=2)
+    assert [[(h.tokens, h.score) for h in n] for n in a] == [
+        [(h.tokens, h.score) for h in n] for n in b
+    ]
+
+
+def test_config_rejects_bad_combinations():
+    with pytest.raises(ValueError, match="pointer_once"):
+        Seq2SeqConfig(10, 10, pointer_once=True)
+    with pytest.raises(ValueError, match="attention"):
+        Seq2SeqConfig(10, 10, attention="luong")
+    with pytest.raises(ValueError, match="dot attention"):
+        Seq2SeqConfig(10, 10, attention="dot")
+
+
+def test_context_to_sequence_reads_images_and_round_trips(tmp_path):
+    vocab = digit_vocab()
+    torch.manual_seed(0)
+    images = torch.rand(6, 1, 8, 24)
+    widths = torch.tensor([3, 2, 3, 1, 2, 3])
+    labels = ["123", "45", "678", "9", "00", "312"]
+    model = ContextToSequence(ContextConfig(len(vocab), image_width=24, channels=4,
+                                            hidden_size=32, dropout=0.0), vocab)  # fmt: skip
+    batch = image_batch(images, widths, labels, list(range(6)), vocab)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        model.loss(batch)[0].backward()
+        opt.step()
+    assert model.read(images, widths) == labels
+    model.save_pretrained(tmp_path / "c")
+    assert rnnkit.load(tmp_path / "c").read(images, widths) == labels
