@@ -177,3 +177,27 @@ def test_context_to_sequence_reads_images_and_round_trips(tmp_path):
     assert model.read(images, widths) == labels
     model.save_pretrained(tmp_path / "c")
     assert rnnkit.load(tmp_path / "c").read(images, widths) == labels
+
+
+def test_scheduled_sampling_feeds_own_tokens_and_trains(tmp_path):
+    """teacher_prob 1 is teacher forcing exactly; below 1 the Trainer sets it by its schedule."""
+    from rnnkit.data.padded import BucketBatches
+    from rnnkit.training import TrainConfig, Trainer
+
+    model = model_for().train()
+    model.dropout.p = 0.0
+    batch = full_batch(model)
+    forced, _ = model(batch)
+    model.teacher_prob = 0.999999  # the step-by-step unroll, nearly always the gold token
+    torch.manual_seed(0)
+    stepped, _ = model(batch)
+    torch.testing.assert_close(stepped, forced, atol=1e-5, rtol=1e-5)
+    model.teacher_prob = 1.0
+    source = BucketBatches(SOURCES, TARGETS, 10, seed=0,
+                           collate=lambda order: model.encoder.batch(SOURCES, TARGETS, order))
+    config = TrainConfig(max_steps=6, eval_every=3, scheduled_sampling="linear", ss_c=0.1)
+    seen = []
+    trainer = Trainer(model, source, [batch], config, out_dir=tmp_path, progress=False,
+                      callbacks={"on_step_end": [lambda t, m: seen.append(t.model.teacher_prob)]})
+    trainer.fit()
+    assert seen == pytest.approx([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])

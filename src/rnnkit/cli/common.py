@@ -107,6 +107,13 @@ def add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-length", type=int, help="most output tokens (default: 2 S + 10)")
     group.add_argument("--plot-attention", type=Path, metavar="FILE",
                        help="save the first output's attention heatmap as PNG")  # fmt: skip
+    group.add_argument("--sample", action="store_true",
+                       help="sample instead of searching (with the three options below)")
+    group.add_argument("--temperature", type=bounded(float, 0.0), default=1.0)
+    group.add_argument("--top-k", type=bounded(int, 1), help="sample from the k most likely")
+    group.add_argument("--top-p", type=bounded(float, 0.0, 1.0, open_low=True),
+                       help="sample from the smallest set with this mass")  # fmt: skip
+    group.add_argument("--seed", type=int, default=0, help="seeds --sample")
 
 
 def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -119,6 +126,12 @@ def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"--max-length must be >= 1, got {args.max_length}")
     if args.alpha < 0:
         raise UsageError(f"--alpha must be >= 0, got {args.alpha}")
+    if args.sample:
+        import torch
+
+        return {"method": "sample", "temperature": args.temperature, "top_k": args.top_k,
+                "top_p": args.top_p, "max_length": args.max_length,
+                "generator": torch.Generator().manual_seed(args.seed)}  # fmt: skip
     if args.beam == 1:
         return {"method": "greedy", "max_length": args.max_length}
     return {"method": "beam", "beam_size": args.beam, "n_best": args.n_best,

@@ -15,6 +15,7 @@ EPILOG = """examples:
   rnnkit evaluate --checkpoint runs/spam --data enron/ --format folders --json
   rnnkit evaluate --checkpoint runs/pos --data en_ewt-ud-test.conllu   # a tagger
   rnnkit evaluate --checkpoint runs/lm --data held_out.txt      # language model: nats/char
+  rnnkit evaluate --checkpoint runs/g2p --data pairs.tsv --beam 10   # sequence to sequence
 """
 #: the reading options of the classification data that apply to an evaluation file
 READING = ("format", "text_column", "label_column", "no_header", "encoding_fallback")
@@ -29,13 +30,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Classifier: accuracy, per-class precision/recall/F1, macro F1, MCC and "
         "the confusion matrix. Tagger (CoNLL-U --data): accuracy over all words and over words "
         "unseen in training, per-tag scores, the most frequent confusions. Language model: "
-        "nats, bits per token and perplexity.",
+        "nats, bits per token and perplexity. Sequence to sequence (a pairs file): sequence "
+        "and token error rates (WER/PER), greedy and with beam search.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
     p.add_argument("--data", type=Path, required=True, help="labelled file or folder / text")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--beam", type=int, default=5, help="sequence to sequence: beam size")
+    p.add_argument(
+        "--plot-attention", type=Path, metavar="FILE",
+        help="sequence to sequence: the first pair's attention heatmap (PNG)",
+    )  # fmt: skip
     skip = [f for f in ClassifyData.__dataclass_fields__ if f not in READING]
     add_config_options(p.add_argument_group("reading the data"), ClassifyData, skip=skip)
     p.set_defaults(run=run)
@@ -47,9 +54,12 @@ def run(args: argparse.Namespace) -> None:
     from rnnkit.cli.options import config_overrides
     from rnnkit.tasks.classifier import SequenceClassifier
     from rnnkit.tasks.language_model import LanguageModel
+    from rnnkit.tasks.seq2seq import Seq2Seq
     from rnnkit.tasks.tagger import Tagger
 
     model = load(args.checkpoint)
+    if isinstance(model, Seq2Seq):
+        return print_seq2seq(model, args)
     if isinstance(model, LanguageModel):
         return print_language_model(model, args)
     if isinstance(model, Tagger):
@@ -92,3 +102,29 @@ def print_tagger(model, args: argparse.Namespace) -> None:
 
     report = evaluate_tagger(model, read_treebank(args.data, model.column))
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.text())
+
+
+def print_seq2seq(model, args: argparse.Namespace) -> None:
+    from rnnkit.apps.seq2seq import evaluate_pairs
+    from rnnkit.cli.common import save_attention_plot
+    from rnnkit.data.pairs import read_pairs
+
+    if args.beam < 1:
+        raise UsageError(f"--beam must be >= 1, got {args.beam}")
+    task = model.task
+    pairs = read_pairs(args.data, source_tokens=task.get("source_tokens", "char"),
+                       target_tokens=task.get("target_tokens", "space"))  # fmt: skip
+    reports = [evaluate_pairs(model, pairs, method="greedy")]
+    if args.beam > 1:
+        reports.append(evaluate_pairs(model, pairs, method="beam", beam_size=args.beam))
+    if args.json:
+        print(json.dumps([r.as_dict() for r in reports], indent=2, ensure_ascii=False))
+    else:
+        unknown = reports[0].unknown_source_tokens
+        print(f"{args.data}: {len(pairs):,} pairs; {unknown} source tokens unseen in training")
+        for report in reports:
+            print(report.line())
+    if args.plot_attention is not None:
+        source = list(pairs[0].source)
+        [nbest] = model.translate([source], method="beam", beam_size=args.beam)
+        save_attention_plot(args.plot_attention, nbest[0], source)

@@ -32,6 +32,8 @@ NEEDS = {
 }
 #: TrainConfig fields that only a token stream (a language model) uses
 STREAM_ONLY = ("bptt", "tbptt_k2", "random_bptt", "scheduled_sampling", "ss_k", "ss_c")
+#: TrainConfig fields of truncated BPTT: a generator of whole sequences takes the rest
+TBPTT_ONLY = ("bptt", "tbptt_k2", "random_bptt")
 METAVARS = {int: "N", float: "X", str: "NAME"}
 
 #: an ArgumentParser, an argument group or a mutually exclusive group

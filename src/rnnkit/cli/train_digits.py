@@ -8,7 +8,7 @@ import sys
 from rnnkit.apps.digits import PRESETS, DigitTask
 from rnnkit.cli.common import UsageError, add_run_options, check_out_free
 from rnnkit.cli.options import (
-    STREAM_ONLY,
+    TBPTT_ONLY,
     add_config_options,
     add_training_options,
     config_overrides,
@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_run_options(p, "runs/digits")
     add_config_options(p.add_argument_group("images"), DigitTask)
     add_config_options(p.add_argument_group("model"), ContextConfig, skip=MODEL_FIELDS)
-    add_training_options(p, skip=STREAM_ONLY)
+    add_training_options(p, skip=TBPTT_ONLY)
     p.set_defaults(run=run)
 
 

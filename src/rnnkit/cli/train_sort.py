@@ -8,7 +8,7 @@ import sys
 from rnnkit.apps.sort import MODELS, PRESETS, SortTask
 from rnnkit.cli.common import UsageError, add_run_options, check_out_free
 from rnnkit.cli.options import (
-    STREAM_ONLY,
+    TBPTT_ONLY,
     add_config_options,
     add_training_options,
     config_overrides,
@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_run_options(p, "runs/sort")
     add_config_options(p.add_argument_group("lists"), SortTask)
     add_config_options(p.add_argument_group("model"), Seq2SeqConfig, skip=MODEL_FIELDS)
-    add_training_options(p, skip=STREAM_ONLY)
+    add_training_options(p, skip=TBPTT_ONLY)
     p.set_defaults(run=run)
 
 

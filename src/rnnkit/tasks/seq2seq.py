@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from rnnkit.cells import AttentionDecoderCell, GRUCell, LSTMCell, LSTMState
 from rnnkit.data.pair_batches import PairBatch, PairEncoder
 from rnnkit.decoding import Hypothesis, beam_search, greedy, sample
+from rnnkit.decoding.scheduled import scheduled_sampling_forward
 from rnnkit.errors import CheckpointError
 from rnnkit.layers import GRU, LSTM, Attention, Recurrent
 from rnnkit.options import PROBABILITY, option
@@ -169,11 +170,19 @@ class GeneratorMixin:
     """
 
     METRICS = ("sequence_accuracy", "loss", "token_accuracy")
+    #: probability of feeding the gold token while training; below 1 the Trainer's scheduled
+    #: sampling (Bengio et al. 2015) feeds the model's own sampled token otherwise
+    teacher_prob: float = 1.0
 
     def forward(self, batch: Any) -> tuple[Tensor, Tensor]:
         """Teacher forcing: log-probabilities (B, T+1, V) and the gold outputs (B, T+1)."""
         state = self.start(batch)
         inputs, outputs = self.gold(batch)
+        if self.training and self.teacher_prob < 1.0:
+            log_probs, _ = scheduled_sampling_forward(
+                self.decode_step, inputs, state, self.teacher_prob
+            )
+            return log_probs, outputs
         x = self.dropout(self.embed_targets(inputs, state))  # (B, T+1, E)
         o, _ = self.decoder.rnn(x, state.cell)  # (B, T+1, H)
         return self.output_log_probs(self.dropout(o), state, inputs), outputs
@@ -185,11 +194,15 @@ class GeneratorMixin:
         return loss, {"tokens": int((gold != IGNORE).sum())}
 
     def decode_step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
-        """The :mod:`rnnkit.decoding` step: tokens (N,) -> log-probabilities (N, V), state."""
+        """The :mod:`rnnkit.decoding` step: tokens (N,) -> log-probabilities (N, V), state.
+
+        The same step as teacher forcing's (dropout included in training mode), so scheduled
+        sampling can unroll it too.
+        """
         state = self.fed_back(tokens, state)
-        x = self.embed_targets(tokens[:, None], state)[:, 0]  # (N, E)
+        x = self.dropout(self.embed_targets(tokens[:, None], state)[:, 0])  # (N, E)
         o, cell = self.decoder.cell(x, state.cell)
-        log_probs = self.output_log_probs(o[:, None], state)[:, 0]
+        log_probs = self.output_log_probs(self.dropout(o)[:, None], state)[:, 0]
         pointed = log_probs[:, 1:].exp() if state.inputs is not None else None
         return log_probs, state._replace(cell=cell, pointed=pointed)
 

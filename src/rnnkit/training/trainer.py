@@ -102,9 +102,9 @@ class Trainer:
         self.callbacks = callbacks or {}
         self.show_progress = progress and self.workers.is_main
         self.objective = objective
-        sampling = config.scheduled_sampling_schedule()
-        if sampling is not None and objective is None:
-            self.objective = sampling.objective(lambda: self.step)  # ε_i follows the updates
+        self.sampling = config.scheduled_sampling_schedule()
+        if self.sampling is not None and objective is None and isinstance(train, Tensor):
+            self.objective = self.sampling.objective(lambda: self.step)  # ε_i follows updates
         self.source = self._source(train)
         self.evaluator = self._evaluator(valid)
         self.optimizer = build_optimizer(model.parameters(), config)
@@ -128,7 +128,11 @@ class Trainer:
         cfg = self.config
         if not isinstance(train, Tensor):
             if self.objective is not None:
-                raise ValueError("scheduled sampling and objectives need a token stream")
+                raise ValueError("objectives need a token stream")
+            if self.sampling is not None and not hasattr(self.model, "teacher_prob"):
+                raise ValueError(
+                    "scheduled sampling needs a token stream or a model with teacher_prob"
+                )
             if self.workers.world_size > 1:  # each rank trains on its share of every batch
                 train.shard(self.workers.rank, self.workers.world_size)
             return train
@@ -176,6 +180,8 @@ class Trainer:
         """
         cfg = self.config
         self.optimizer.zero_grad(set_to_none=True)
+        if self.sampling is not None and self.objective is None:  # the model mixes its inputs
+            self.model.teacher_prob = self.sampling.teacher_prob(self.step)
         loss, metrics = self.model.loss(batch)
         loss.backward()
         params = [p for p in self.model.parameters() if p.requires_grad]
