@@ -49,3 +49,22 @@ def test_tagger_quick_preset_on_ud_english_ewt(tmp_path):
     assert main([*args, *(x for s, f in files.items() for x in (f"--{s}", f))]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["test"]["accuracy"] >= 0.90, report["test"]["accuracy"]
+
+
+def test_pointer_sorter_sorts_and_generalises(tmp_path):
+    out = tmp_path / "sort"
+    args = ["train", "sort", "--models", "pointer", "--max-minutes", "3", "--report-length", "15",
+            "--report-examples", "100", "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    lengths = json.loads((out / "report.json").read_text())["models"]["pointer"]["lengths"]
+    exact = {r["length"]: r["exact"] for r in lengths}
+    assert min(exact[n] for n in range(1, 9)) >= 0.9, exact  # ~99 % measured after 3 minutes
+    assert exact[15] >= 0.5, exact  # never trained on length 15
+
+
+def test_digit_reader_reads_most_test_images(tmp_path):
+    out = tmp_path / "digits"
+    args = ["train", "digits", "--max-minutes", "3", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    test = json.loads((out / "report.json").read_text())["test"]
+    assert test["sequence_accuracy"] >= 0.7, test  # measured: see docs/seq2seq.md

@@ -14,6 +14,7 @@ __all__ = [
     "check_choice",
     "check_finite",
     "check_int",
+    "check_nonnegative",
     "check_positive",
     "check_probability",
     "check_range",
@@ -30,12 +31,18 @@ def check_size(name: str, value: int) -> int:
     return check_int(name, value, 1)
 
 
-def check_int(name: str, value: int | None, low: int, *, optional: bool = False) -> int | None:
-    """An integer >= ``low`` (``None`` too when ``optional``); ``True`` is not an integer here."""
+def check_int(
+    name: str, value: int | None, low: int, high: int | None = None, *, optional: bool = False
+) -> int | None:
+    """An integer in [low, high] (no upper bound when ``high`` is None; ``None`` too when
+    ``optional``); ``True`` is not an integer here."""
     if optional and value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if not is_int or value < low or (high is not None and value > high):
         what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        if high is not None:
+            what = f"an integer in [{low}, {high}]"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return value
 
@@ -51,6 +58,13 @@ def check_finite(name: str, value: float) -> float:
     """A real, finite number."""
     if not (_is_number(value) and math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_nonnegative(name: str, value: float) -> float:
+    """A finite number >= 0."""
+    if not (_is_number(value) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 

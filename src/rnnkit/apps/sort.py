@@ -41,9 +41,9 @@ MODELS: dict[str, dict[str, Any]] = {
 PRESETS: dict[str, tuple[dict, dict, str]] = {
     "default": (
         {"embedding_size": 64, "hidden_size": 128, "dropout": 0.0},
-        {"batch_size": 64, "lr": 2e-3, "max_minutes": 3.0, "eval_every": 250,
+        {"batch_size": 64, "lr": 2e-3, "max_minutes": 5.0, "eval_every": 250,
          "schedule": "cosine", "warmup_steps": 100},
-        "BiLSTM 128 encoder, LSTM 128 decoder, 3 minutes per model",
+        "BiLSTM 128 encoder, LSTM 128 decoder, 5 minutes per model",
     ),
     "tiny": (
         {"embedding_size": 8, "hidden_size": 16},

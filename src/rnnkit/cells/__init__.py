@@ -18,6 +18,7 @@ from rnnkit.cells.leaky_rnn import LeakyRNNCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.min_gru import MinGRU
 from rnnkit.cells.min_lstm import MinLSTM
+from rnnkit.cells.ntm import NTMCell, NTMState
 from rnnkit.cells.original_lstm import OriginalLSTMCell
 from rnnkit.cells.peephole_lstm import PeepholeLSTMCell
 from rnnkit.cells.phased_lstm import PhasedLSTMCell
@@ -52,6 +53,8 @@ __all__ = [
     "LeakyRNNCell",
     "MinGRU",
     "MinLSTM",
+    "NTMCell",
+    "NTMState",
     "OriginalLSTMCell",
     "PeepholeLSTMCell",
     "PhasedLSTMCell",

@@ -17,7 +17,7 @@ from rnnkit.cli.options import (
 from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
 
 EPILOG = """examples:
-  rnnkit train sort --out runs/sort                      # all three models, 3 minutes each
+  rnnkit train sort --out runs/sort                      # all three models, 5 minutes each
   rnnkit train sort --models pointer --max-minutes 8 --out runs/sort-pointer
   rnnkit train sort --low 0 --high 999 --max-length 8 --report-length 16
 """

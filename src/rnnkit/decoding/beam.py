@@ -36,14 +36,13 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.state import reorder_state
+from rnnkit.checks import check_int, check_nonnegative
 from rnnkit.decoding.step import (
     Attention,
     Hypothesis,
     Reorder,
     Step,
-    check_count,
     check_lengths,
-    check_nonnegative,
     forbid_eos,
     state_device,
     to_hypotheses,
@@ -268,11 +267,11 @@ def _check_options(
     max_length: int,
     min_length: int,
 ) -> None:
-    check_count("batch_size", batch_size, 1)
-    check_count("bos", bos, 0)
-    check_count("eos", eos, 0)
-    check_count("beam_size", beam_size, 1)
-    check_count("n_best", n_best, 1, beam_size)
+    check_int("batch_size", batch_size, 1)
+    check_int("bos", bos, 0)
+    check_int("eos", eos, 0)
+    check_int("beam_size", beam_size, 1)
+    check_int("n_best", n_best, 1, beam_size)
     check_lengths(max_length, min_length)
 
 
@@ -282,7 +281,7 @@ def _check_penalty(length_penalty: str, alpha: float, no_repeat_ngram: int) -> N
             f"length_penalty must be one of {', '.join(LENGTH_PENALTIES)}, got {length_penalty!r}"
         )
     check_nonnegative("alpha", alpha)
-    check_count("no_repeat_ngram", no_repeat_ngram, 0)
+    check_int("no_repeat_ngram", no_repeat_ngram, 0)
 
 
 def _top(candidates: Tensor, eos: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:

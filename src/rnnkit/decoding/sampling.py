@@ -12,13 +12,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnkit.decoding.step import Step, check_count
+from rnnkit.checks import check_int
+from rnnkit.decoding.step import Step
 
 
 def check_filters(top_k: int | None, top_p: float | None) -> None:
     """``top_k`` None or an integer >= 1; ``top_p`` None or in (0, 1]; else a ValueError."""
     if top_k is not None:
-        check_count("top_k", top_k, 1)
+        check_int("top_k", top_k, 1)
     number = isinstance(top_p, (int, float)) and not isinstance(top_p, bool)
     if top_p is not None and not (number and 0.0 < top_p <= 1.0):
         raise ValueError(f"top_p must be a number in (0, 1], got {top_p!r}")

@@ -17,15 +17,14 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.state import reorder_state
+from rnnkit.checks import check_int, check_nonnegative
 from rnnkit.decoding.sampling import check_filters, sample_token
 from rnnkit.decoding.step import (
     Attention,
     Hypothesis,
     Reorder,
     Step,
-    check_count,
     check_lengths,
-    check_nonnegative,
     forbid_eos,
     state_device,
     to_hypotheses,
@@ -126,9 +125,9 @@ def decode(
     ``rows`` (N,) maps the live rows of the state to their examples; finished rows are dropped
     with ``reorder``. ``eos`` is at -inf while fewer than ``min_length`` tokens are generated.
     """
-    check_count("batch_size", batch_size, 1)
-    check_count("bos", bos, 0)
-    check_count("eos", eos, 0)
+    check_int("batch_size", batch_size, 1)
+    check_int("bos", bos, 0)
+    check_int("eos", eos, 0)
     check_lengths(max_length, min_length)
     device = state_device(state)
     rows = torch.arange(batch_size, device=device)  # (N,) example of each live row

@@ -13,7 +13,6 @@ been generated.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.state import flatten_state
+from rnnkit.checks import check_int
 
 #: ``step(tokens (N,) long, state) -> (log_probs (N, V) float, state)``
 Step = Callable[[Tensor, Any], tuple[Tensor, Any]]
@@ -53,32 +53,8 @@ class Hypothesis:
 
 def check_lengths(max_length: int, min_length: int) -> None:
     """``max_length`` >= 1 and ``min_length`` in [0, max_length], else a one-line ValueError."""
-    if not _is_int(max_length) or max_length < 1:
-        raise ValueError(f"max_length must be an integer >= 1, got {max_length!r}")
-    if not _is_int(min_length) or not 0 <= min_length <= max_length:
-        raise ValueError(
-            f"min_length must be an integer in [0, max_length={max_length}], got {min_length!r}"
-        )
-
-
-def check_count(name: str, value: int, low: int, high: int | None = None) -> int:
-    """An integer in [low, high] (no upper bound when ``high`` is None)."""
-    if not _is_int(value) or value < low or (high is not None and value > high):
-        span = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {span}, got {value!r}")
-    return value
-
-
-def check_nonnegative(name: str, value: float) -> float:
-    """A finite real number >= 0."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not (number and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    check_int("max_length", max_length, 1)
+    check_int("min_length", min_length, 0, max_length)
 
 
 def state_device(state: Any) -> torch.device:
