@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rnnkit.layers import GRU, LSTM, RNN
+if TYPE_CHECKING:
+    from rnnkit.layers import GRU, LSTM, RNN
 
 __version__ = "0.1.0"
 
 __all__ = ["GRU", "LSTM", "RNN", "__version__", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    """The drop-in layers load torch on first use, so ``rnnkit.reference`` stays NumPy-only."""
+    if name in ("GRU", "LSTM", "RNN"):
+        return getattr(importlib.import_module("rnnkit.layers"), name)
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
 
 
 def load(directory: str | Path, *, map_location: str = "cpu") -> Any:

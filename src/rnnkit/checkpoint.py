@@ -25,6 +25,7 @@ MODEL_FORMATS: dict[str, str] = {
     "rnnkit.tagger/1": "rnnkit.tasks.tagger:Tagger",
     "rnnkit.seq2seq/1": "rnnkit.tasks.seq2seq:Seq2Seq",
     "rnnkit.context_to_sequence/1": "rnnkit.tasks.context_to_sequence:ContextToSequence",
+    "rnnkit.long_range/1": "rnnkit.tasks.longrange:LongRangeModel",
 }
 
 

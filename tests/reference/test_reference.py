@@ -211,11 +211,6 @@ def test_reference_package_imports_no_torch() -> None:
     assert result.stdout.strip() == "ok"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/rnnkit/__init__.py imports rnnkit.layers (torch) eagerly; make it lazy, "
-    "then drop this mark",
-)
 def test_import_rnnkit_reference_loads_no_torch() -> None:
     code = "import sys, rnnkit.reference; assert 'torch' not in sys.modules"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)

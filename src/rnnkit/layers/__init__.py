@@ -5,7 +5,7 @@ from rnnkit.layers.bidirectional import Bidirectional
 from rnnkit.layers.crf import LinearChainCRF
 from rnnkit.layers.lengths import last_outputs
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.layers.rnn import GRU, LSTM, RNN
+from rnnkit.layers.rnn import GRU, LSTM, RNN, FusedLSTM
 from rnnkit.layers.stacked import Stacked
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "RNN",
     "Attention",
     "Bidirectional",
+    "FusedLSTM",
     "LinearChainCRF",
     "Recurrent",
     "Stacked",

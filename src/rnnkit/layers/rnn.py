@@ -29,6 +29,20 @@ class LSTM(DropIn, nn.LSTM):
         return LSTMCell(input_size, self.hidden_size, bias=self.bias)
 
 
+class FusedLSTM(LSTM):
+    """``rnnkit.LSTM`` that trains on rnnkit's fused CPU kernels, masked by lengths.
+
+    With padded batches and ``lengths``, the native kernel packs the batch, and torch's CPU
+    backward of a packed LSTM zero-fills the whole packed gate tensor at every time step (83 %
+    of that backward, measured on a 2x200 BiLSTM over tagger batches); rnnkit's fused loop
+    masks finished sequences instead (batch 64: 1.66x the words per second of the packed
+    kernel). Inference and CUDA still take the native kernel. (``rnnkit.LSTM`` itself keeps
+    the native kernel, so that it stays a drop-in for ``torch.nn.LSTM`` in every respect.)
+    """
+
+    prefer_fused_on_cpu = True
+
+
 class GRU(DropIn, nn.GRU):
     """``torch.nn.GRU`` (same arguments, state dict and return values) plus rnnkit's extras.
 

@@ -197,11 +197,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--seq-length", type=_positive(int), default=25, help="BPTT chunk length (default 25)"
     )
-    parser.add_argument("--lr", type=_positive(float), default=0.1, help="Adagrad rate (0.1)")
-    parser.add_argument("--steps", type=_positive(int), default=10_000, help="(default 10000)")
-    parser.add_argument("--seed", type=int, default=0, help="init and sampling seed (0)")
     parser.add_argument(
-        "--sample-every", type=_positive(int), default=1000, help="report period (1000)"
+        "--lr", type=_positive(float), default=0.1, help="Adagrad rate (default 0.1)"
+    )
+    parser.add_argument(
+        "--steps", type=_positive(int), default=10_000, help="chunks to train on (default 10000)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="init and sampling seed (default 0)")
+    parser.add_argument(
+        "--sample-every", type=_positive(int), default=1000, help="steps per report (default 1000)"
     )
     return parser.parse_args(argv)
 

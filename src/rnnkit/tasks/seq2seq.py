@@ -39,13 +39,16 @@ from rnnkit.data.pair_batches import PairBatch, PairEncoder
 from rnnkit.decoding import Hypothesis, beam_search, greedy, sample
 from rnnkit.decoding.scheduled import scheduled_sampling_forward
 from rnnkit.errors import CheckpointError
-from rnnkit.layers import GRU, LSTM, Attention, Recurrent
+from rnnkit.layers import GRU, Attention, FusedLSTM, Recurrent
 from rnnkit.options import PROBABILITY, option
 from rnnkit.tasks.pretrained import Pretrained
 
 FORMAT = "rnnkit.seq2seq/1"
 #: cell name -> (encoder drop-in layer, decoder cell)
-SEQ2SEQ_CELLS: dict[str, tuple[type, type]] = {"lstm": (LSTM, LSTMCell), "gru": (GRU, GRUCell)}
+SEQ2SEQ_CELLS: dict[str, tuple[type, type]] = {
+    "lstm": (FusedLSTM, LSTMCell),  # the encoder trains on the fused kernels (see FusedLSTM)
+    "gru": (GRU, GRUCell),
+}
 ATTENTIONS = ("none", "additive", "dot", "general")
 OUTPUTS = ("vocab", "pointer")
 IGNORE = -100  # target positions past the end of a sequence

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from rnnkit.data.padded import iter_batches
 from rnnkit.data.tagging import PAD_TAG, TagBatch, TaggingEncoder
 from rnnkit.errors import CheckpointError
-from rnnkit.layers import LSTM, LinearChainCRF
+from rnnkit.layers import LSTM, FusedLSTM, LinearChainCRF
 from rnnkit.options import PROBABILITY, option
 from rnnkit.tasks.classifier import CELLS
 from rnnkit.tasks.pretrained import Pretrained
@@ -64,19 +64,6 @@ class TaggerConfig:
             raise ValueError(f"num_tags must be >= 1, got {self.num_tags}")
         if self.residual and self.num_layers < 2:
             raise ValueError("residual connections need num_layers >= 2")
-
-
-class FusedOnCPU(LSTM):
-    """``rnnkit.LSTM`` that trains on rnnkit's fused CPU kernels, masked by lengths.
-
-    With padded batches and ``lengths``, the native kernel packs the batch, and torch's CPU
-    backward of a packed LSTM zero-fills the whole packed gate tensor at every time step (83 %
-    of that backward, measured on a 2x200 BiLSTM over tagger batches); rnnkit's fused loop
-    masks finished sequences instead (batch 64: 1.66x the words per second of the packed
-    kernel). Inference and CUDA still take the native kernel.
-    """
-
-    prefer_fused_on_cpu = True
 
 
 class CharWords(nn.Module):
@@ -116,7 +103,7 @@ class Tagger(Pretrained):
         super().__init__()
         self.config, self.encoder, self.column = config, encoder, column
         layer, cell = CELLS[config.cell]
-        layer = FusedOnCPU if layer is LSTM else layer  # rnnkit.GRU already prefers it
+        layer = FusedLSTM if layer is LSTM else layer  # rnnkit.GRU already prefers it
         self.word_embedding = nn.Embedding(config.word_vocab_size, config.word_embedding_size)
         self.char_words = CharWords(
             config.char_vocab_size, config.char_embedding_size, config.char_hidden_size

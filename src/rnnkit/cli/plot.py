@@ -1,0 +1,106 @@
+"""``rnnkit plot``: pictures of vanishing and exploding gradients (PNG files).
+
+- ``rnnkit plot eigenvalues --out FILE.png``: ‖U^t s_0‖ over t for spectral radius 0.9, 1, 1.1.
+- ``rnnkit plot gradients --out DIR``: ‖∂L_T/∂h_t‖ against T - t for tanh RNN, IRNN, LSTM and
+  GRU on the adding problem, at initialisation and after a short training (300 updates), into
+  ``DIR/gradient_flow.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rnnkit.cli.common import OneLineParser, UsageError, bounded
+from rnnkit.tasks.longrange import CELLS
+
+FLOW_NAME = "gradient_flow.png"
+EPILOG = """examples:
+  rnnkit plot eigenvalues --out docs/images/eigenvalues.png
+  rnnkit plot gradients --out docs/images                  # under a minute on 2 CPU cores
+  rnnkit plot gradients --T 200 --steps 1000 --cells irnn,lstm --out plots
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="plot vanishing/exploding gradients (eigenvalue demo, gradient flow per cell)",
+        description="Pictures for the lecture on long-range dependencies (docs/longrange.md).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    kinds = p.add_subparsers(dest="plot", required=True, parser_class=OneLineParser)
+    eig = kinds.add_parser("eigenvalues", help="‖U^t s_0‖ over t for spectral radius 0.9, 1, 1.1")
+    eig.add_argument("--out", type=Path, required=True, metavar="FILE.png")
+    eig.add_argument("--steps", type=bounded(int, 1, 10_000), default=100, help="t = 0..steps")
+    eig.add_argument("--size", type=bounded(int, 1, 4096), default=64, help="U is size x size")
+    eig.add_argument("--radii", default="0.9,1.0,1.1", help="comma-separated spectral radii")
+    eig.add_argument("--seed", type=int, default=0)
+    eig.set_defaults(run=run_eigenvalues)
+    flow = kinds.add_parser("gradients", help="‖∂L_T/∂h_t‖ against T - t per cell (adding)")
+    flow.add_argument("--out", type=Path, required=True, metavar="DIR",
+                      help=f"directory for {FLOW_NAME}")  # fmt: skip
+    flow.add_argument("--T", type=bounded(int, 2, 100_000), default=100, help="sequence length")
+    flow.add_argument(
+        "--steps",
+        type=bounded(int, 0, 10**6),
+        default=300,
+        help="training updates before the second panel; 0: initialisation only",
+    )
+    flow.add_argument("--cells", default="tanh,irnn,lstm,gru",
+                      help=f"comma-separated, from {', '.join(CELLS[:4])}")  # fmt: skip
+    flow.add_argument("--hidden-size", type=bounded(int, 1, 65536), default=64)
+    flow.add_argument("--batch-size", type=bounded(int, 1, 65536), default=50,
+                      help="sequences per update and in the measured batch")  # fmt: skip
+    flow.add_argument("--seed", type=int, default=0)
+    flow.set_defaults(run=run_gradients)
+
+
+def parse_list(text: str, option: str, parse: type, allowed: tuple | None = None) -> list:
+    """``"a,b"`` -> ``[parse("a"), parse("b")]``, distinct, each in ``allowed``; one-line errors."""
+    try:
+        items = [parse(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(
+            f"{option}: expected comma-separated {parse.__name__}s, got {text!r}"
+        ) from None
+    bad = [i for i in items if allowed is not None and i not in allowed]
+    if not items or bad or len(set(items)) < len(items):
+        within = f" from {', '.join(map(str, allowed))}" if allowed else ""
+        raise UsageError(f"{option} must list distinct values{within}, got {text!r}")
+    return items
+
+
+def run_eigenvalues(args: argparse.Namespace) -> None:
+    from rnnkit.viz.gradients import eigenvalue_curves, plot_eigenvalues
+
+    radii = parse_list(args.radii, "--radii", float)
+    if any(not 0 < r <= 10 for r in radii):
+        raise UsageError(f"--radii must be in (0, 10], got {args.radii!r}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    curves = eigenvalue_curves(radii, size=args.size, steps=args.steps, seed=args.seed)
+    path = plot_eigenvalues(curves, args.out)
+    for radius, norms in curves.items():
+        print(f"ρ = {radius:g}: ‖U^{args.steps} s_0‖ = {float(norms[-1]):.3g}")
+    print(f"plot: {path}")
+
+
+def run_gradients(args: argparse.Namespace) -> None:
+    from rnnkit.viz.gradients import gradient_flow, plot_gradient_flow
+
+    cells = parse_list(args.cells, "--cells", str, CELLS[:4])
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: not a directory")
+    args.out.mkdir(parents=True, exist_ok=True)
+    flow = gradient_flow(cells, T=args.T, steps=args.steps, hidden_size=args.hidden_size,
+                         batch_size=args.batch_size, seed=args.seed)  # fmt: skip
+    path = plot_gradient_flow(flow, args.out / FLOW_NAME)
+    print(f"‖∂L_T/∂h_1‖ / ‖∂L_T/∂h_T‖, T = {args.T}:")
+    for cell in cells:
+        after = ""
+        if flow.trained:
+            after = (f"; after {args.steps} updates {flow.ratios('trained')[cell]:.3g} "
+                     f"(valid MSE {flow.mse[cell]:.4f})")  # fmt: skip
+        print(f"  {cell:5s} at init {flow.ratios('init')[cell]:.3g}{after}")
+    print(f"plot: {path}")
