@@ -145,7 +145,7 @@ GOOD = row("1", "a") + "\n"
         (GOOD + "\n" + GOOD + GOOD.rstrip("\n"), r":4: the last sentence does not end"),
         ("", r"a\.conllu: file is empty"),
         ("\n\n", r"a\.conllu: no sentences"),
-        (b"#\xc3\n" + GOOD.encode() + b"\n", r"a\.conllu: not valid UTF-8 at byte offset 1$"),
+        (b"#\xc3\n" + GOOD.encode() + b"\n", r"a\.conllu:1: not valid utf-8 \(byte offset 1\)$"),
         (GOOD.encode() + b"\n\x00", r"a\.conllu: looks binary \(NUL byte at offset 21\)"),
     ],
 )

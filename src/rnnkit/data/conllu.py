@@ -19,7 +19,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TextIO
 
-from rnnkit.data.text import open_data, read_text
+from rnnkit.data.text import read_lines, read_text
 from rnnkit.errors import DataError
 
 #: The 10 columns of a token line, in order.
@@ -97,7 +97,7 @@ def read_conllu(path: str | Path) -> list[Sentence]:
     sentences: list[Sentence] = []
     pending: list[str] = []  # lines of the sentence being read
     line_no = 0
-    for line_no, line in enumerate(_lines(path), start=1):
+    for line_no, line in enumerate(read_lines(path, "a CoNLL-U file"), start=1):
         if line and not line.strip():
             _refuse_whitespace_line(line, f"{path}:{line_no}")
         if line:
@@ -182,27 +182,6 @@ def sentences_from_words(sentences: list[list[str]]) -> list[Sentence]:
         out.append(Sentence(lines, list(words), list(range(1, len(lines))), line_number))
         line_number += len(lines) + 1
     return out
-
-
-def _lines(path: Path) -> Iterable[str]:
-    """The file's lines, decoded, without their ``\\n``; refusing binary and bad UTF-8."""
-    f = open_data(path, "a CoNLL-U file")
-    offset = 0  # byte offset of the current line
-    with f:
-        for raw in f:
-            nul = raw.find(b"\x00")
-            if nul >= 0:
-                raise DataError(
-                    f"{path}: looks binary (NUL byte at offset {offset + nul}), expected UTF-8 text"
-                )
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(
-                    f"{path}: not valid UTF-8 at byte offset {offset + e.start}"
-                ) from None
-            offset += len(raw)
-            yield line[:-1] if line.endswith("\n") else line
 
 
 def _parse_sentence(lines: list[str], first: int, path: Path) -> Sentence:

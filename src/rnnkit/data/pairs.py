@@ -15,12 +15,12 @@ anything else that is not exactly one tab between two non-empty sides is a one-l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnnkit.checks import check_choice
-from rnnkit.data.text import open_data
+from rnnkit.data.text import read_lines
 from rnnkit.errors import DataError
 
 #: How a side of a pair is split into tokens.
@@ -126,7 +126,11 @@ def read_pairs(
     path = Path(path)
     corpus = PairCorpus(source=str(path))
     line_no = 0
-    for line_no, line in enumerate(_lines(path, encoding), start=1):
+    lines = read_lines(path, "a source<TAB>target file", encoding=encoding)
+    for line_no, line in enumerate(lines, start=1):
+        line = line.rstrip(_LINE_ENDS)
+        if line_no == 1:
+            line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark
         if not line.strip() and "\t" not in line:
             corpus.skipped["blank line"] = corpus.skipped.get("blank line", 0) + 1
             continue
@@ -153,22 +157,3 @@ def _parse_line(line: str, where: str, source_tokens: str, target_tokens: str) -
     if not target:
         raise DataError(f"{where}: empty target (nothing after the tab)")
     return Pair(source, target)
-
-
-def _lines(path: Path, encoding: str) -> Iterator[str]:
-    """The file's lines, decoded, without their line ends; refusing binary and bad bytes."""
-    offset = 0  # byte offset of the current line
-    with open_data(path, "a source<TAB>target file") as f:
-        for line_no, raw in enumerate(f, start=1):
-            nul = raw.find(b"\x00")
-            if nul >= 0:
-                raise DataError(f"{path}: looks binary (NUL byte at offset {offset + nul})")
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError as e:
-                bad = f"not valid {encoding} (byte offset {offset + e.start})"
-                raise DataError(f"{path}:{line_no}: {bad}") from None
-            if offset == 0:
-                line = line.removeprefix("\ufeff")
-            offset += len(raw)
-            yield line.rstrip(_LINE_ENDS)

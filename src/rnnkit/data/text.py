@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
@@ -30,6 +31,29 @@ def read_text(path: str | Path) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not valid UTF-8 at byte offset {e.start}") from None
+
+
+def read_lines(path: Path, expected: str, *, encoding: str = "utf-8") -> Iterator[str]:
+    """The lines of a text file, decoded, each without its final ``\n`` (a ``\r`` stays).
+
+    Streams the file (a corpus is never held twice). A NUL byte (a binary file) or bytes not
+    valid in ``encoding`` stop it with a one-line :class:`DataError` naming the file, the line
+    and the byte offset; ``expected`` says what the file should be, for a directory or a
+    missing file.
+    """
+    offset = 0  # byte offset of the current line
+    with open_data(path, expected) as f:
+        for line_no, raw in enumerate(f, start=1):
+            nul = raw.find(b"\x00")
+            if nul >= 0:
+                raise DataError(f"{path}: looks binary (NUL byte at offset {offset + nul})")
+            try:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as e:
+                where = f"byte offset {offset + e.start}"
+                raise DataError(f"{path}:{line_no}: not valid {encoding} ({where})") from None
+            offset += len(raw)
+            yield line[:-1] if line.endswith("\n") else line
 
 
 def open_data(path: Path, expected: str) -> BinaryIO:
