@@ -9,17 +9,14 @@ import torch
 import rnnkit as rk
 from cli_helpers import assert_one_line_error, rnnkit
 from rnnkit.apps.longrange import (
-    REPRODUCTION_ROWS,
     LongRangeReport,
-    Row,
     SolvedWatch,
     build_model,
-    markdown_table,
     ntm_test_lengths,
-    reproduce,
     task_spec,
     train_longrange,
 )
+from rnnkit.apps.longrange_table import REPRODUCTION_ROWS, Row, markdown_table, reproduce
 from rnnkit.data.longrange import ADDING_BASELINE_MSE, adding_problem, copy_baseline
 from rnnkit.data.synthetic_batches import (
     SEED_STRIDE,

@@ -19,18 +19,17 @@ ntm-copy    longest training sequence (20); also      bit error 0.5    valid bit
 
 "Solved after N sequences": N = training sequences seen (updates × batch size) at the first
 validation past the threshold, so it is exact to within ``eval_every`` updates.
-:func:`reproduce` runs a list of such rows and writes their Markdown table.
+:mod:`rnnkit.apps.longrange_table` runs a list of such rows and writes their Markdown table.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
@@ -63,7 +62,6 @@ from rnnkit.training.metrics_log import METRICS_NAME
 from rnnkit.training.trainer import MAXIMIZED, Trainer, in_eval_mode
 
 REPORT_NAME = "report.json"
-TABLE_NAME = "reproduction.md"
 SYMBOLS, COPY_LENGTH, BITS = 8, 10, 8  # copy: 8 symbols, L = 10; NTM copy: 8-bit vectors
 EPOCH_BATCHES = 1000  # a generated task's "epoch" (bookkeeping only)
 NTM_TEST_SEQUENCES = 200  # per longer test length
@@ -377,77 +375,3 @@ def score(
 
 
 # -- the reproduction table -------------------------------------------------------------
-
-
-class Row(NamedTuple):
-    """One row of the reproduction table; ``minutes`` None: the run's minutes per row."""
-
-    task: str
-    cell: str
-    T: int
-    minutes: float | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.task}-T{self.T}-{self.cell}"
-
-
-#: the rows of the issue: adding (Le et al. 2015), copy (Arjovsky et al. 2016), sequential
-#: digits (Le et al.'s pixel MNIST, on 8x8 scans), NTM copy (Graves et al. 2014)
-REPRODUCTION_ROWS: tuple[Row, ...] = (
-    *(Row("adding", cell, 200) for cell in ("tanh", "irnn", "lstm", "gru")),
-    *(Row("copy", cell, 100) for cell in ("lstm", "gru")),
-    *(Row("digits", cell, 64) for cell in ("lstm", "gru", "irnn")),
-    *(Row("ntm-copy", cell, 20) for cell in ("ntm", "lstm")),
-)
-TABLE_HEADER = ("task", "cell", "T", "metric (valid)", "baseline", "solved after",
-                "training minutes", "other")  # fmt: skip
-
-
-def markdown_table(reports: Sequence[LongRangeReport]) -> str:
-    """The reports as a Markdown table, one row each."""
-    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + " --- |" * len(TABLE_HEADER)]
-    for r in reports:
-        other = [f"{k} {v:.4f}" for k, v in r.extra.items()] + ([r.note] if r.note else [])
-        cells = (r.task, r.cell, str(r.T), f"{r.metric} {r.value:.4f}", f"{r.baseline:.4f}",
-                 r.solved_text(), f"{r.minutes:.1f}", "; ".join(other))  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def row_config(row: Row, minutes_per_row: float, seed: int) -> TrainConfig:
-    """The preset's TrainConfig for ``row``, its budget the row's minutes."""
-    minutes = row.minutes if row.minutes is not None else minutes_per_row
-    fields = {**PRESETS[row.task][2], "max_minutes": minutes, "max_steps": None, "seed": seed}
-    return TrainConfig(**fields)
-
-
-def reproduce(
-    rows: Sequence[Row],
-    minutes_per_row: float,
-    out_dir: str | Path,
-    *,
-    table: str | Path | None = None,
-    seed: int = 0,
-    progress: bool = True,
-) -> list[LongRangeReport]:
-    """Train each row for its minutes (into ``OUT/<task>-T<T>-<cell>``), write the table.
-
-    The table (default ``OUT/reproduction.md``) is rewritten after every row, so a long run
-    that is stopped keeps the rows it finished.
-    """
-    out_dir = Path(out_dir)
-    path = Path(table) if table is not None else out_dir / TABLE_NAME
-    reports: list[LongRangeReport] = []
-    for row in rows:
-        check_cell_task(row.cell, row.task)
-    for row in rows:
-        start = time.monotonic()
-        report = train_longrange(row.task, row.cell, row.T, PRESETS[row.task][1],
-                                 row_config(row, minutes_per_row, seed), out_dir / row.name,
-                                 progress=progress, keep_going=True)  # fmt: skip
-        reports.append(report)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown_table(reports), "utf-8")
-        print(f"{report.line()} [{(time.monotonic() - start) / 60:.1f} min]", flush=True)
-    return reports

@@ -40,7 +40,7 @@ VALID_CAP = 3000  # validation pairs decoded at each evaluation during training
 #: name -> (Seq2SeqConfig fields, TrainConfig fields, description)
 PRESETS: dict[str, tuple[dict, dict, str]] = {
     "cmudict": (
-        {"embedding_size": 64, "hidden_size": 256, "attention": "general", "dropout": 0.2},
+        {"embedding_size": 64, "hidden_size": 256, "attention": "general", "dropout": 0.1},
         {"batch_size": 128, "lr": 2e-3, "max_minutes": 18.0, "eval_every": 500,
          "schedule": "cosine", "warmup_steps": 200},
         "CMU Pronouncing Dictionary G2P: BiLSTM 256 encoder, attention decoder, 18 minutes",

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnnkit.apps.longrange import PRESETS, REPRODUCTION_ROWS, LongRangeTask
+from rnnkit.apps.longrange import PRESETS, LongRangeTask
+from rnnkit.apps.longrange_table import REPRODUCTION_ROWS
 from rnnkit.cli.common import UsageError, add_run_options, bounded, check_out_free
 from rnnkit.cli.options import (
     STREAM_ONLY,
@@ -62,12 +63,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="M",
         help="--reproduce: training minutes per row (default 10)",
     )
+    table.add_argument("--rows", metavar="TASKS",
+                       help="--reproduce: only the rows of these comma-separated tasks "
+                       "(e.g. adding,ntm-copy; default: all)")  # fmt: skip
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
     if args.reproduce is not None:
         return run_table(args)
+    if args.rows is not None:
+        raise UsageError("--rows needs --reproduce")
     if args.resume is not None:
         record = load_run_record(args.resume, "longrange")
         task, cell, T = record["task"], record["cell"], record["T"]
@@ -121,17 +127,29 @@ def given_options(args: argparse.Namespace) -> list[str]:
 
 def run_table(args: argparse.Namespace) -> None:
     """``--reproduce FILE.md``: every row, each task's preset, ``--minutes-per-row`` each."""
-    from rnnkit.apps.longrange import reproduce
+    from rnnkit.apps.longrange_table import reproduce
 
     given = given_options(args) + (["--resume"] if args.resume is not None else [])
     if given:
         raise UsageError(f"--reproduce trains every row with its task's preset; leave out "
                          f"{', '.join(given)}")  # fmt: skip
-    for row in REPRODUCTION_ROWS:
+    rows = chosen_rows(args.rows)
+    for row in rows:
         check_out_free(args.out / row.name, overwrite=args.overwrite)
-    hours = len(REPRODUCTION_ROWS) * args.minutes_per_row / 60
-    print(f"{len(REPRODUCTION_ROWS)} rows, {args.minutes_per_row:g} training minutes each "
+    hours = len(rows) * args.minutes_per_row / 60
+    print(f"{len(rows)} rows, {args.minutes_per_row:g} training minutes each "
           f"(about {hours:.1f} h); table: {args.reproduce}", file=sys.stderr)  # fmt: skip
-    reproduce(REPRODUCTION_ROWS, args.minutes_per_row, args.out, table=args.reproduce,
+    reproduce(rows, args.minutes_per_row, args.out, table=args.reproduce,
               seed=args.seed, progress=not args.no_progress)  # fmt: skip
     print(f"table: {args.reproduce}")
+
+
+def chosen_rows(tasks: str | None) -> list:
+    """The reproduction rows of the ``--rows`` tasks (all rows when not given)."""
+    if tasks is None:
+        return list(REPRODUCTION_ROWS)
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    known = sorted({row.task for row in REPRODUCTION_ROWS})
+    if not names or any(n not in known for n in names):
+        raise UsageError(f"--rows must list tasks from {', '.join(known)}, got {tasks!r}")
+    return [row for row in REPRODUCTION_ROWS if row.task in names]

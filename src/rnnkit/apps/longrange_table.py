@@ -1,0 +1,92 @@
+"""The long-range reproduction table: many ``train longrange`` rows, one Markdown table.
+
+``rnnkit train longrange --reproduce FILE.md`` trains :data:`REPRODUCTION_ROWS` (each with its
+task's preset and its minutes) and rewrites the table after every row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from rnnkit.apps.longrange import PRESETS, LongRangeReport, train_longrange
+from rnnkit.tasks.longrange import check_cell_task
+from rnnkit.training.config import TrainConfig
+
+TABLE_NAME = "reproduction.md"
+
+
+class Row(NamedTuple):
+    """One row of the reproduction table; ``minutes`` None: the run's minutes per row."""
+
+    task: str
+    cell: str
+    T: int
+    minutes: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}-T{self.T}-{self.cell}"
+
+
+#: the rows of the issue: adding (Le et al. 2015), copy (Arjovsky et al. 2016), sequential
+#: digits (Le et al.'s pixel MNIST, on 8x8 scans), NTM copy (Graves et al. 2014)
+REPRODUCTION_ROWS: tuple[Row, ...] = (
+    *(Row("adding", cell, 200) for cell in ("tanh", "irnn", "lstm", "gru")),
+    *(Row("copy", cell, 100) for cell in ("lstm", "gru")),
+    *(Row("digits", cell, 64) for cell in ("lstm", "gru", "irnn")),
+    *(Row("ntm-copy", cell, 20) for cell in ("ntm", "lstm")),
+)
+TABLE_HEADER = ("task", "cell", "T", "metric (valid)", "baseline", "solved after",
+                "training minutes", "other")  # fmt: skip
+
+
+def markdown_table(reports: Sequence[LongRangeReport]) -> str:
+    """The reports as a Markdown table, one row each."""
+    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + " --- |" * len(TABLE_HEADER)]
+    for r in reports:
+        other = [f"{k} {v:.4f}" for k, v in r.extra.items()] + ([r.note] if r.note else [])
+        cells = (r.task, r.cell, str(r.T), f"{r.metric} {r.value:.4f}", f"{r.baseline:.4f}",
+                 r.solved_text(), f"{r.minutes:.1f}", "; ".join(other))  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def row_config(row: Row, minutes_per_row: float, seed: int) -> TrainConfig:
+    """The preset's TrainConfig for ``row``, its budget the row's minutes."""
+    minutes = row.minutes if row.minutes is not None else minutes_per_row
+    fields = {**PRESETS[row.task][2], "max_minutes": minutes, "max_steps": None, "seed": seed}
+    return TrainConfig(**fields)
+
+
+def reproduce(
+    rows: Sequence[Row],
+    minutes_per_row: float,
+    out_dir: str | Path,
+    *,
+    table: str | Path | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[LongRangeReport]:
+    """Train each row for its minutes (into ``OUT/<task>-T<T>-<cell>``), write the table.
+
+    The table (default ``OUT/reproduction.md``) is rewritten after every row, so a long run
+    that is stopped keeps the rows it finished.
+    """
+    out_dir = Path(out_dir)
+    path = Path(table) if table is not None else out_dir / TABLE_NAME
+    reports: list[LongRangeReport] = []
+    for row in rows:
+        check_cell_task(row.cell, row.task)
+    for row in rows:
+        start = time.monotonic()
+        report = train_longrange(row.task, row.cell, row.T, PRESETS[row.task][1],
+                                 row_config(row, minutes_per_row, seed), out_dir / row.name,
+                                 progress=progress, keep_going=True)  # fmt: skip
+        reports.append(report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(markdown_table(reports), "utf-8")
+        print(f"{report.line()} [{(time.monotonic() - start) / 60:.1f} min]", flush=True)
+    return reports
