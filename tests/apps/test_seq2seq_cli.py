@@ -1,9 +1,12 @@
 """``rnnkit train seq2seq / sort / digits``, ``translate``, ``sort`` as a user meets them."""
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from cli_helpers import assert_one_line_error, rnnkit
 
@@ -126,3 +129,26 @@ def test_train_digits_smoke(tmp_path):
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["test"]["images"] == 16
     assert 0.0 <= report["test"]["character_accuracy"] <= 1.0
+
+
+#: per job: its data options, and scheduled sampling where the decoder reads tokens
+RESUMABLE = {
+    "seq2seq": ["--data", "pairs.tsv", "--valid-fraction", "0.2", "--test-fraction", "0.2",
+                "--scheduled-sampling", "linear", "--ss-c", "0.02"],
+    "digits": ["--train-images", "64", "--valid-images", "16", "--test-images", "16"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("job", sorted(RESUMABLE))
+def test_sigkill_and_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, job):
+    (tmp_path / "pairs.tsv").write_text(pairs_text())
+    args = ["train", job, *RESUMABLE[job], *TINY, "--max-steps", "24", "--save-every", "8"]
+    killed = rnnkit(*args, "--out", "killed", cwd=tmp_path, kill_at=13)
+    assert killed.returncode == -signal.SIGKILL
+    whole = rnnkit(*args, "--out", "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    resumed = rnnkit("train", job, "--resume", "killed", "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("model.safetensors", "trainer_state/step-000024/trainer.safetensors"):
+        a, b = load_file(tmp_path / "killed" / name), load_file(tmp_path / "whole" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name

@@ -102,6 +102,7 @@ def train_digit_reader(
     out_dir: str | Path,
     *,
     progress: bool = True,
+    resume: bool = False,
 ) -> DigitRun:
     """Train on images of training scans, choose on validation, report the test images."""
     train, valid, test = make_images(task, config.seed)
@@ -119,7 +120,7 @@ def train_digit_reader(
     valid_batches = list(iter_batches(valid.labels, valid.labels, 256, collate=batch(valid)))
     record = {"task": asdict(task), "model": model_fields}
     fitted = fit(model, source, valid_batches, config, out_dir, job="digits", record=record,
-                 progress=progress)  # fmt: skip
+                 progress=progress, resume=resume)  # fmt: skip
     sequence, character = read_scores(fitted.model, test)
     write_json(Path(out_dir) / REPORT_NAME, {
         "best_valid_sequence_accuracy": fitted.best_valid, "steps": fitted.steps,

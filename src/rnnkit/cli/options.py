@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import types
 import typing
 from collections.abc import Collection
@@ -180,3 +181,15 @@ def resumed_budget(args: argparse.Namespace, fields: dict[str, Any]) -> dict[str
     if args.max_steps is not None or args.max_minutes is not None:
         return {**fields, "max_steps": args.max_steps, "max_minutes": args.max_minutes}
     return fields
+
+
+def preset_configs(
+    args: argparse.Namespace, preset: tuple, config_cls: type, *, metrics: tuple[str, ...]
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """A ``(model fields, TrainConfig fields, description)`` preset overridden by the options
+    given: the TrainConfig and the model config's fields; notes for the user go to stderr."""
+    model_preset, train_preset = preset[0], preset[1]
+    config, notes = train_config(args, train_preset, metrics=metrics)
+    for note in notes:
+        print(note, file=sys.stderr)
+    return config, {**model_preset, **config_overrides(args, config_cls)}

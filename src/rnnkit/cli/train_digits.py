@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from rnnkit.apps.digits import PRESETS, DigitTask
 from rnnkit.cli.common import UsageError, add_run_options, check_out_free
@@ -12,13 +11,17 @@ from rnnkit.cli.options import (
     add_config_options,
     add_training_options,
     config_overrides,
-    train_config,
+    preset_configs,
+    resumed_budget,
 )
 from rnnkit.tasks.context_to_sequence import ContextConfig, ContextToSequence
+from rnnkit.training.checkpoint import load_run_record
+from rnnkit.training.config import TrainConfig
 
 EPILOG = """examples:
   rnnkit train digits --out runs/digits
   rnnkit train digits --attention general --max-minutes 8 --out runs/digits-att
+  rnnkit train digits --resume runs/digits --max-minutes 10    # continue a killed run exactly
 """
 #: set by the job
 MODEL_FIELDS = ("target_vocab_size", "image_height", "image_width")
@@ -48,23 +51,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from rnnkit.apps.digits import train_digit_reader
 
-    if args.resume is not None:
-        raise UsageError("--resume: `train digits` regenerates its images; start it again")
-    model_preset, train_preset, _ = PRESETS[args.preset]
-    config, notes = train_config(args, train_preset, metrics=ContextToSequence.METRICS)
-    for note in notes:
-        print(note, file=sys.stderr)
-    model_fields = {**model_preset, **config_overrides(args, ContextConfig)}
-    try:
-        task = DigitTask(**config_overrides(args, DigitTask))
-        ContextConfig(14, **model_fields)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    check_out_free(args.out, overwrite=args.overwrite)
-    result = train_digit_reader(task, model_fields, config, args.out,
-                                progress=not args.no_progress)  # fmt: skip
+    if args.resume is not None:  # the images are regenerated from the recorded seed
+        record = load_run_record(args.resume, "digits")
+        task, model_fields = DigitTask(**record["task"]), record["model"]
+        config = TrainConfig(**resumed_budget(args, record["training"]))
+        out = args.resume
+    else:
+        config, model_fields = preset_configs(args, PRESETS[args.preset], ContextConfig,
+                                              metrics=ContextToSequence.METRICS)
+        try:
+            task = DigitTask(**config_overrides(args, DigitTask))
+            ContextConfig(14, **model_fields)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        out = args.out
+        check_out_free(out, overwrite=args.overwrite)
+    result = train_digit_reader(task, model_fields, config, out, progress=not args.no_progress,
+                                resume=args.resume is not None)  # fmt: skip
     fitted = result.fitted
     print(f"best valid sequence accuracy {fitted.best_valid:.2%} after {fitted.steps} steps, "
-          f"{fitted.wall_seconds / 60:.1f} min; checkpoint: {args.out}")  # fmt: skip
+          f"{fitted.wall_seconds / 60:.1f} min; checkpoint: {out}")  # fmt: skip
     print(f"test images: sequence accuracy {result.sequence_accuracy:.2%}, character "
           f"accuracy {result.character_accuracy:.2%}")  # fmt: skip

@@ -14,8 +14,8 @@ from rnnkit.cli.options import (
     add_config_options,
     add_training_options,
     config_overrides,
+    preset_configs,
     resumed_budget,
-    train_config,
 )
 from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.training.checkpoint import load_run_record
@@ -66,11 +66,8 @@ def run(args: argparse.Namespace) -> None:
     else:
         if args.data is None and args.preset != "cmudict":
             raise UsageError("give --data FILE (source<TAB>target pairs) or --preset cmudict")
-        model_preset, train_preset, _ = PRESETS[args.preset]
-        config, notes = train_config(args, train_preset, metrics=Seq2Seq.METRICS)
-        for note in notes:
-            print(note, file=sys.stderr)
-        model_fields = {**model_preset, **config_overrides(args, Seq2SeqConfig)}
+        config, model_fields = preset_configs(args, PRESETS[args.preset], Seq2SeqConfig,
+                                              metrics=Seq2Seq.METRICS)
         try:
             Seq2SeqConfig(5, 5, **model_fields)  # bad combinations fail before any reading
             data = PairData(**config_overrides(args, PairData))

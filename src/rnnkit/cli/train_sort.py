@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from rnnkit.apps.sort import MODELS, PRESETS, SortTask
 from rnnkit.cli.common import UsageError, add_run_options, check_out_free
@@ -12,7 +11,7 @@ from rnnkit.cli.options import (
     add_config_options,
     add_training_options,
     config_overrides,
-    train_config,
+    preset_configs,
 )
 from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
 
@@ -58,11 +57,8 @@ def run(args: argparse.Namespace) -> None:
     if not models or any(m not in MODELS for m in models) or len(set(models)) < len(models):
         raise UsageError(f"--models must list distinct names from {', '.join(MODELS)}, "
                          f"got {args.models!r}")  # fmt: skip
-    model_preset, train_preset, _ = PRESETS[args.preset]
-    config, notes = train_config(args, train_preset, metrics=Seq2Seq.METRICS)
-    for note in notes:
-        print(note, file=sys.stderr)
-    model_fields = {**model_preset, **config_overrides(args, Seq2SeqConfig)}
+    config, model_fields = preset_configs(args, PRESETS[args.preset], Seq2SeqConfig,
+                                          metrics=Seq2Seq.METRICS)
     try:
         task = SortTask(**config_overrides(args, SortTask))
         Seq2SeqConfig(5, 5, **model_fields)

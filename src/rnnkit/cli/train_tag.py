@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rnnkit.apps.tag import PRESETS, TAG_COLUMNS
@@ -12,9 +11,8 @@ from rnnkit.cli.options import (
     STREAM_ONLY,
     add_config_options,
     add_training_options,
-    config_overrides,
+    preset_configs,
     resumed_budget,
-    train_config,
 )
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
 from rnnkit.training.checkpoint import load_run_record
@@ -62,11 +60,8 @@ def run(args: argparse.Namespace) -> None:
     else:
         if args.train is None or args.dev is None:
             raise UsageError("--train and --dev are required (CoNLL-U files)")
-        model_preset, train_preset, _ = PRESETS[args.preset]
-        config, notes = train_config(args, train_preset, metrics=Tagger.METRICS)
-        for note in notes:
-            print(note, file=sys.stderr)
-        model_fields = {**model_preset, **config_overrides(args, TaggerConfig)}
+        config, model_fields = preset_configs(args, PRESETS[args.preset], TaggerConfig,
+                                              metrics=Tagger.METRICS)
         try:
             TaggerConfig(2, 2, 2, **model_fields)  # bad combinations fail before any reading
         except ValueError as e:
