@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rnnkit.data.padded import pad_batch
 from rnnkit.data.tokenize import TokenVocab
 
 BOS, EOS = "<s>", "</s>"
@@ -50,12 +51,9 @@ class PairBatch:
 
 
 def pad(rows: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
-    """Lists of ids -> (B, max length) 0-padded ids and (B,) lengths."""
-    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
-    out = torch.zeros(len(rows), max(1, int(lengths.max())), dtype=torch.long)
-    for b, row in enumerate(rows):
-        out[b, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return out, lengths
+    """Lists of ids (each non-empty) -> (B, max length) 0-padded ids and (B,) lengths."""
+    batch = pad_batch([list(r) for r in rows], None, list(range(len(rows))))
+    return batch.tokens, batch.lengths
 
 
 def pointer_positions(source: Sequence[str], target: Sequence[str]) -> list[int] | None:

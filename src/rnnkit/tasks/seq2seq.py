@@ -173,6 +173,7 @@ class GeneratorMixin:
     """
 
     METRICS = ("sequence_accuracy", "loss", "token_accuracy")
+    pointing = False  # a pointer output (Seq2Seq may set it)
     #: probability of feeding the gold token while training; below 1 the Trainer's scheduled
     #: sampling (Bengio et al. 2015) feeds the model's own sampled token otherwise
     teacher_prob: float = 1.0
@@ -231,7 +232,7 @@ class GeneratorMixin:
         """Decode a batch: ``method`` greedy, sample or beam; n-best lists, best first."""
         state = self.start(batch)
         common = dict(batch_size=len(batch), bos=self.bos, eos=self.eos, max_length=max_length)
-        if self.decoder.attends or getattr(self, "pointing", False):
+        if self.decoder.attends or self.pointing:
             common["attention"] = self.attention_of
         if method == "beam":
             return beam_search(self.decode_step, state, beam_size=beam_size, n_best=n_best,
