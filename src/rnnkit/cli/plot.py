@@ -1,5 +1,7 @@
-"""``rnnkit plot``: pictures of vanishing and exploding gradients (PNG files).
+"""``rnnkit plot``: training curves and pictures of vanishing and exploding gradients (PNG).
 
+- ``rnnkit plot curves RUN_DIR [RUN_DIR ...] --out FILE.png``: training and validation curves
+  from each run's ``metrics.jsonl``, overlaid.
 - ``rnnkit plot eigenvalues --out FILE.png``: ‖U^t s_0‖ over t for spectral radius 0.9, 1, 1.1.
 - ``rnnkit plot gradients --out DIR``: ‖∂L_T/∂h_t‖ against T - t for tanh RNN, IRNN, LSTM and
   GRU on the adding problem, at initialisation and after a short training (300 updates), into
@@ -16,6 +18,7 @@ from rnnkit.tasks.longrange import CELLS
 
 FLOW_NAME = "gradient_flow.png"
 EPILOG = """examples:
+  rnnkit plot curves runs/lm runs/lm-gru --out curves.png
   rnnkit plot eigenvalues --out docs/images/eigenvalues.png
   rnnkit plot gradients --out docs/images                  # under a minute on 2 CPU cores
   rnnkit plot gradients --T 200 --steps 1000 --cells irnn,lstm --out plots
@@ -25,12 +28,14 @@ EPILOG = """examples:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plot",
-        help="plot vanishing/exploding gradients (eigenvalue demo, gradient flow per cell)",
-        description="Pictures for the lecture on long-range dependencies (docs/longrange.md).",
+        help="plot training curves or vanishing/exploding gradients (PNG)",
+        description="Training curves (docs/inspect.md) and pictures for the lecture on "
+        "long-range dependencies (docs/longrange.md).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     kinds = p.add_subparsers(dest="plot", required=True, parser_class=OneLineParser)
+    add_curves_parser(kinds)
     eig = kinds.add_parser("eigenvalues", help="‖U^t s_0‖ over t for spectral radius 0.9, 1, 1.1")
     eig.add_argument("--out", type=Path, required=True, metavar="FILE.png")
     eig.add_argument("--steps", type=bounded(int, 1, 10_000), default=100, help="t = 0..steps")
@@ -55,6 +60,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       help="sequences per update and in the measured batch")  # fmt: skip
     flow.add_argument("--seed", type=int, default=0)
     flow.set_defaults(run=run_gradients)
+
+
+def add_curves_parser(kinds: argparse._SubParsersAction) -> None:
+    """``rnnkit plot curves``: the options of the curves plot."""
+    from rnnkit.viz.curves import X_AXES
+
+    curves = kinds.add_parser("curves", help="training/validation curves of runs, overlaid")
+    curves.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="training run directories (each holds metrics.jsonl)")  # fmt: skip
+    curves.add_argument("--out", type=Path, required=True, metavar="FILE.png")
+    curves.add_argument("--x", choices=X_AXES, default="step", help="horizontal axis")
+    curves.add_argument("--metric", help="validation metric of the right panel "
+                        "(default: the monitored one, e.g. accuracy)")  # fmt: skip
+    curves.set_defaults(run=run_curves)
+
+
+def run_curves(args: argparse.Namespace) -> None:
+    from rnnkit.viz.curves import plot_curves, read_curves
+
+    names = [run.name or str(run) for run in args.runs]
+    if len(set(names)) < len(names):  # same directory names: label by the whole path
+        names = [str(run) for run in args.runs]
+    runs = [read_curves(d, x=args.x, name=n) for d, n in zip(args.runs, names, strict=True)]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    path = plot_curves(runs, args.out, x=args.x, metric=args.metric)
+    for run in runs:
+        last = f"last train loss {run.train[-1][1]:.4g}" if run.train else "no train records"
+        print(f"{run.name}: {len(run.train)} train, {max(map(len, run.valid.values()), default=0)}"
+              f" valid records; {last}")  # fmt: skip
+    print(f"plot: {path}")
 
 
 def parse_list(text: str, option: str, parse: type, allowed: tuple | None = None) -> list:
