@@ -26,7 +26,9 @@ TRAIN_COMMANDS = (
     "train_longrange",
 )  # fmt: skip
 #: modules of the top-level commands
-COMMANDS = ("sample", "classify", "tag", "translate", "sort", "evaluate", "plot")
+COMMANDS = (
+    "sample", "classify", "tag", "translate", "sort", "evaluate", "plot", "inspect", "serve",
+)  # fmt: skip
 
 
 def command_modules(names: Sequence[str]) -> list[ModuleType]:

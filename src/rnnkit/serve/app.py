@@ -1,0 +1,75 @@
+"""The ASGI app behind ``rnnkit serve``: one static page and the JSON API it calls.
+
+Routes: ``GET /api/models`` (what is loaded, and the limits), each kind's endpoints (see the
+kind modules), and the page at ``/`` (its files under ``/static/``). Every error is
+``{"error": "..."}`` with a 4xx status (5xx only for a bug); model runs happen in worker
+threads, so ``/api/models`` answers during a long generation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from rnnkit.errors import RnnkitError
+from rnnkit.serve import classifier, language_model, seq2seq, tagger
+from rnnkit.serve.limits import RunSlots, ServeLimits, ServerBusyError
+from rnnkit.serve.models import load_models
+from rnnkit.serve.requests import ApiError
+
+#: one API module per kind of model, in the page's order of views
+APIS = (language_model, classifier, tagger, seq2seq)
+STATIC = Path(__file__).parent / "static"
+
+
+async def list_models(request: Request) -> Response:
+    """``GET /api/models``: the loaded models (name, kind, details) and the server's limits."""
+    state = request.app.state
+    models = [served.describe() for served in state.models.values()]
+    return JSONResponse({"models": models, "limits": asdict(state.limits)})
+
+
+async def page(request: Request) -> Response:
+    """``GET /``: the page (its script and style are under ``/static/``)."""
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ApiError):
+        return error(exc.status, exc.message)
+    if isinstance(exc, ServerBusyError):
+        return error(503, str(exc))
+    if isinstance(exc, HTTPException):
+        return error(exc.status_code, str(exc.detail))
+    return error(400, str(exc).splitlines()[0][:300])  # an RnnkitError from the model's checks
+
+
+def create_app(model_dirs: Sequence[str | Path], limits: ServeLimits | None = None) -> Starlette:
+    """The app serving the models saved in ``model_dirs``, all loaded now.
+
+    Raises:
+        CheckpointError: a directory that does not load, or holds a model with no view.
+    """
+    routes = [Route("/", page), Route("/api/models", list_models)]
+    for api in APIS:
+        routes += api.ROUTES
+    routes.append(Mount("/static", StaticFiles(directory=STATIC)))
+    handlers = {exc: api_error for exc in (ApiError, ServerBusyError, HTTPException, RnnkitError)}
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    limits = limits or ServeLimits()
+    app.state.models = load_models(model_dirs, APIS)
+    app.state.limits = limits
+    app.state.slots = RunSlots(limits.max_running, limits.max_waiting)
+    return app
