@@ -28,6 +28,7 @@ TRAIN_COMMANDS = (
 #: modules of the top-level commands
 COMMANDS = (
     "sample", "classify", "tag", "translate", "sort", "evaluate", "plot", "inspect", "serve",
+    "export",
 )  # fmt: skip
 
 

@@ -3,7 +3,9 @@
 The drop-ins hand their tensors to the template cells with ``torch.func.functional_call``,
 which refuses to run while the TorchScript tracer records. :func:`traceable_generic_path`
 swaps in a plain version for the length of an export: the tensors are put into the template's
-empty slots for the call and taken out again (the same tensors, so the same numbers).
+empty slots for the call and taken out again (the same tensors, so the same numbers). The
+fused kernels are switched off too: they run outside torch's dispatcher, so the tracer would
+record their results as constants; the generic step loop computes the same values in torch ops.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from rnnkit.layers import dropin
+from rnnkit.layers.fused import dispatch
 
 
 def _slots(module: nn.Module, path: str) -> tuple[dict, str]:
@@ -40,10 +43,11 @@ def plain_functional_call(
 
 @contextmanager
 def traceable_generic_path() -> Iterator[None]:
-    """Within: the drop-ins' generic path calls :func:`plain_functional_call`."""
+    """Within: the drop-ins' generic path calls :func:`plain_functional_call`, unfused."""
     original = dropin.functional_call
     dropin.functional_call = plain_functional_call
     try:
-        yield
+        with dispatch.disabled():
+            yield
     finally:
         dropin.functional_call = original

@@ -1,0 +1,65 @@
+"""``rnnkit export``: a trained model as ONNX files, optionally checked in onnxruntime."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rnnkit.cli.common import OneLineParser, UsageError
+
+EPILOG = """examples:
+  rnnkit export --checkpoint runs/lm --format onnx --out lm.onnx
+  rnnkit export --checkpoint runs/g2p --out g2p.onnx --verify   # g2p.encoder.onnx, g2p.decoder.onnx
+
+A language model becomes a step function (tokens, state -> log-probs, state); a classifier
+and a tagger take padded batches with lengths; an encoder-decoder model writes two files,
+OUT's name + .encoder and + .decoder. See docs/export.md.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
+    """Register ``rnnkit export``."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a trained model to ONNX",
+        description="Write the model in --checkpoint as ONNX (TorchScript exporter, opset 17).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="output format")
+    p.add_argument("--out", type=Path, required=True, help="output file, e.g. model.onnx")
+    p.add_argument("--verify", action="store_true",
+                   help="compare onnxruntime with torch on random inputs (needs onnxruntime)")  # fmt: skip
+    p.set_defaults(run=run_export)
+    return p
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from rnnkit.checkpoint import load
+    from rnnkit.export import EXPORTER, export_onnx
+
+    out = args.out
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name such as {out}/model.onnx")
+    if out.suffix != ".onnx":
+        raise UsageError(f"--out must end in .onnx, got {out}")
+    model = load(args.checkpoint)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot create its folder ({e.strerror})") from None
+    paths = export_onnx(model, out)
+    print(f"exported {type(model).__name__} with {EXPORTER}:")
+    for path in paths:
+        print(f"  {path}")
+    if args.verify:
+        print_verification(model, paths)
+
+
+def print_verification(model: object, paths: list[Path]) -> None:
+    """Max |onnxruntime - torch| per (batch size, length) case, one line each."""
+    from rnnkit.export.verify import verify_onnx
+
+    for (B, T), diff in verify_onnx(model, paths).items():
+        print(f"  onnxruntime vs torch, batch {B}, length {T}: max abs diff {diff:.2e}")
