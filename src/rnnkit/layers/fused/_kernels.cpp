@@ -45,6 +45,9 @@ RNNKIT_INLINE float exp_(float x) {
     x = x > 88.3f ? 88.3f : x;
     const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
     float n = (x * 1.44269504088896341f + magic) - magic;
+    // A NaN x passes both clamps: n = 0 keeps the int conversion below defined (converting
+    // NaN to int is undefined behaviour), while r, and so the result, stay NaN.
+    n = n == n ? n : 0.0f;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;

@@ -22,6 +22,7 @@ from rnnkit.layers.fused.gru_compiled import gru_backward_compiled, gru_loop_com
 from rnnkit.layers.fused.lstm import LSTMMasks, lstm_loop
 from rnnkit.layers.fused.lstm_backward import lstm_backward
 from rnnkit.layers.fused.lstm_compiled import lstm_backward_compiled, lstm_loop_compiled
+from rnnkit.layers.fused.shapes import check_gru, check_lstm
 
 Norm = tuple[Tensor, Tensor, float] | None
 
@@ -165,11 +166,17 @@ def fused_lstm(
         peephole: (3, H) = (w_ci, w_cf, w_co) or None.
         norm_hh: (gain, bias, eps) of a LayerNorm over the 4H recurrent pre-activations.
         norm_c: (gain, bias, eps) of a LayerNorm on c_t before the output tanh.
-        masks: zoneout / dropout masks (:class:`LSTMMasks`).
+        masks: zoneout / dropout masks (:class:`LSTMMasks`), shaped as documented there.
+
+    Raises:
+        ValueError: a tensor whose shape does not fit gx and h0 (no broadcasting: the
+            compiled kernels would read past its end).
     """
     masks = masks or LSTMMasks()
     g_hh, b_hh, eps_hh = norm_hh or (None, None, 0.0)
     g_c, b_c, eps_c = norm_c or (None, None, 0.0)
+    norms = {"norm_hh gain": g_hh, "norm_hh bias": b_hh, "norm_c gain": g_c, "norm_c bias": b_c}
+    check_lstm(gx, h0, c0, weight_hh, {"bias": bias, "peephole": peephole, **norms}, masks)
     if kernels.available():
         gx = gx.contiguous()
     tensors = (gx, h0, c0, weight_hh, bias, peephole, g_hh, b_hh, g_c, b_c)
@@ -190,8 +197,13 @@ def fused_gru(
     reset_after: bool = True,
     masks: GRUMasks | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """The GRU over a sequence: gx (T, B, 3H) = W_ih x + b_ih -> output (T, B, H), h_T (B, H)."""
+    """The GRU over a sequence: gx (T, B, 3H) = W_ih x + b_ih -> output (T, B, H), h_T (B, H).
+
+    ``weight_hh`` is (3H, H), ``bias_hh`` (3H,); ``masks`` as in :func:`fused_lstm` (a
+    shape that does not fit is a ValueError).
+    """
     masks = masks or GRUMasks()
+    check_gru(gx, h0, weight_hh, bias_hh, masks)
     if kernels.available():
         gx = gx.contiguous()
     if not _needs_grad(gx, h0, weight_hh, bias_hh):
