@@ -40,10 +40,16 @@ def cho_reference(cell: GRUCell, xs: torch.Tensor, h: torch.Tensor, *, write_gat
 
 
 def outputs_and_grads(run, cell, xs, h0):
+    """Output and the gradients of sum(out²), fresh tensors each call (nothing accumulated).
+
+    Two runs over the same cell must not share ``.grad`` tensors: ``backward`` would add the
+    second run's gradients into the first's, and the comparison would see one tensor twice.
+    """
     x, h = xs.clone().requires_grad_(), h0.clone().requires_grad_()
     out = run(cell, x, h)
-    out.pow(2).sum().backward()
-    return [out, x.grad, h.grad], {n: p.grad for n, p in cell.named_parameters()}
+    names, params = zip(*cell.named_parameters(), strict=True)
+    grads = torch.autograd.grad(out.pow(2).sum(), [x, h, *params])
+    return [out, *grads[:2]], dict(zip(names, grads[2:], strict=True))
 
 
 def assert_same(a, b) -> None:
