@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rnnkit.apps.classify import ClassifyData
 from rnnkit.cli.common import UsageError
+
+if TYPE_CHECKING:
+    from rnnkit.training.metrics import ClassificationReport
 
 EPILOG = """examples:
   rnnkit evaluate --checkpoint runs/spam --data spam_test.tsv --no-header
@@ -43,6 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--plot-attention", type=Path, metavar="FILE",
         help="sequence to sequence: the first pair's attention heatmap (PNG)",
     )  # fmt: skip
+    p.add_argument("--plot-confusion", type=Path, metavar="FILE",
+                   help="classifier or tagger: the confusion matrix (PNG)")  # fmt: skip
     skip = [f for f in ClassifyData.__dataclass_fields__ if f not in READING]
     add_config_options(p.add_argument_group("reading the data"), ClassifyData, skip=skip)
     p.set_defaults(run=run)
@@ -58,6 +65,8 @@ def run(args: argparse.Namespace) -> None:
     from rnnkit.tasks.tagger import Tagger
 
     model = load(args.checkpoint)
+    if args.plot_confusion is not None and not isinstance(model, (SequenceClassifier, Tagger)):
+        raise UsageError("--plot-confusion: only classifiers and taggers have a confusion matrix")
     if isinstance(model, Seq2Seq):
         return print_seq2seq(model, args)
     if isinstance(model, LanguageModel):
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.checkpoint}: `rnnkit evaluate` does not know this model kind")
     corpus = ClassifyData(**config_overrides(args, ClassifyData)).read(args.data)
     report = evaluate_classifier(model, corpus)
+    save_confusion_plot(args.plot_confusion, report, f"{args.checkpoint.name} on {args.data.name}")
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
         return None
@@ -101,7 +111,19 @@ def print_tagger(model, args: argparse.Namespace) -> None:
     from rnnkit.apps.tag import evaluate_tagger, read_treebank
 
     report = evaluate_tagger(model, read_treebank(args.data, model.column))
+    save_confusion_plot(args.plot_confusion, report.per_tag, f"{args.data.name}: tags")
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.text())
+
+
+def save_confusion_plot(path: Path | None, report: ClassificationReport, title: str) -> None:
+    """``--plot-confusion``: the report's confusion matrix as PNG (nothing without the option)."""
+    if path is None:
+        return
+    from rnnkit.viz.confusion import plot_confusion
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plot_confusion(report.confusion, report.labels, path, title=title)
+    print(f"confusion matrix: {path}", file=sys.stderr)
 
 
 def print_seq2seq(model, args: argparse.Namespace) -> None:
