@@ -29,8 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="output format")
     p.add_argument("--out", type=Path, required=True, help="output file, e.g. model.onnx")
-    p.add_argument("--verify", action="store_true",
-                   help="compare onnxruntime with torch on random inputs (needs onnxruntime)")  # fmt: skip
+    p.add_argument(
+        "--verify", action="store_true", help="compare onnxruntime with torch on random inputs"
+    )
     p.set_defaults(run=run_export)
     return p
 

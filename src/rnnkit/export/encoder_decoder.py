@@ -75,10 +75,22 @@ def encoder_decoder_graphs(
     if model.pointing:
         step_axes["log_probs"] = {0: "B", 1: "S1"}
     return [
-        Graph(Encoder(model, fields, flat), example, list(fields), flat.names,
-              {**dynamic, **state_axes}, "encoder"),  # fmt: skip
-        Graph(DecoderStep(model, flat, changed), (tokens, *before),
-              ["tokens", *flat.names], ["log_probs", *outs], step_axes, "decoder"),  # fmt: skip
+        Graph(
+            Encoder(model, fields, flat),
+            example,
+            list(fields),
+            flat.names,
+            {**dynamic, **state_axes},
+            "encoder",
+        ),
+        Graph(
+            DecoderStep(model, flat, changed),
+            (tokens, *before),
+            ["tokens", *flat.names],
+            ["log_probs", *outs],
+            step_axes,
+            "decoder",
+        ),
     ]
 
 

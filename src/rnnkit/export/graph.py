@@ -34,7 +34,9 @@ def with_padded_layers(model: nn.Module, names: list[str]) -> nn.Module:
     for name in names:
         owner, _, leaf = name.rpartition(".")
         parent = model.get_submodule(owner) if owner else model
-        setattr(parent, leaf, PaddedRecurrent(getattr(parent, leaf), f"{type(model).__name__}.{name}"))
+        setattr(
+            parent, leaf, PaddedRecurrent(getattr(parent, leaf), f"{type(model).__name__}.{name}")
+        )
     return model
 
 

@@ -51,6 +51,11 @@ def tagger_graphs(model: nn.Module) -> list[Graph]:
         "emissions": {0: "B", 1: "T"},
     }
     return [
-        Graph(TaggerEmissions(model), (words, chars, lengths), ["words", "chars", "lengths"],
-              ["emissions"], dynamic)  # fmt: skip
+        Graph(
+            TaggerEmissions(model),
+            (words, chars, lengths),
+            ["words", "chars", "lengths"],
+            ["emissions"],
+            dynamic,
+        )
     ]
