@@ -10,6 +10,7 @@ operators with dynamic batch and time axes. Padded batches go through those oper
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,8 @@ def graph_path(out: Path, graph: Graph) -> Path:
 
 def export_onnx(model: nn.Module, out: str | Path) -> list[Path]:
     """Write ``model`` (eval mode) as ONNX at ``out`` (plus ``.encoder``/``.decoder`` parts)."""
+    if importlib.util.find_spec("onnx") is None:
+        raise ExportError("exporting needs the onnx package: pip install 'rnnkit[onnx]'")
     out = Path(out)
     paths = []
     for graph in model_graphs(model):
