@@ -13,23 +13,25 @@ so ``rnnkit train lm --resume OUT`` needs nothing else.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
+from rnnkit.data.lm_corpus import LMCorpus, char_corpus
 from rnnkit.data.text import split_contiguous
-from rnnkit.data.vocab import CharVocab
+from rnnkit.data.vocab import WordVocab
 from rnnkit.errors import CheckpointError, DataError
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.training.checkpoint import load_run_record, save_run_record
 from rnnkit.training.distributed import Workers
 from rnnkit.training.tbptt import Objective
-from rnnkit.training.trainer import Callback, TrainConfig, Trainer
+from rnnkit.training.trainer import Callback, TrainConfig, Trainer, evaluate
 
 #: name -> (LanguageModelConfig fields, TrainConfig fields, one-line description)
 LM_PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
@@ -56,7 +58,28 @@ LM_PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
         {"batch_size": 8, "bptt": 32, "lr": 1e-2, "max_steps": 30, "eval_every": 10},
         "1x32 LSTM, 30 steps: smoke tests",
     ),
+    "wikitext2": (
+        {
+            "cell": "lstm",
+            "hidden_size": 256,
+            "num_layers": 2,
+            "dropout": 0.3,
+            "output": "adaptive",
+        },
+        {
+            "batch_size": 32,
+            "bptt": 35,
+            "lr": 2e-3,
+            "schedule": "cosine",
+            "max_minutes": 20.0,
+            "eval_every": 500,
+            "clip_norm": 0.25,
+        },
+        "word level: 2x256 LSTM, adaptive softmax, 20 minutes (--data-dir wikitext-2)",
+    ),
 }
+#: presets for word-level models (the others are character-level)
+WORD_PRESETS = ("wikitext2",)
 
 
 @dataclass
@@ -69,10 +92,12 @@ class LMRun:
     wall_seconds: float
     out_dir: Path
     resumed_from: int = 0  # the step a resumed run continued from (0: a fresh run)
+    test_nats: float | None = None  # the best model's test loss, when a test stream was given
+    tokens: int = 0  # training tokens seen
 
-
-def text_digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    @property
+    def unit(self) -> str:
+        return "word" if isinstance(self.model.vocab, WordVocab) else "char"
 
 
 def train_char_lm(
@@ -82,34 +107,50 @@ def train_char_lm(
     out_dir: str | Path,
     *,
     valid_fraction: float = 0.1,
+    source: str = "text",
+    **options: Any,
+) -> LMRun:
+    """Train a character-level LM on ``text`` (first 1 - f for training, last f for validation).
+
+    ``options`` are :func:`train_lm`'s; ``source`` names the text in errors (its file).
+
+    Raises:
+        DataError: the text is too short for one training batch and a validation stretch.
+    """
+    check_text_length(text, train_config.batch_size, valid_fraction, source)
+    corpus = char_corpus(text, valid_fraction, source)
+    return train_lm(corpus, model_fields, train_config, out_dir, **options)
+
+
+def train_lm(
+    corpus: LMCorpus,
+    model_fields: dict,
+    train_config: TrainConfig,
+    out_dir: str | Path,
+    *,
     progress: bool = True,
     resume: bool = False,
     cli_options: dict[str, Any] | None = None,
     callbacks: dict[str, list[Callback]] | None = None,
     objective: Objective | None = None,
-    source: str = "text",
 ) -> LMRun:
-    """Train a character-level LM on ``text`` (first 1 - f for training, last f for validation).
+    """Train a language model on a corpus (characters or words); the best by validation loss.
 
-    The best model by validation loss is saved to ``out_dir`` and returned. With ``resume``
-    the run continues from the newest checkpoint in ``out_dir/trainer_state`` (the text must
-    be the one the run started with); ``cli_options`` are stored in ``run.json`` for that.
-    ``source`` names the text in errors (its file).
-
-    Raises:
-        DataError: the text is too short for one training batch and a validation stretch.
+    The best model is saved to ``out_dir`` and returned, with its test loss when the corpus
+    has a test stream (measured once, at the end). With ``resume`` the run continues from the
+    newest checkpoint in ``out_dir/trainer_state`` (the corpus must be the one the run started
+    with); ``cli_options`` are stored in ``run.json`` for that.
     """
     if resume:
-        check_same_text(out_dir, text)
-    check_text_length(text, train_config.batch_size, valid_fraction, source)
-    train_text, valid_text = split_contiguous(text, valid_fraction)
-    vocab = CharVocab.from_text(train_text)  # unseen validation characters map to <unk>
+        check_same_text(out_dir, corpus.digest)
+    corpus.check_length(train_config.batch_size)
+    vocab = corpus.vocab
     torch.manual_seed(train_config.seed)
     model = LanguageModel(LanguageModelConfig(vocab_size=len(vocab), **model_fields), vocab)
     trainer = Trainer(
         model,
-        vocab.encode(train_text),
-        vocab.encode(valid_text),
+        corpus.train,
+        corpus.valid,
         train_config,
         out_dir=out_dir,
         progress=progress,
@@ -122,8 +163,7 @@ def train_char_lm(
         record = {
             "model": model_fields,
             "training": asdict(train_config),
-            "valid_fraction": valid_fraction,
-            "text_sha256": text_digest(text),
+            "text_sha256": corpus.digest,
             "cli": cli_options,
         }
         save_run_record(out_dir, "lm", record)
@@ -132,7 +172,11 @@ def train_char_lm(
     wall = time.monotonic() - start
     best = LanguageModel.from_pretrained(out_dir) if is_main else model  # OUT may be rank 0's
     nats = trainer.best_valid * (math.log(2) if train_config.monitor == "bits" else 1.0)
-    return LMRun(best, nats, trainer.step, wall, Path(out_dir), resumed_from)
+    test = None
+    if corpus.test is not None and is_main:
+        test = evaluate(best, corpus.test, batch_size=train_config.eval_batch_size, bptt=100)
+    steps, tokens = trainer.step, trainer.tokens
+    return LMRun(best, nats, steps, wall, Path(out_dir), resumed_from, test, tokens)
 
 
 def check_text_length(text: str, batch_size: int, valid_fraction: float, source: str) -> None:
@@ -159,10 +203,10 @@ def _long_enough(length: int, batch_size: int, valid_fraction: float) -> bool:
     return cut > batch_size and length - cut >= 2
 
 
-def check_same_text(out_dir: str | Path, text: str) -> None:
+def check_same_text(out_dir: str | Path, text_sha256: str) -> None:
     """Refuse to resume a run on a text other than the one it started with."""
     digest = load_run_record(out_dir, "lm").get("text_sha256")
-    if digest is not None and digest != text_digest(text):
+    if digest is not None and digest != text_sha256:
         raise CheckpointError(
             f"{out_dir}: the training text changed since the run started; cannot resume it"
         )
@@ -178,18 +222,52 @@ def generate(
     top_p: float | None = None,
     seed: int | None = None,
 ) -> str:
-    """Prime text + ``length`` sampled characters from a language model with a vocabulary."""
-    from rnnkit.decoding.sampling import sample_sequence
+    """Prime text + ``length`` sampled tokens from a language model with a vocabulary."""
+    options = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
+    return prime + "".join(generate_iter(model, prime, length, **options))
 
-    ids = model.vocab.encode(prime, strict=True)[None]  # (1, P)
+
+def generate_iter(
+    model: LanguageModel,
+    prime: str,
+    length: int,
+    *,
+    temperature: float,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> Iterator[str]:
+    """The text sampled after ``prime``, piece by piece as it is drawn (what a page streams).
+
+    A piece is what one token adds: ``decode([previous, token])`` past ``decode([previous])``,
+    so a word vocabulary's spaces and ``<eos>`` line breaks fall where decoding the whole
+    sequence puts them. Sampling runs :func:`~rnnkit.tasks.lm_step.lm_step`'s step, on one
+    thread for small models; the same seed gives the same tokens as ``model.step`` would.
+    A prime with unknown symbols and bad options raise here, before the first piece.
+    """
+    from rnnkit.decoding.sampling import iter_samples
+    from rnnkit.tasks.lm_step import generation_threads, lm_step
+
+    ids = model.vocab.encode(prime, strict=True)  # (P,)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    out = sample_sequence(
-        model.step,
-        ids,
+    tokens = iter_samples(
+        lm_step(model),
+        ids[None],
         length,
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
         generator=generator,
+        threads=generation_threads(1, model.config.hidden_size),
     )
-    return prime + model.vocab.decode(out[0])
+    return _pieces(model.vocab.decode, int(ids[-1]), tokens)
+
+
+def _pieces(
+    decode: Callable[[list[int]], str], last: int, tokens: Iterator[Tensor]
+) -> Iterator[str]:
+    """(1,) tokens -> the text each adds after the one before (``last``: the prime's last)."""
+    for token in tokens:
+        t = int(token)  # the one host read of a step
+        yield decode([last, t])[len(decode([last])) :]
+        last = t

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rnnkit.apps.classify import ClassifyData
-from rnnkit.cli.common import UsageError
+from rnnkit.cli.common import UsageError, check_beam
 
 if TYPE_CHECKING:
     from rnnkit.training.metrics import ClassificationReport
@@ -92,18 +92,20 @@ def print_language_model(model, args: argparse.Namespace) -> None:
     from rnnkit.data.text import read_text
     from rnnkit.training.trainer import evaluate
 
+    unit = "word" if model.vocab.separator else "char"
     ids = model.vocab.encode(read_text(args.data))
     if len(ids) < 3:
-        raise UsageError(f"{args.data}: too short to evaluate (needs at least 3 characters)")
+        raise UsageError(f"{args.data}: too short to evaluate (needs at least 3 {unit}s)")
     nats = evaluate(model, ids, batch_size=16, bptt=100)
     figures = {"nats": nats, "bits": nats / math.log(2), "perplexity": math.exp(nats)}
-    figures["unknown"] = int((ids == 0).sum())
+    figures.update(tokens=len(ids), unknown=int((ids == 0).sum()), unit=unit)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
         print(
-            f"{args.data}: {nats:.4f} nats/char, {figures['bits']:.4f} bits/char, "
-            f"perplexity {figures['perplexity']:.3f} ({figures['unknown']} unknown characters)"
+            f"{args.data}: {nats:.4f} nats/{unit}, {figures['bits']:.4f} bits/{unit}, "
+            f"perplexity {figures['perplexity']:.3f} over {len(ids):,} {unit}s "
+            f"({figures['unknown']:,} unknown)"
         )
 
 
@@ -131,8 +133,7 @@ def print_seq2seq(model, args: argparse.Namespace) -> None:
     from rnnkit.cli.common import save_attention_plot
     from rnnkit.data.pairs import read_pairs
 
-    if args.beam < 1:
-        raise UsageError(f"--beam must be >= 1, got {args.beam}")
+    check_beam(args.beam)
     task = model.task
     pairs = read_pairs(args.data, source_tokens=task.get("source_tokens", "char"),
                        target_tokens=task.get("target_tokens", "space"))  # fmt: skip
