@@ -71,7 +71,7 @@ class ClassifyData:
     no_baseline: bool = option(False, "skip the TF-IDF + linear baselines (scikit-learn)")
 
     def column(self, value: str | None) -> str | int | None:
-        return int(value) if value is not None and value.isdigit() else value
+        return int(value) if value is not None and value.isdecimal() else value
 
     def read(self, path: str | Path) -> LabelledCorpus:
         return read_labelled(

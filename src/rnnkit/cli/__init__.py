@@ -73,4 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`rnnkit tag ... | head`): not an error
         sys.stderr.close()
         return 0
+    except OSError as e:  # a path the system refuses (too long, under a file, no space...)
+        where = f"{e.filename}: " if e.filename is not None else ""
+        print(f"rnnkit: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     return 0

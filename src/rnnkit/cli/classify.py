@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import UsageError
+from rnnkit.cli.common import UsageError, bounded
 
 EPILOG = """examples:
   rnnkit classify --checkpoint runs/spam "WINNER!! Claim your free prize now" "see you at 6?"
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--input", type=Path, help="UTF-8 file, one text per line ('-': stdin)")
     p.add_argument("--json", action="store_true", help="JSON Lines: text, label, probabilities")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=bounded(int, 1, 65536), default=64)
     p.set_defaults(run=run)
 
 

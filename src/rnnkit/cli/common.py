@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ def bounded(
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+        if not math.isfinite(value):  # NaN passes every comparison below
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         too_low = low is not None and (value <= low if open_low else value < low)
         too_high = high is not None and (value >= high if open_high else value > high)
         if too_low or too_high:
@@ -55,6 +58,19 @@ def bounded(
     return parse
 
 
+#: the largest ``--seed``: every generator rnnkit seeds (torch, NumPy, Python) takes [0, 2**32)
+SEED_MAX = 2**32 - 1
+#: the largest ``--beam``; wider beams only cost memory (``B * K`` hypotheses)
+BEAM_MAX = 10_000
+#: the longest ``--max-length`` a decoder runs to
+LENGTH_MAX = 10**6
+
+
+def seed_type() -> Callable[[str], float]:
+    """The argparse type of every ``--seed``: an integer in [0, :data:`SEED_MAX`]."""
+    return bounded(int, 0, SEED_MAX)
+
+
 def flag(name: str) -> str:
     """The option that sets ``name``: ``warmup_steps`` -> ``--warmup-steps``."""
     return "--" + name.replace("_", "-")
@@ -64,7 +80,7 @@ def add_run_options(parser: argparse.ArgumentParser, out: str) -> None:
     """What every ``rnnkit train`` command takes: where the run goes, its seed, the bar."""
     parser.add_argument("--out", type=Path, default=Path(out), help="checkpoint directory")
     parser.add_argument("--overwrite", action="store_true", help="replace a checkpoint in --out")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_type(), default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -113,19 +129,18 @@ def add_decoding_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--top-k", type=bounded(int, 1), help="sample from the k most likely")
     group.add_argument("--top-p", type=bounded(float, 0.0, 1.0, open_low=True),
                        help="sample from the smallest set with this mass")  # fmt: skip
-    group.add_argument("--seed", type=int, default=0, help="seeds --sample")
+    group.add_argument("--seed", type=seed_type(), default=0, help="seeds --sample")
 
 
 def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of ``translate`` that :func:`add_decoding_options` gathered."""
-    if args.beam < 1:
-        raise UsageError(f"--beam must be >= 1, got {args.beam}")
+    check_beam(args.beam)
     if not 1 <= args.n_best <= args.beam:
         raise UsageError(f"--n-best must be in [1, --beam={args.beam}], got {args.n_best}")
-    if args.max_length is not None and args.max_length < 1:
-        raise UsageError(f"--max-length must be >= 1, got {args.max_length}")
-    if args.alpha < 0:
-        raise UsageError(f"--alpha must be >= 0, got {args.alpha}")
+    if args.max_length is not None and not 1 <= args.max_length <= LENGTH_MAX:
+        raise UsageError(f"--max-length must be in [1, {LENGTH_MAX}], got {args.max_length}")
+    if not 0 <= args.alpha <= 10:  # NaN fails too
+        raise UsageError(f"--alpha must be in [0, 10], got {args.alpha}")
     if args.sample:
         import torch
 
@@ -137,6 +152,14 @@ def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"method": "beam", "beam_size": args.beam, "n_best": args.n_best,
             "length_penalty": args.length_penalty, "alpha": args.alpha,
             "max_length": args.max_length}  # fmt: skip
+
+
+def check_beam(beam: int) -> None:
+    """``--beam`` in [1, :data:`BEAM_MAX`] (every command that searches takes one)."""
+    if beam < 1:
+        raise UsageError(f"--beam must be >= 1, got {beam}")
+    if beam > BEAM_MAX:
+        raise UsageError(f"--beam must be <= {BEAM_MAX}, got {beam}")
 
 
 def save_attention_plot(path: Path, translation: Any, source: list[str]) -> None:

@@ -83,14 +83,14 @@ def run(args: argparse.Namespace) -> None:
     layer = layers - 1 if args.layer is None else args.layer
     if not 0 <= layer < layers:
         raise UsageError(f"--layer {args.layer}: the model has {layers} layers (0..{layers - 1})")
-    if missing := model.vocab.missing(text):
-        shown = " ".join(repr(c) for c in missing[:10])
-        print(f"note: characters not in the vocabulary (read as unknown): {shown}", file=sys.stderr)
     acts = cell_activations(model, model.vocab.encode(text))
     html = inspect_page(
         text, acts, model.vocab.itos, layer=layer, title=f"{args.checkpoint.name}: {args.text.name}"
     )
     write(args.out, html)
+    if missing := model.vocab.missing(text):  # after the page: an error is the only line
+        shown = " ".join(repr(c) for c in missing[:10])
+        print(f"note: characters not in the vocabulary (read as unknown): {shown}", file=sys.stderr)
     print(f"page: {args.out} ({len(text)} characters, {acts.h.shape[-1]} cells per layer)")
     if args.saturation_png is not None:
         args.saturation_png.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rnnkit.cli.common import OneLineParser, UsageError, bounded
+from rnnkit.cli.common import OneLineParser, UsageError, bounded, seed_type
 from rnnkit.tasks.longrange import CELLS
 
 FLOW_NAME = "gradient_flow.png"
@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     eig.add_argument("--steps", type=bounded(int, 1, 10_000), default=100, help="t = 0..steps")
     eig.add_argument("--size", type=bounded(int, 1, 4096), default=64, help="U is size x size")
     eig.add_argument("--radii", default="0.9,1.0,1.1", help="comma-separated spectral radii")
-    eig.add_argument("--seed", type=int, default=0)
+    eig.add_argument("--seed", type=seed_type(), default=0)
     eig.set_defaults(run=run_eigenvalues)
     flow = kinds.add_parser("gradients", help="‖∂L_T/∂h_t‖ against T - t per cell (adding)")
     flow.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -58,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     flow.add_argument("--hidden-size", type=bounded(int, 1, 65536), default=64)
     flow.add_argument("--batch-size", type=bounded(int, 1, 65536), default=50,
                       help="sequences per update and in the measured batch")  # fmt: skip
-    flow.add_argument("--seed", type=int, default=0)
+    flow.add_argument("--seed", type=seed_type(), default=0)
     flow.set_defaults(run=run_gradients)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import UsageError
+from rnnkit.cli.common import UsageError, bounded
 
 EPILOG = """examples:
   rnnkit tag --checkpoint runs/pos "The quick brown fox jumps over the lazy dog ."
@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--input-format", choices=INPUTS, default="auto", help="auto: .conllu is CoNLL-U"
     )
     p.add_argument("--format", choices=("conllu", "plain"), default="conllu", help="output")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=bounded(int, 1, 65536), default=64)
     p.set_defaults(run=run)
 
 

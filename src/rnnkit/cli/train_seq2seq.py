@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rnnkit.apps.seq2seq import PRESETS, PairData
-from rnnkit.cli.common import UsageError, add_run_options, check_out_free
+from rnnkit.cli.common import UsageError, add_run_options, check_beam, check_out_free
 from rnnkit.cli.options import (
     TBPTT_ONLY,
     add_config_options,
@@ -56,8 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from rnnkit.apps.seq2seq import read_splits, train_pairs
 
-    if args.beam < 1:
-        raise UsageError(f"--beam must be >= 1, got {args.beam}")
+    check_beam(args.beam)
     if args.resume is not None:
         record = load_run_record(args.resume, "seq2seq")
         data_path, data = record["data"], PairData(**record["reading"])

@@ -135,20 +135,25 @@ def read_labelled(
 
     Raises:
         DataError: one line naming the file (and line) for a missing, empty, binary or
-            mis-encoded file, a row without the text or label column, bad JSON, or a corpus
-            with fewer than two distinct labels.
-        ValueError: for an unknown format or an option that does not apply to it.
+            mis-encoded file, a row without the text or label column, bad JSON, a corpus
+            with fewer than two distinct labels, or an option that does not apply to the
+            file (a header for JSONL, one column for both text and label).
+        ValueError: for an unknown format.
     """
     path = Path(path)
+    _check_encoding(encoding_fallback)
     fmt = format or _infer_format(path)
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(map(repr, FORMATS))}, got {fmt!r}")
     if fmt == "folders":
         if text_column is not None or label_column is not None or header or delimiter:
-            raise ValueError("folder corpora take no column, header or delimiter options")
+            raise DataError(f"{path}: folder corpora take no column, header or delimiter options")
         corpus = _read_folders(path, encoding_fallback)
     else:
-        options = _file_options(fmt, text_column, label_column, header, delimiter)
+        try:
+            options = _file_options(fmt, text_column, label_column, header, delimiter)
+        except ValueError as e:  # the options do not fit this file's format
+            raise DataError(f"{path}: {e}") from None
         corpus = _read_file(path, options, encoding_fallback)
     _check_labels(corpus)
     return corpus
@@ -187,6 +192,15 @@ def _read_file(path: Path, options: _FileOptions, fallback: str | None) -> Label
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: neither UTF-8 nor {encoding} ({e.reason})") from None
     return corpus
+
+
+def _check_encoding(encoding: str | None) -> None:
+    """A fallback encoding Python knows (checked before any reading)."""
+    try:
+        if encoding is not None:
+            codecs.lookup(encoding)
+    except LookupError:
+        raise DataError(f"unknown encoding_fallback {encoding!r} (e.g. latin-1, cp1252)") from None
 
 
 def _infer_format(path: Path) -> str:
@@ -287,7 +301,7 @@ def _resolve_columns(
     text_i = _column_index(path, options.text_column, "text", 1, columns)
     label_i = _column_index(path, options.label_column, "label", 0, columns)
     if text_i == label_i:
-        raise ValueError(f"text and label columns must differ, both are column {text_i}")
+        raise DataError(f"{path}: text and label columns must differ, both are column {text_i}")
     return columns, text_i, label_i
 
 
@@ -299,7 +313,7 @@ def _column_index(
         column = index if columns is None else name
     if isinstance(column, int):
         if column < 0:
-            raise ValueError(f"{name}_column must be a 0-based index >= 0, got {column}")
+            raise DataError(f"{path}: {name}_column must be a 0-based index >= 0, got {column}")
         return column
     if columns is None:
         raise DataError(f"{path}: column {column!r} needs a header row; give a 0-based index")
