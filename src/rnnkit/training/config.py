@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from rnnkit.checks import check_choice, check_int, check_range
 from rnnkit.options import option
+from rnnkit.training.precision import PRECISIONS
 from rnnkit.training.scheduled_sampling import ScheduledSampling
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "nt-asgd")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 ON_NONFINITE = ("stop", "skip")
 
@@ -36,7 +37,18 @@ class TrainConfig:
         False, "random window lengths (Merity et al. 2017), lr scaled by T/bptt"
     )
     lr: float = option(2e-3, "base learning rate", low=1e-8, high=10.0)
-    optimizer: str = option("adam", "char-rnn's rmsprop uses alpha 0.95", choices=OPTIMIZERS)
+    optimizer: str = option(
+        "adam",
+        "char-rnn's rmsprop uses alpha 0.95; nt-asgd: SGD, then weight averaging from the "
+        "non-monotone trigger on (Merity et al. 2017)",
+        choices=OPTIMIZERS,
+    )
+    nt_asgd_window: int = option(
+        5,
+        "nt-asgd: start averaging when a validation is worse than the best before the last N",
+        low=1,
+        high=10**6,
+    )
     momentum: float = option(0.0, "SGD momentum", low=0.0, high=1.0, open_high=True)
     schedule: str = option("constant", "learning-rate schedule", choices=SCHEDULES)
     warmup_steps: int = option(0, "linear warm-up over this many updates", low=0, high=10**9)
@@ -89,6 +101,12 @@ class TrainConfig:
     keep_last: int = option(
         3, "resumable checkpoints kept (the best model is kept apart)", low=1, high=10**6
     )
+    precision: str = option(
+        "fp32",
+        "bf16: bfloat16 autocast (CPUs with AVX-512/AMX, CUDA); fp16: CUDA with gradient "
+        "scaling; parameters and optimiser state stay float32",
+        choices=PRECISIONS,
+    )
     seed: int = 0  # seeds torch before the model is built, and the window lengths
     scheduled_sampling: str | None = option(
         None,
@@ -117,6 +135,8 @@ class TrainConfig:
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes must be > 0, got {self.max_minutes!r}")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_int("nt_asgd_window", self.nt_asgd_window, 1)
+        check_choice("precision", self.precision, PRECISIONS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("on_nonfinite", self.on_nonfinite, ON_NONFINITE)
         if not self.lr > 0:

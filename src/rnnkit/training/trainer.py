@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,12 @@ from rnnkit.errors import CheckpointError
 from rnnkit.tasks.pretrained import load_state, save_checkpoint
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import resume as files
+from rnnkit.training.averaging import NTASGD
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import Workers
 from rnnkit.training.gradients import NonFiniteError, clip_gradients, nonfinite_reason
 from rnnkit.training.metrics_log import MetricsLog
+from rnnkit.training.precision import Precision
 from rnnkit.training.progress import ProgressBar
 from rnnkit.training.schedules import EarlyStopping, LRSchedule, build_optimizer
 from rnnkit.training.tbptt import Objective, TokenStream, next_token_loss
@@ -107,7 +110,16 @@ class Trainer:
             self.objective = self.sampling.objective(lambda: self.step)  # ε_i follows updates
         self.source = self._source(train)
         self.evaluator = self._evaluator(valid)
-        self.optimizer = build_optimizer(model.parameters(), config)
+        self.precision = Precision.for_model(config.precision, model)
+        self.averaging = (
+            NTASGD(model, config.nt_asgd_window) if config.optimizer == "nt-asgd" else None
+        )
+        if self.averaging is not None:
+            self.optimizer = self.averaging.optimizer(
+                model.parameters(), config.lr, config.momentum
+            )
+        else:
+            self.optimizer = build_optimizer(model.parameters(), config)
         self.schedule = LRSchedule(config)
         self.early_stopping = EarlyStopping(config.patience)
         self.log = MetricsLog(self.out_dir if self.workers.is_main else None)
@@ -182,23 +194,29 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.sampling is not None and self.objective is None:  # the model mixes its inputs
             self.model.teacher_prob = self.sampling.teacher_prob(self.step)
-        loss, metrics = self.model.loss(batch)
-        loss.backward()
+        with self.precision.autocast():  # bf16/fp16: the forward pass and loss only
+            loss, metrics = self.model.loss(batch)
+        self.precision.backward(loss)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.workers.average_gradients(params)
         (loss_sum,) = self.workers.sum([loss.item()])
         loss_value = loss_sum / self.workers.world_size
+        self.precision.unscale(self.optimizer)
         self.grad_norm = clip_gradients(params, max_norm=cfg.clip_norm, max_value=cfg.clip_value)
-        reason = nonfinite_reason(loss_value, self.grad_norm)
+        overflow_skips = self.precision.scaling  # fp16: the scaler skips overflowed steps itself
+        reason = nonfinite_reason(loss_value, 0.0 if overflow_skips else self.grad_norm)
         if reason is not None:
             self.optimizer.zero_grad(set_to_none=True)
+            self.precision.skip()
             return self._nonfinite(reason), {}
         self.skipped = 0
         lr_scale = getattr(batch, "lr_scale", 1.0)
         self.lr = self.schedule.lr(self.step, self._time_fraction()) * lr_scale
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
-        self.optimizer.step()
+        self.precision.step(self.optimizer)
+        if self.averaging is not None:
+            self.averaging.update()
         return loss_value, metrics
 
     def _nonfinite(self, reason: str) -> None:
@@ -288,15 +306,18 @@ class Trainer:
         """Measure validation metrics (rank 0), keep the best model, log, emit ``on_eval_end``.
 
         Rank 0 evaluates; the other ranks follow its monitored value (schedule, early stop).
+        With NT-ASGD averaging, the averaged weights are measured and kept.
         """
-        metrics = self.evaluator() if self.workers.is_main else {}
-        monitor = self.monitor(metrics) if metrics else (self.config.monitor or "")
-        sign = -1.0 if monitor in MAXIMIZED else 1.0  # lower is better after the sign
-        signed = self.workers.broadcast(sign * metrics[monitor] if metrics else 0.0)
-        if signed < self.best_valid:
-            self.best_valid = signed
-            if self.out_dir is not None and self.workers.is_main:
-                self.write_model(self.out_dir)
+        averaging = self.averaging
+        with averaging.averaged() if averaging is not None else nullcontext():
+            metrics = self.evaluator() if self.workers.is_main else {}
+            monitor = self.monitor(metrics) if metrics else (self.config.monitor or "")
+            sign = -1.0 if monitor in MAXIMIZED else 1.0  # lower is better after the sign
+            signed = self.workers.broadcast(sign * metrics[monitor] if metrics else 0.0)
+            if signed < self.best_valid:
+                self.best_valid = signed
+                if self.out_dir is not None and self.workers.is_main:
+                    self.write_model(self.out_dir)
         self.schedule.observe(signed)
         self.stopped_early = self.early_stopping.observe(signed)
         record = {
@@ -309,6 +330,9 @@ class Trainer:
             "elapsed_s": round(elapsed, 2),
             "tokens": tokens,
         }
+        if averaging is not None:  # the updates averaged into these weights; the trigger
+            record["averaged_updates"] = averaging.count
+            record["nt_asgd_switch"] = averaging.observe(signed)
         self.history.append(record)
         self.log.write(record)
         self.emit("on_eval_end", record)
@@ -368,6 +392,7 @@ class Trainer:
             for rank, part in enumerate(workers.gather(value.detach())):
                 tensors[f"hidden.{rank}.{i}"] = part
         opt_tensors, opt_meta = ckpt.optimizer_to_files(self.optimizer)
+        avg_meta, avg_tensors = self.averaging.state_dict() if self.averaging else (None, {})
         meta = {
             "config": asdict(self.config),
             "world_size": workers.world_size,
@@ -386,8 +411,10 @@ class Trainer:
             "global_rng": ckpt.global_rng_meta(),
             "hidden": structure,
             "optimizer": opt_meta,
+            "grad_scaler": self.precision.state_dict(),
+            "nt_asgd": avg_meta,
         }
-        return {"meta": meta, "tensors": {**tensors, **opt_tensors}}
+        return {"meta": meta, "tensors": {**tensors, **opt_tensors, **avg_tensors}}
 
     def load_state_dict(self, state: dict[str, Any], *, where: str = "trainer state") -> None:
         """Inverse of :meth:`state_dict`; refuses other settings or another process count."""
@@ -395,6 +422,9 @@ class Trainer:
         self._check_compatible(meta, where)
         rank = self.workers.rank
         ckpt.optimizer_from_files(self.optimizer, tensors, meta["optimizer"])
+        self.precision.load_state_dict(meta.get("grad_scaler"))
+        if self.averaging is not None:
+            self.averaging.load_state_dict(meta["nt_asgd"], tensors)
         torch.set_rng_state(tensors[f"rng.torch.{rank}"])
         ckpt.restore_global_rng(meta["global_rng"])
         carried = [tensors[f"hidden.{rank}.{i}"] for i in range(count_hidden(tensors, rank))]

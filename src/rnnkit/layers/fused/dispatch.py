@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -26,7 +27,7 @@ from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.layer_norm_lstm import LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.peephole_lstm import PeepholeLSTMCell
-from rnnkit.cells.state import LSTMState, State
+from rnnkit.cells.state import LSTMState, State, map_state
 from rnnkit.layers.fused.functions import Norm, fused_gru, fused_lstm
 from rnnkit.layers.fused.lstm import LSTMMasks, Zone
 from rnnkit.regularizers import RecurrentDropout, VariationalDropout, Zoneout
@@ -160,6 +161,10 @@ def fused_unroll(
 ) -> tuple[Tensor, State] | None:
     """The time loop of :class:`~rnnkit.layers.Recurrent` on a fused kernel, or None.
 
+    Under autocast (bf16/fp16), ``gx`` and the state are cast to the weights' dtype and the
+    loop runs with autocast off: the compiled kernels take float32/64 only, and the state,
+    the cell memory and layer-norm statistics stay float32.
+
     Args:
         cell: the cell; None is returned unless :func:`fused_spec` has a spec for it.
         gx: ``cell.project_input(x)`` for all steps, (T, B, G).
@@ -173,6 +178,13 @@ def fused_unroll(
     spec = fused_spec(cell)
     if spec is None:
         return None
+    if torch.is_autocast_enabled(gx.device.type):  # the recurrence runs in the weights' dtype
+        to_w = partial(Tensor.to, dtype=spec.weight_hh.dtype)
+        with torch.autocast(gx.device.type, enabled=False):
+            return fused_unroll(
+                cell, to_w(gx), map_state(to_w, state), state_dropout=state_dropout,
+                zoneout=zoneout, valid=valid,
+            )  # fmt: skip
     h0 = state if isinstance(state, Tensor) else state[0]
     T, B, H = gx.shape[0], h0.shape[0], h0.shape[-1]
     masks = LSTMMasks(state=_mask(state_dropout, h0))  # drawn in the step loop's order
