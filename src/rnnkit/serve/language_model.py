@@ -55,13 +55,9 @@ def encode(model: LanguageModel, name: str, text: str) -> torch.Tensor:
 
 def pieces(model: LanguageModel, prime: str, length: int, **options: Any) -> Iterator[str]:
     """The generated text, piece by piece (without the prime)."""
-    from rnnkit.apps import language_model as app
+    from rnnkit.apps.language_model import generate_iter
 
-    generate_iter = getattr(app, "generate_iter", None)
-    if generate_iter is None:  # an rnnkit without streaming generation: one piece
-        yield app.generate(model, prime, length, **options)[len(prime) :]
-        return
-    yield from generate_iter(model, prime, length, **options)
+    return generate_iter(model, prime, length, **options)
 
 
 class SlotStream(StreamingResponse):

@@ -254,7 +254,7 @@ async function translate(event) {
     rows.replaceChildren();
     reply.outputs.forEach((out, i) => {
       const row = el("tr", { "data-rank": i + 1 });
-      row.append(el("td", {}, String(i + 1)), el("td", {}, out.output), el("td", {}, out.score.toFixed(3)));
+      row.append(el("td", {}, String(i + 1)), el("td", {}, out.output || "(empty)"), el("td", {}, out.score.toFixed(3)));
       row.addEventListener("click", () => chooseHypothesis(reply, i));
       rows.append(row);
     });
