@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "LSTM", "RNN", "__version__", "load"]
+__all__ = ["GRU", "LSTM", "RNN", "__version__", "load", "safe_globals"]
 
 
 def __getattr__(name: str) -> Any:
@@ -29,3 +29,14 @@ def load(directory: str | Path, *, map_location: str = "cpu") -> Any:
     from rnnkit.checkpoint import load as load_model  # imports the tasks only when asked
 
     return load_model(directory, map_location=map_location)
+
+
+def safe_globals() -> list:
+    """The classes ``torch.load`` (weights only) needs for a pickled model with rnnkit drop-ins.
+
+    Use ``with torch.serialization.safe_globals([*your_classes, *rnnkit.safe_globals()])``;
+    see :func:`rnnkit.layers.pickling.safe_globals`.
+    """
+    from rnnkit.layers.pickling import safe_globals as drop_in_globals  # imports torch
+
+    return drop_in_globals()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import nullcontext
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -35,6 +36,20 @@ def _check_zoneout(value: float | tuple[float, float], has_c: bool) -> tuple[flo
         valid = "a probability or a pair (p_h, p_c)" if has_c else "a probability"
         raise ValueError(f"zoneout must be {valid}, got {value!r}")
     return check_range("zoneout", p, 0.0, 1.0), check_range("zoneout", p_c, 0.0, 1.0)
+
+
+@contextmanager
+def _private_stream() -> Iterator[None]:
+    """Leave torch's global CPU stream as it was, so a drop-in consumes it as ``torch.nn`` does.
+
+    Inside, the stream is reseeded from a hash of its current state: the cells' extra tensors
+    are seeded and deterministic, yet not the numbers the next module will draw.
+    """
+    state = torch.get_rng_state()
+    seed = int.from_bytes(hashlib.blake2b(state.numpy().tobytes(), digest_size=8).digest())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed >> 1)  # manual_seed takes < 2**63
+        yield
 
 
 class DropIn:
@@ -127,16 +142,16 @@ class DropIn:
         )
         self._train_only = bool(self.recurrent_dropout or self.variational_dropout)
         self._torch_layout = True
-        if self._structural or self._train_only or self.checkpoint_every:
-            if self.proj_size > 0:
-                raise ValueError(
-                    f"proj_size={self.proj_size} runs only on the native kernel; drop the "
-                    "options that need rnnkit's loop (cell, zoneout, dropouts, residual, "
-                    "merge, checkpoint_every)"
-                )
-            self._build(kwargs.get("device"), kwargs.get("dtype"))
-        elif self.prefer_fused_on_cpu:
-            self._build(kwargs.get("device"), kwargs.get("dtype"))
+        generic = bool(self._structural or self._train_only or self.checkpoint_every)
+        if generic and self.proj_size > 0:
+            raise ValueError(
+                f"proj_size={self.proj_size} runs only on the native kernel; drop the "
+                "options that need rnnkit's loop (cell, zoneout, dropouts, residual, "
+                "merge, checkpoint_every)"
+            )
+        if self.proj_size == 0 and (generic or self.prefer_fused_on_cpu):
+            with _private_stream():  # torch's __init__ alone draws from the global stream
+                self._build(kwargs.get("device"), kwargs.get("dtype"))
 
     # ----- construction of the generic path -----
 
@@ -217,6 +232,9 @@ class DropIn:
                 owner, _, leaf = name.rpartition(".")
                 persistent = leaf not in cell.get_submodule(owner)._non_persistent_buffers_set
                 own = name.replace(".", "_") + sfx
+                if own in self._parameters:  # a fixed tensor here (EchoStateCell's weight_ih)
+                    delattr(self, own)
+                    self._torch_layout = False
                 self.register_buffer(own, buffer.to(device=device), persistent=persistent)
                 self._tensor_map.append((f"{path}.{name}", own))
         for own in [n for n in self._parameters if n not in used]:
