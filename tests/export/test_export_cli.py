@@ -1,30 +1,37 @@
 """``rnnkit export`` as a user runs it, and greedy generation in onnxruntime."""
 
+import io
+from contextlib import redirect_stdout
+from pathlib import Path
+
 import pytest
 import torch
 
 from cli_helpers import assert_one_line_error, rnnkit
+from rnnkit.cli import main
 from rnnkit.data.vocab import CharVocab
 from rnnkit.export.table import build
-from rnnkit.export.verify import session
 from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 
-np = pytest.importorskip("numpy")
 pytest.importorskip("onnxruntime")
 
 
-def greedy_text(sess, vocab: CharVocab, prime: str, length: int, layers: int, H: int) -> str:
-    """The docs' loop: feed the prime one character at a time, then argmax and feed back."""
-    state = {"h": np.zeros((layers, 1, H), np.float32), "c": np.zeros((layers, 1, H), np.float32)}
-    text, log_probs = prime, None
-    for i in vocab.encode(prime, strict=True).tolist():
-        log_probs, state["h"], state["c"] = sess.run(None, {"tokens": np.array([i]), **state})
-    for _ in range(length):
-        i = int(log_probs[0].argmax())
-        text += vocab.decode([i])
-        log_probs, state["h"], state["c"] = sess.run(None, {"tokens": np.array([i]), **state})
-    return text
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "export.md"
+
+
+def docs_generation_loop(checkpoint: Path, onnx_file: Path, prime: str, length: int) -> str:
+    """Run docs/export.md's onnxruntime generation example as printed there; return its text."""
+    code = DOCS.read_text("utf-8").split("```python\n")[1].split("```")[0]
+    for needle in ('"runs/lm/config.json"', '"lm.onnx"', '"ROMEO:"', "range(200)"):
+        assert needle in code, f"docs/export.md's example no longer has {needle}"
+    code = code.replace('"runs/lm/config.json"', repr(str(checkpoint / "config.json")))
+    code = code.replace('"lm.onnx"', repr(str(onnx_file)))
+    code = code.replace('"ROMEO:"', repr(prime)).replace("range(200)", f"range({length})")
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        exec(code, {})  # the example, with the paths and prime above
+    return printed.getvalue()
 
 
 def small_trained_lm() -> LanguageModel:
@@ -43,41 +50,57 @@ def small_trained_lm() -> LanguageModel:
     return model.eval()
 
 
-def test_onnxruntime_greedy_text_equals_rnnkit_sample(tmp_path):
-    model = small_trained_lm()
-    vocab = model.vocab
-    model.save_pretrained(tmp_path / "lm")
-    done = rnnkit("export", "--checkpoint", "lm", "--out", "out/lm.onnx", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    sampled = rnnkit("sample", "--checkpoint", "lm", "--prime", "bad", "--length", "60",
-                     "--temperature", "0", cwd=tmp_path)  # fmt: skip
-    assert sampled.returncode == 0, sampled.stderr
-    ours = greedy_text(session(tmp_path / "out/lm.onnx"), vocab, "bad", 60, 2, 24)
-    assert len(set(ours[3:])) > 2  # not a constant string: the test can tell texts apart
-    assert sampled.stdout[:-1] == ours
+def test_onnxruntime_greedy_text_equals_rnnkit_sample(tmp_path, capsys):
+    small_trained_lm().save_pretrained(tmp_path / "lm")
+    assert (
+        main(["export", "--checkpoint", str(tmp_path / "lm"), "--out", str(tmp_path / "o/lm.onnx")])
+        == 0
+    )
+    capsys.readouterr()
+    argv = ["--checkpoint", str(tmp_path / "lm"), "--prime", "bad", "--length", "60"]
+    assert main(["sample", *argv, "--temperature", "0"]) == 0
+    sampled = capsys.readouterr().out
+    ours = docs_generation_loop(tmp_path / "lm", tmp_path / "o/lm.onnx", "bad", 60)
+    assert len(set(ours[3:])) > 3  # not one repeated letter: the test can tell texts apart
+    assert sampled == ours
 
 
-def test_export_encoder_decoder_with_verify(tmp_path):
+def test_export_encoder_decoder_with_verify(tmp_path, capsys):
     build("seq2seq-bilstm-general").save_pretrained(tmp_path / "s2s")
-    done = rnnkit("export", "--checkpoint", "s2s", "--format", "onnx", "--out", "m.onnx",
-                  "--verify", cwd=tmp_path)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    out = tmp_path / "m.onnx"
+    argv = ["--checkpoint", str(tmp_path / "s2s"), "--format", "onnx", "--out", str(out)]
+    assert main(["export", *argv, "--verify"]) == 0
     assert (tmp_path / "m.encoder.onnx").is_file() and (tmp_path / "m.decoder.onnx").is_file()
-    diffs = [float(line.rsplit(" ", 1)[1]) for line in done.stdout.splitlines() if "diff" in line]
-    assert len(diffs) == 4 and max(diffs) < 1e-5, done.stdout
+    printed = capsys.readouterr().out.splitlines()
+    diffs = [float(line.rsplit(" ", 1)[1]) for line in printed if "diff" in line]
+    assert len(diffs) == 4 and max(diffs) < 1e-5, printed
 
 
-def test_bad_inputs_are_one_line_errors(tmp_path):
+def test_refused_model_is_one_line_error(tmp_path):
+    """Run as a user would: exit status 2, one line saying why, no file."""
     torch.manual_seed(0)
-    SequenceClassifier(
-        ClassifierConfig(9, 2, cell="layer_norm_lstm", hidden_size=4)
-    ).save_pretrained(tmp_path / "ln")
+    config = ClassifierConfig(9, 2, cell="layer_norm_lstm", hidden_size=4)
+    SequenceClassifier(config).save_pretrained(tmp_path / "ln")
     refused = rnnkit("export", "--checkpoint", "ln", "--out", "m.onnx", cwd=tmp_path)
     assert_one_line_error(refused, "generic loop", "LayerNormLSTMCell")
     assert not (tmp_path / "m.onnx").exists()
-    (tmp_path / "d").mkdir()
-    assert_one_line_error(rnnkit("export", "--checkpoint", "ln", "--out", "d", cwd=tmp_path),
-                          "--out", "directory")  # fmt: skip
-    bad_format = rnnkit("export", "--checkpoint", "ln", "--format", "tflite", "--out", "m.onnx",
-                        cwd=tmp_path)  # fmt: skip
-    assert_one_line_error(bad_format, "--format")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--out", "{tmp}"], "is a directory"),
+        (["--out", "m.txt"], "--out must end in .onnx"),
+        (["--format", "tflite", "--out", "m.onnx"], "--format"),
+        (["--checkpoint", "{tmp}/missing", "--out", "m.onnx"], "no such checkpoint"),
+    ],
+)
+def test_bad_options_exit_2(args, needle, tmp_path, capsys):
+    build("lm-lstm").save_pretrained(tmp_path / "lm")
+    argv = ["export", "--checkpoint", str(tmp_path / "lm"), *[a.format(tmp=tmp_path) for a in args]]
+    try:
+        status = main(argv)
+    except SystemExit as e:  # argparse's own errors
+        status = e.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and needle in err[0], err

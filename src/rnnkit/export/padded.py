@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.errors import RnnkitError
 
@@ -110,7 +111,7 @@ class _PaddedRNN(torch.autograd.Function):
         tracing = torch._C._get_tracing_state()
         torch._C._set_tracing_state(None)  # the packed run is torch's reference, not the graph
         try:
-            out, hidden = layer(x, hx, lengths=lengths)
+            out, hidden = _run_packed(layer, x, lengths, hx)
         finally:
             torch._C._set_tracing_state(tracing)
         return (out, *hidden) if isinstance(hidden, tuple) else (out, hidden)
@@ -131,6 +132,16 @@ class _PaddedRNN(torch.autograd.Function):
             y = g.op("Transpose", y, perm_i=[1, 0, 2])
         join = lambda parts: parts[0] if len(parts) == 1 else g.op("Concat", *parts, axis_i=0)  # noqa: E731
         return (y, join(hs), join(cs)) if cs else (y, join(hs))
+
+
+def _run_packed(layer: nn.RNNBase, x: Tensor, lengths: Tensor, hx: Any) -> tuple[Tensor, Any]:
+    """The layer on the packed batch, padded back: torch's reference for the ONNX node."""
+    packed = pack_padded_sequence(x, lengths.cpu(), layer.batch_first, enforce_sorted=False)
+    out, hidden = layer(packed, hx)
+    out, _ = pad_packed_sequence(
+        out, layer.batch_first, total_length=x.shape[int(layer.batch_first)]
+    )
+    return out, hidden
 
 
 class PaddedRecurrent(nn.Module):
