@@ -67,12 +67,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     words.add_argument("--data-dir", type=Path, help="a directory with train/valid/test.txt")
     words.add_argument("--max-vocab", type=bounded(int, 2, 10**7), help="most words, <unk> in")
     words.add_argument("--min-freq", type=bounded(int, 1, 10**9), default=1)
+    words.add_argument(
+        "--cutoffs", type=cutoffs, metavar="N,N", help="adaptive softmax clusters (2000,10000)"
+    )
     p.add_argument("--sample-length", type=bounded(int, 0, 10**6), default=500)
     add_run_options(p, "runs/lm")
     add_config_options(p.add_argument_group("model (default: the preset's)"), LanguageModelConfig)
     add_training_options(p)
     p.set_defaults(run=run_train_lm)
     return p
+
+
+def cutoffs(text: str) -> list[int]:
+    """``"2000,10000"`` -> [2000, 10000] (argparse turns the ValueError into a usage error)."""
+    values = [int(part) for part in text.split(",")]
+    if not values or min(values) < 1:
+        raise ValueError(text)
+    return values
 
 
 def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
@@ -119,10 +130,16 @@ def run_train_lm(args: argparse.Namespace) -> None:
         args = resumed_arguments(args)
     model_fields, preset_train_fields, _ = LM_PRESETS[args.preset]
     model_fields = {**model_fields, **config_overrides(args, LanguageModelConfig)}
+    if args.cutoffs is not None:
+        model_fields["cutoffs"] = args.cutoffs
     config, notes = train_config(args, preset_train_fields, metrics=LanguageModel.METRICS)
     if not resume:
         check_out_free(args.out, overwrite=args.overwrite)
     corpus = read_corpus(args, config.batch_size)
+    try:  # bad combinations (e.g. adaptive cutoffs beyond the vocabulary) fail before training
+        LanguageModelConfig(vocab_size=len(corpus.vocab), **model_fields)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     with process_group() as workers:
         if workers.is_main:
             for note in notes:

@@ -50,11 +50,15 @@ class LanguageModelConfig:
     cell: str = option("lstm", "recurrent cell", choices=CELLS)
     hidden_size: int = option(512, "units per recurrent layer", low=1, high=65536)
     num_layers: int = option(2, "stacked recurrent layers", low=1, high=64)
-    embedding_size: int | None = None  # None: same as hidden_size
+    embedding_size: int | None = option(
+        None, "embedding width (default: --hidden-size)", low=1, high=65536
+    )
     dropout: float = option(
         0.0, "dropout between layers and before the output layer", low=0.0, high=1.0, open_high=True
     )
-    tie_weights: bool = False  # share input embedding and output matrix (Press & Wolf 2017)
+    tie_weights: bool = option(
+        False, "share the input embedding and the output matrix (Press & Wolf 2017)"
+    )
     zoneout: float = option(
         0.0,
         "zoneout on h and c (Krueger et al. 2017); runs rnnkit's fused/generic loop",
