@@ -70,7 +70,8 @@ def test_bf16_is_refused_on_a_cpu_without_native_bfloat16(monkeypatch):
 
 
 def test_unknown_precision_is_a_config_error():
-    with pytest.raises(ValueError, match="precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8'"):
+    expected = "precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8'"
+    with pytest.raises(ValueError, match=expected):
         TrainConfig(max_steps=1, precision="fp8")
 
 
