@@ -14,8 +14,6 @@ from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
 
-pytest.importorskip("starlette", reason="pip install 'rnnkit[serve]' to test rnnkit serve")
-
 TEXT = "ROMEO: the quick brown fox jumps over the lazy dog.\nJULIET: hello, world!\n"
 WORDS = ["win", "a", "free", "prize", "now", "see", "you", "at", "lunch", "call", "me"]
 SENTENCES = [["The", "dog", "barks", "."], ["She", "runs", "fast"]]

@@ -7,6 +7,9 @@ import pytest
 
 from rnnkit.cli import main
 
+pytest.importorskip("starlette", reason="pip install 'rnnkit[serve]' to test rnnkit serve")
+pytest.importorskip("uvicorn", reason="pip install 'rnnkit[serve]' to test rnnkit serve")
+
 
 def one_line_error(capsys, argv: list[str], *needles: str) -> None:
     """Run the command in this process: status 2, one stderr line holding every needle."""
