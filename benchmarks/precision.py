@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/precision.py           # 1x128, 2x256 (default preset), 2x512; B 64, T 100
     python benchmarks/precision.py --quick   # smoke run: 1x32 and 2x64, B 8, T 20, one round
+    python benchmarks/precision.py --sizes 2x256   # the default preset's size only
 
 Each row times one update of :class:`rnnkit.tasks.LanguageModel` through the Trainer's own
 ``train_step`` (forward and loss under the run's autocast, backward, clipping, Adam step) on a
@@ -71,10 +72,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sizes", help="layers x hidden, e.g. 2x256,2x512 (default: all three)")
     args = parser.parse_args()
     batch, bptt = (8, 20) if args.quick else (64, 100)
     rounds = 1 if args.quick else args.rounds
     sizes = QUICK_SIZES if args.quick else SIZES
+    if args.sizes:
+        sizes = tuple(tuple(map(int, size.split("x"))) for size in args.sizes.split(","))
     cpu = torch.backends.cpu.get_cpu_capability()
     threads = torch.get_num_threads()
     print(f"char LM training, B {batch}, T {bptt}, {threads} threads, CPU {cpu}, "
