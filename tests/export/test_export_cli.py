@@ -11,8 +11,8 @@ from cli_helpers import assert_one_line_error, rnnkit
 from rnnkit.cli import main
 from rnnkit.data.vocab import CharVocab
 from rnnkit.export.table import build
-from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.tasks.longrange import LongRangeConfig, LongRangeModel
 
 pytest.importorskip("onnxruntime")
 
@@ -78,11 +78,9 @@ def test_export_encoder_decoder_with_verify(tmp_path, capsys):
 
 def test_refused_model_is_one_line_error(tmp_path):
     """Run as a user would: exit status 2, one line saying why, no file."""
-    torch.manual_seed(0)
-    config = ClassifierConfig(9, 2, cell="layer_norm_lstm", hidden_size=4)
-    SequenceClassifier(config).save_pretrained(tmp_path / "ln")
-    refused = rnnkit("export", "--checkpoint", "ln", "--out", "m.onnx", cwd=tmp_path)
-    assert_one_line_error(refused, "generic loop", "LayerNormLSTMCell")
+    LongRangeModel(LongRangeConfig("copy", 5, 5, hidden_size=4)).save_pretrained(tmp_path / "lr")
+    refused = rnnkit("export", "--checkpoint", "lr", "--out", "m.onnx", cwd=tmp_path)
+    assert_one_line_error(refused, "LongRangeModel has no ONNX export")
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -10,9 +10,7 @@ import torch
 from rnnkit.export import ExportError, export_onnx
 from rnnkit.export.table import MODELS, build
 from rnnkit.export.verify import CASES, verify_onnx
-from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.longrange import LongRangeConfig, LongRangeModel
-from rnnkit.tasks.tagger import Tagger, TaggerConfig
 
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -59,18 +57,19 @@ def test_batch_rows_do_not_see_each_other(tmp_path):
     torch.testing.assert_close(both[1:], alone["logits"], atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize(
-    ("model", "needle"),
-    [
-        (SequenceClassifier(ClassifierConfig(12, 3, cell="layer_norm_lstm", hidden_size=4)),
-         "generic loop"),
-        (SequenceClassifier(ClassifierConfig(12, 3, zoneout=0.1, hidden_size=4)), "zoneout"),
-        (Tagger(TaggerConfig(9, 9, 3, hidden_size=4, num_layers=2, residual=True)), "residual"),
-        (LongRangeModel(LongRangeConfig("adding", 2, 1, hidden_size=4)), "LongRangeModel"),
-    ],
-)  # fmt: skip
-def test_refused_with_a_reason(model, needle, tmp_path):
-    with pytest.raises(ExportError, match=needle) as info:
-        export_onnx(model.eval(), tmp_path / "m.onnx")
+def test_generic_path_is_a_loop_over_time(tmp_path):
+    """rnnkit's own cells export as an ONNX Loop whose trip count is the input's length."""
+    (path,) = export_onnx(build("classifier-layer-norm-bilstm"), tmp_path / "c.onnx")
+    graph = onnx.load(path).graph
+    loops = [n for n in graph.node if n.op_type == "Loop"]
+    assert len(loops) == 2  # forward and backward direction
+    constants = {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    assert all(n.input[0] not in constants for n in loops)  # not a trip count fixed at export
+
+
+def test_refused_with_a_reason(tmp_path):
+    model = LongRangeModel(LongRangeConfig("adding", 2, 1, hidden_size=4)).eval()
+    with pytest.raises(ExportError, match="LongRangeModel has no ONNX export") as info:
+        export_onnx(model, tmp_path / "m.onnx")
     assert "\n" not in str(info.value)
     assert not (tmp_path / "m.onnx").exists()

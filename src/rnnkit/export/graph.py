@@ -9,7 +9,8 @@ from typing import Any
 import torch.utils._pytree as pytree
 from torch import Tensor, nn
 
-from rnnkit.export.padded import PaddedRecurrent
+from rnnkit.export.generic import prepare_generic
+from rnnkit.export.padded import PaddedRecurrent, is_native
 
 
 @dataclass
@@ -29,14 +30,21 @@ class Graph:
 
 
 def with_padded_layers(model: nn.Module, names: list[str]) -> nn.Module:
-    """A copy of ``model`` whose recurrent layers ``names`` (dotted paths) export with lengths."""
+    """A copy of ``model`` whose recurrent layers ``names`` (dotted paths) export with lengths.
+
+    A native layer becomes ONNX recurrent nodes with ``sequence_lens``
+    (:class:`PaddedRecurrent`); one on rnnkit's generic path gets scripted time loops
+    (:func:`~rnnkit.export.generic.prepare_generic`).
+    """
     model = copy.deepcopy(model).eval()
     for name in names:
         owner, _, leaf = name.rpartition(".")
         parent = model.get_submodule(owner) if owner else model
-        setattr(
-            parent, leaf, PaddedRecurrent(getattr(parent, leaf), f"{type(model).__name__}.{name}")
-        )
+        layer = getattr(parent, leaf)
+        if is_native(layer):
+            setattr(parent, leaf, PaddedRecurrent(layer, f"{type(model).__name__}.{name}"))
+        else:
+            prepare_generic(layer)
     return model
 
 

@@ -5,7 +5,9 @@ Exporter: torch's TorchScript-based ``torch.onnx.export(..., dynamo=False)`` at 
 ``nn.LSTM`` (its output only accepts the example's length) and takes ~30 s per model, while
 the TorchScript exporter maps recurrent layers onto ONNX's native ``LSTM``/``GRU``/``RNN``
 operators with dynamic batch and time axes. Padded batches go through those operators'
-``sequence_lens`` (:mod:`rnnkit.export.padded`), never through a PackedSequence.
+``sequence_lens`` (:mod:`rnnkit.export.padded`), never through a PackedSequence; layers on
+rnnkit's generic path (other cells, zoneout, residual connections) become an ONNX ``Loop`` over
+the time steps (:mod:`rnnkit.export.generic`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import nn
 
 from rnnkit.export.classifier import classifier_graphs
 from rnnkit.export.encoder_decoder import context_graphs, seq2seq_graphs
+from rnnkit.export.generic import scripted_loops
 from rnnkit.export.graph import Graph
 from rnnkit.export.language_model import language_model_graphs
 from rnnkit.export.padded import ExportError
@@ -44,8 +47,7 @@ def model_graphs(model: nn.Module) -> list[Graph]:
     if build is None:
         raise ExportError(
             f"{type(model).__name__} has no ONNX export (exported kinds: {', '.join(GRAPHS)}); "
-            "the long-range benchmark models unroll rnnkit's cells over time, which would "
-            "freeze the sequence length"
+            "the long-range benchmark models are experiments, not deployable models"
         )
     return build(model)
 
@@ -72,7 +74,7 @@ def export_onnx(model: nn.Module, out: str | Path) -> list[Path]:
 
 def write_graph(graph: Graph, path: Path) -> None:
     """One ``torch.onnx.export`` call, torch's exporter warnings silenced."""
-    with torch.no_grad(), warnings.catch_warnings(), traceable_generic_path():
+    with torch.no_grad(), warnings.catch_warnings(), traceable_generic_path(), scripted_loops():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             graph.module.eval(),

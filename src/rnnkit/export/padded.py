@@ -27,17 +27,15 @@ class ExportError(RnnkitError):
     """A model (or an option of it) that has no ONNX form here; the message says why."""
 
 
+def is_native(layer: nn.Module) -> bool:
+    """Whether a drop-in layer runs torch's kernel in eval mode (else rnnkit's generic loop)."""
+    return not getattr(layer, "_structural", False) and getattr(layer, "_torch_layout", True)
+
+
 def check_native(layer: nn.Module, where: str) -> None:
-    """Refuse a drop-in layer that runs rnnkit's generic loop (its cells have no ONNX node)."""
-    if not isinstance(layer, nn.RNNBase):
-        raise ExportError(f"{where}: {type(layer).__name__} is not a torch-style recurrent layer")
-    if getattr(layer, "_structural", False) or not getattr(layer, "_torch_layout", True):
-        raise ExportError(
-            f"{where} runs rnnkit's generic loop ({layer.extra_repr()}): its cells, zoneout "
-            "or residual connections have no ONNX recurrent operator, and an unrolled loop "
-            "would freeze the sequence length; export supports the native lstm/gru/rnn cells "
-            "(retrain without these options, or export a language model, which runs one step)"
-        )
+    """Refuse what has no ONNX recurrent node: not a torch-style layer, or projections."""
+    if not isinstance(layer, nn.RNNBase) or not is_native(layer):
+        raise ExportError(f"{where}: {type(layer).__name__} has no ONNX recurrent operator form")
     if layer.proj_size > 0:
         raise ExportError(f"{where}: proj_size has no ONNX LSTM equivalent")
 

@@ -44,6 +44,14 @@ MODELS = {
         SequenceClassifier,
         ClassifierConfig(12, 3, cell="rnn", bidirectional=True, pooling="mean", **SMALL),
     ),
+    "classifier-layer-norm-bilstm": (
+        SequenceClassifier,
+        ClassifierConfig(12, 3, cell="layer_norm_lstm", bidirectional=True, **SMALL),
+    ),
+    "classifier-peephole-zoneout": (
+        SequenceClassifier,
+        ClassifierConfig(12, 3, cell="peephole_lstm", num_layers=2, zoneout=0.2, **SMALL),
+    ),
     "tagger-lstm": (
         Tagger,
         TaggerConfig(
@@ -70,6 +78,21 @@ MODELS = {
             hidden_size=5,
             num_layers=1,
             crf=True,
+        ),
+    ),
+    "tagger-gru-residual": (
+        Tagger,
+        TaggerConfig(
+            20,
+            10,
+            5,
+            cell="gru",
+            word_embedding_size=4,
+            char_embedding_size=3,
+            char_hidden_size=3,
+            hidden_size=5,
+            num_layers=2,
+            residual=True,
         ),
     ),
     "seq2seq-bilstm-general": (Seq2Seq, Seq2SeqConfig(13, 9, num_layers=2, **SMALL)),
@@ -100,10 +123,6 @@ def build(name: str, seed: int = 0) -> torch.nn.Module:
 
 #: models the export refuses, each with its one-line reason
 REFUSED = {
-    "classifier-layer-norm-lstm": (
-        SequenceClassifier,
-        ClassifierConfig(12, 3, cell="layer_norm_lstm", **SMALL),
-    ),
     "long-range-adding": (LongRangeModel, LongRangeConfig("adding", 2, 1, hidden_size=5)),
 }
 
