@@ -248,7 +248,7 @@ def generate_iter(
     from rnnkit.decoding.sampling import iter_samples
     from rnnkit.tasks.lm_step import generation_threads, lm_step
 
-    ids = model.vocab.encode(prime, strict=True)  # (P,)
+    ids = prime_ids(model.vocab, prime)  # (P,)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     tokens = iter_samples(
         lm_step(model),
@@ -261,6 +261,18 @@ def generate_iter(
         threads=generation_threads(1, model.config.hidden_size),
     )
     return _pieces(model.vocab.decode, int(ids[-1]), tokens)
+
+
+def prime_ids(vocab: Any, prime: str) -> Tensor:
+    """(P,) ids of ``prime``; raises VocabularyError for unknown symbols.
+
+    A word vocabulary ends every line with ``<eos>``, the last one too; a prime that does not
+    end with a line break leaves its last line open, so that ``<eos>`` is dropped.
+    """
+    ids = vocab.encode(prime, strict=True)
+    if len(ids) > 1 and not prime.endswith("\n") and vocab.decode(ids[-1:]) == "\n":
+        return ids[:-1]
+    return ids
 
 
 def _pieces(

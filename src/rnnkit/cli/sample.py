@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rnnkit.cli.common import OneLineParser, UsageError, bounded
@@ -35,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
 
 
 def run_sample(args: argparse.Namespace) -> None:
-    from rnnkit.apps.language_model import generate
+    from rnnkit.apps.language_model import generate_iter
     from rnnkit.checkpoint import load, model_format
     from rnnkit.tasks.language_model import FORMAT
 
@@ -50,7 +51,7 @@ def run_sample(args: argparse.Namespace) -> None:
     if not args.prime:
         raise UsageError("--prime must not be empty")
     try:
-        text = generate(
+        pieces = generate_iter(
             model,
             args.prime,
             args.length,
@@ -61,4 +62,7 @@ def run_sample(args: argparse.Namespace) -> None:
         )
     except RnnkitError as e:
         raise UsageError(f"--prime: {e}") from None
-    print(text)
+    sys.stdout.write(args.prime)
+    for piece in pieces:  # each as it is drawn: a terminal shows the text line by line
+        sys.stdout.write(piece)
+    sys.stdout.write("\n")
