@@ -3,11 +3,12 @@
 A drop-in with another cell (LayerNorm-LSTM, peephole LSTM), zoneout or residual connections
 runs rnnkit's own stack: :class:`~rnnkit.layers.Stacked` of :class:`~rnnkit.layers.Recurrent`
 (or :class:`~rnnkit.layers.Bidirectional`) layers. Tracing it would unroll the time loop to the
-example's length. While exporting, each ``Recurrent``'s loop (``_unroll``) is replaced by
-:class:`StepLoop`: a TorchScript ``for`` over the steps (an ONNX ``Loop`` with a dynamic trip
-count) around one traced step of that layer (the cell's ``step``, eval-mode zoneout, and the
-length mask that freezes finished sequences). Everything else (input projection, reversal
-within each length, merging, residuals) is rnnkit's own code, traced as it runs.
+example's length. While exporting, each ``Recurrent``'s loop (``_unroll``) is replaced by a
+scripted function (:func:`loop_one`, :func:`loop_two`): a TorchScript ``for`` over the steps (an
+ONNX ``Loop`` with a dynamic trip count) around one traced step of that layer (the cell's
+``step``, eval-mode zoneout, and the length mask that freezes finished sequences). Everything
+else (input projection, reversal within each length, merging, residuals) is rnnkit's own code,
+traced as it runs; ``Recurrent._segment`` is swapped too, for a reshape that keeps T dynamic.
 """
 
 from __future__ import annotations
@@ -137,6 +138,11 @@ def prepare_generic(layer: nn.Module) -> None:
     with torch.no_grad():
         for module in recurrents:
             _LOOPS[id(module)] = script_loop(module, module.cell.input_size)
+
+
+def clear_loops() -> None:
+    """Forget the prepared loops (they hold a copy of the weights as constants)."""
+    _LOOPS.clear()
 
 
 @contextmanager

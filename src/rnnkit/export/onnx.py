@@ -22,7 +22,7 @@ from torch import nn
 
 from rnnkit.export.classifier import classifier_graphs
 from rnnkit.export.encoder_decoder import context_graphs, seq2seq_graphs
-from rnnkit.export.generic import scripted_loops
+from rnnkit.export.generic import clear_loops, scripted_loops
 from rnnkit.export.graph import Graph
 from rnnkit.export.language_model import language_model_graphs
 from rnnkit.export.padded import ExportError
@@ -65,10 +65,13 @@ def export_onnx(model: nn.Module, out: str | Path) -> list[Path]:
         raise ExportError("exporting needs the onnx package: pip install 'rnnkit[onnx]'")
     out = Path(out)
     paths = []
-    for graph in model_graphs(model):
-        path = graph_path(out, graph)
-        write_graph(graph, path)
-        paths.append(path)
+    try:
+        for graph in model_graphs(model):
+            path = graph_path(out, graph)
+            write_graph(graph, path)
+            paths.append(path)
+    finally:
+        clear_loops()
     return paths
 
 
