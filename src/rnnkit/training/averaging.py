@@ -34,7 +34,7 @@ def nt_asgd_triggered(previous: Sequence[float], loss: float, window: int) -> bo
 class NTASGD:
     """The trigger's history and the running mean of ``model``'s parameters after the switch.
 
-    The optimiser is a plain ``torch.optim.SGD`` (see :meth:`optimizer`); the trainer calls
+    The optimiser is a plain ``torch.optim.SGD`` (see :meth:`sgd`); the trainer calls
     :meth:`observe` at each validation, :meth:`update` after each update and validates inside
     :meth:`averaged`.
     """
@@ -50,10 +50,9 @@ class NTASGD:
     def active(self) -> bool:
         return self.average is not None
 
-    @staticmethod
-    def optimizer(params: Any, lr: float, momentum: float = 0.0) -> torch.optim.Optimizer:
+    def sgd(self, lr: float, momentum: float = 0.0) -> torch.optim.SGD:
         """The SGD the raw weights train with, before and after the switch."""
-        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+        return torch.optim.SGD(self.params, lr=lr, momentum=momentum)
 
     def observe(self, loss: float) -> bool:
         """Feed a validation loss; True when averaging starts now."""

@@ -111,13 +111,10 @@ class Trainer:
         self.source = self._source(train)
         self.evaluator = self._evaluator(valid)
         self.precision = Precision.for_model(config.precision, model)
-        self.averaging = (
-            NTASGD(model, config.nt_asgd_window) if config.optimizer == "nt-asgd" else None
-        )
+        nt_asgd = config.optimizer == "nt-asgd"
+        self.averaging = NTASGD(model, config.nt_asgd_window) if nt_asgd else None
         if self.averaging is not None:
-            self.optimizer = self.averaging.optimizer(
-                model.parameters(), config.lr, config.momentum
-            )
+            self.optimizer = self.averaging.sgd(config.lr, config.momentum)
         else:
             self.optimizer = build_optimizer(model.parameters(), config)
         self.schedule = LRSchedule(config)
