@@ -73,3 +73,16 @@ def test_bad_word_options_are_one_line_errors(tmp_path, capsys, args, message):
     assert train(tmp_path / "lm", *args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_sampling_a_word_model_reads_unknown_prime_words_as_unk(wikitext, tmp_path, capsys):
+    assert train(tmp_path / "lm", "--data-dir", str(wikitext)) == 0
+    capsys.readouterr()
+    argv = ["sample", "--checkpoint", str(tmp_path / "lm"), "--prime", "the zebra cat",
+            "--length", "12", "--seed", "1"]  # fmt: skip
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert err == "note: --prime words not in the vocabulary are read as <unk>: 'zebra'\n"
+    assert out.startswith("the zebra cat") and len(out.split()) >= 6  # words, spaces between
+    assert main(argv) == 0
+    assert capsys.readouterr().out == out  # the same seed: the same words

@@ -264,12 +264,12 @@ def generate_iter(
 
 
 def prime_ids(vocab: Any, prime: str) -> Tensor:
-    """(P,) ids of ``prime``; raises VocabularyError for unknown symbols.
+    """(P,) ids of ``prime``; unknown characters raise VocabularyError, unknown words are <unk>.
 
     A word vocabulary ends every line with ``<eos>``, the last one too; a prime that does not
     end with a line break leaves its last line open, so that ``<eos>`` is dropped.
     """
-    ids = vocab.encode(prime, strict=True)
+    ids = vocab.encode(prime, strict=not vocab.separator)  # words: <unk> is a word it knows
     if len(ids) > 1 and not prime.endswith("\n") and vocab.decode(ids[-1:]) == "\n":
         return ids[:-1]
     return ids

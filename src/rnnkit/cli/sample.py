@@ -50,6 +50,11 @@ def run_sample(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.checkpoint}: checkpoint has no vocabulary to sample with")
     if not args.prime:
         raise UsageError("--prime must not be empty")
+    if model.vocab.separator and (unknown := model.vocab.missing(args.prime)):
+        shown = " ".join(repr(w) for w in unknown[:10])
+        print(
+            f"note: --prime words not in the vocabulary are read as <unk>: {shown}", file=sys.stderr
+        )
     try:
         pieces = generate_iter(
             model,
