@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from cli_helpers import assert_one_line_error, rnnkit
 from rnnkit.layers import GRU, LSTM
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.training import precision as precision_module
@@ -61,6 +62,14 @@ def test_fp16_on_the_cpu_is_refused():
     with pytest.raises(PrecisionError, match="fp16 runs only on CUDA") as e:
         make_trainer(precision="fp16")
     assert "\n" not in str(e.value)
+
+
+def test_the_command_line_refuses_fp16_in_one_line(tmp_path):
+    (tmp_path / "t.txt").write_text("to be or not to be. " * 60)
+    args = ("train", "lm", "--text", "t.txt", "--preset", "tiny", "--precision", "fp16")
+    result = rnnkit(*args, "--out", "run", cwd=tmp_path)
+    assert_one_line_error(result, "precision fp16 runs only on CUDA")
+    assert not (tmp_path / "run").exists()
 
 
 def test_bf16_is_refused_on_a_cpu_without_native_bfloat16(monkeypatch):
