@@ -1,14 +1,13 @@
 """Checkpoint directories: ``config.json`` + ``model.safetensors``; loading never unpickles.
 
-Every file is written to a temporary name and renamed into place, so a crash or a
-later failure never leaves a half-written checkpoint where a good one stood.
+Every file is written to a temporary name, fsync'ed and renamed into place
+(:mod:`rnnkit.durable`), so a crash, a power cut or a full disk never leaves a half-written
+checkpoint where a good one stood.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,22 +16,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from rnnkit.durable import atomic_write, atomic_write_all
 from rnnkit.errors import CheckpointError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_checkpoint(directory: str | Path, config: dict, state_dict: dict) -> Path:
@@ -41,8 +29,13 @@ def save_checkpoint(directory: str | Path, config: dict, state_dict: dict) -> Pa
     directory.mkdir(parents=True, exist_ok=True)
     # clone: tied weights share storage, which safetensors refuses; each key gets its own copy
     tensors = {k: v.detach().cpu().clone() for k, v in state_dict.items()}
-    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp))
-    write_json(directory / CONFIG_NAME, config)
+    text = json.dumps(config, indent=2, ensure_ascii=False)
+    atomic_write_all(  # both on disk before either is renamed: a failed write changes neither
+        {
+            directory / WEIGHTS_NAME: lambda tmp: save_file(tensors, tmp),
+            directory / CONFIG_NAME: lambda tmp: Path(tmp).write_text(text, "utf-8"),
+        }
+    )
     return directory
 
 

@@ -9,15 +9,17 @@ Layout of ``OUT/trainer_state/``::
         trainer.safetensors       optimizer tensors, torch RNG state and carried hidden state
         trainer.json              everything else: step, data position, schedules, RNG states
 
-A step directory is written under a temporary name and renamed into place, so a crash at
-any moment leaves only complete step directories (plus a temporary one that is ignored and
-cleared). Resuming picks the newest complete one.
+A step directory is written under a temporary name, fsync'ed (files and directory) and
+renamed into place, and the parent directory is fsync'ed after the rename
+(:func:`rnnkit.durable.publish_dir`), so a crash or power cut at any moment leaves only
+complete step directories (plus a temporary one that is ignored and cleared). A write that
+fails (disk full) raises a one-line :class:`~rnnkit.durable.WriteError` and leaves the
+earlier steps as they were. Resuming picks the newest complete one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -32,6 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from rnnkit.durable import WRITE_ERRORS, publish_dir, write_failed
 from rnnkit.errors import CheckpointError
 from rnnkit.tasks.pretrained import read_json, write_json
 
@@ -73,23 +76,30 @@ def save_state_dir(
     root = Path(out_dir) / STATE_DIR
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:06d}"
+    final = root / name
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
     try:
-        write_model(tmp)
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / TENSORS_NAME
-        )
-        (tmp / META_NAME).write_text(json.dumps(meta, indent=1, allow_nan=False), "utf-8")
-        final = root / name
-        if final.exists():  # saved before, by a run that was later resumed from an earlier step
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        try:
+            _write_step(tmp, write_model, tensors, meta)
+        except WRITE_ERRORS as e:
+            kept = "the previous checkpoints are kept" if step_dirs(out_dir) else "none is saved"
+            raise write_failed(final, e, kept) from None
+        publish_dir(tmp, final)  # replaces a step saved before by a run later resumed earlier
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     for old in step_dirs(out_dir)[:-keep_last]:
         shutil.rmtree(old)
     return final
+
+
+def _write_step(
+    tmp: Path, write_model: Callable[[Path], Any], tensors: dict[str, Tensor], meta: dict
+) -> None:
+    """The step directory's files, under its temporary name."""
+    write_model(tmp)
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / TENSORS_NAME)
+    (tmp / META_NAME).write_text(json.dumps(meta, indent=1, allow_nan=False), "utf-8")
 
 
 def load_state_dir(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rnnkit.durable import fsync_path
+
 METRICS_NAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 
@@ -54,8 +56,15 @@ class MetricsLog:
             self._writer = _summary_writer(self.path.parent / TENSORBOARD_DIR, purge)
 
     def size(self) -> int:
-        """Bytes written so far (saved with a checkpoint, to cut the log back on resume)."""
-        return self.path.stat().st_size if self.path is not None and self.path.exists() else 0
+        """Bytes written so far, fsync'ed (saved with a checkpoint, to cut the log back on resume).
+
+        The checkpoint that records this size is made durable right after; the records it
+        counts must reach the disk first, or a power cut could leave a log shorter than it.
+        """
+        if self.path is None or not self.path.exists():
+            return 0
+        fsync_path(self.path)
+        return self.path.stat().st_size
 
     def write(self, record: dict[str, Any]) -> None:
         if self.path is None:
