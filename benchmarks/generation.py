@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/generation.py                # 300 characters per call, 3 rounds
     python benchmarks/generation.py --quick        # smoke run: 20 characters, one round
-    python benchmarks/generation.py --process      # and `rnnkit sample --length 5000`, whole
+    python benchmarks/generation.py --process      # `rnnkit sample --length 5000`, whole
     python benchmarks/generation.py --process --rnnkit-src OLD/src   # ... of another checkout
 
 The model is the ``default`` LM preset's architecture (2x256 LSTM) over tinyshakespeare's 65
@@ -21,8 +21,9 @@ batch 1 and at a batch of 8 prompts, all timed in the same process, interleaved 
   ``torch.multinomial``, torch's default threads: the loop written the usual way.
 
 ``× plain`` is a row's characters per second over the plain loop's. The target: rnnkit at least
-2x at batch 1. ``--process`` also times ``rnnkit sample --length 5000`` as a whole process on a
-checkpoint of that model (wall seconds, and user + system CPU seconds of the child).
+2x at batch 1. ``--process`` instead times ``rnnkit sample --length 5000`` as a whole process on
+a checkpoint of that model (wall seconds, and user + system CPU seconds of the child, from
+``resource.getrusage(RUSAGE_CHILDREN)``); ``--rnnkit-src`` runs another checkout's rnnkit there.
 """
 
 from __future__ import annotations
@@ -116,8 +117,7 @@ def time_process(length: int, rnnkit_src: str | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         default_model().save_pretrained(tmp)
         env = {**os.environ, "PYTHONPATH": rnnkit_src} if rnnkit_src else None
-        code = "from rnnkit.cli import main; main()"
-        args = [sys.executable, "-c", code, "sample", "--checkpoint", tmp]
+        args = [sys.executable, "-m", "rnnkit.cli", "sample", "--checkpoint", tmp]
         args += ["--length", str(length), "--seed", "0"]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
@@ -128,7 +128,7 @@ def time_process(length: int, rnnkit_src: str | None) -> None:
         raise SystemExit(f"rnnkit sample failed: {done.stderr.strip()}")
     user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
     source = rnnkit_src or "this checkout"
-    print(f"\nrnnkit sample --length {length} ({source}): {wall:.2f} s wall, "
+    print(f"rnnkit sample --length {length} ({source}): {wall:.2f} s wall, "
           f"{user + system:.2f} CPU s ({user:.2f} user + {system:.2f} system)")  # fmt: skip
 
 
@@ -138,12 +138,15 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=300, help="characters per call and row")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch's default threads (default: torch's)")
-    parser.add_argument("--process", action="store_true", help="also time rnnkit sample")
+    parser.add_argument("--process", action="store_true", help="time rnnkit sample instead")
     parser.add_argument("--process-length", type=int, default=5000)
     parser.add_argument("--rnnkit-src", help="PYTHONPATH of the rnnkit that --process runs")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.process:
+        time_process(20 if args.quick else args.process_length, args.rnnkit_src)
+        return
     length, rounds = (20, 1) if args.quick else (args.length, args.rounds)
     model = default_model()
     threads = torch.get_num_threads()
@@ -155,8 +158,6 @@ def main() -> None:
         rate = {name: batch * length / s for name, s in seconds.items()}
         for name, r in rate.items():
             print(f"{batch:>5}  {name:<12}{r:>10,.0f}{r / rate['plain loop']:>8.2f}x")
-    if args.process:
-        time_process(20 if args.quick else args.process_length, args.rnnkit_src)
 
 
 if __name__ == "__main__":
