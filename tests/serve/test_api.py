@@ -193,6 +193,7 @@ def test_oversized_bodies_get_413_with_or_without_a_length(client):
 def test_wrong_methods_and_paths_get_json_errors(client):
     wrong = client.get("/api/generate")
     assert wrong.status_code == 405 and wrong.json() == {"error": "Method Not Allowed"}
+    assert wrong.headers["allow"] == "POST"
     missing = client.post("/api/nothing", json={})
     assert missing.status_code == 404 and "error" in missing.json()
 

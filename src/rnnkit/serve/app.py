@@ -42,8 +42,8 @@ async def page(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 async def api_error(request: Request, exc: Exception) -> Response:
@@ -52,7 +52,7 @@ async def api_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ServerBusyError):
         return error(503, str(exc))
     if isinstance(exc, HTTPException):
-        return error(exc.status_code, str(exc.detail))
+        return error(exc.status_code, str(exc.detail), exc.headers)  # 405 keeps its Allow
     return error(400, str(exc).splitlines()[0][:300])  # an RnnkitError from the model's checks
 
 
