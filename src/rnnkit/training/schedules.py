@@ -31,9 +31,12 @@ PLATEAU_THRESHOLD = 1e-4  # relative improvement that counts (as torch's ReduceL
 
 
 def build_optimizer(parameters: Iterable[Tensor], config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam (default), SGD with optional momentum, or RMSprop with alpha 0.95 (char-rnn)."""
+    """Adam (default), SGD with optional momentum, or RMSprop with alpha 0.95 (char-rnn).
+
+    ``nt-asgd`` is SGD until its trigger fires (the Trainer's :class:`NTASGD` then averages).
+    """
     params = list(parameters)
-    if config.optimizer == "sgd":
+    if config.optimizer in ("sgd", "nt-asgd"):
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=config.lr, alpha=RMSPROP_ALPHA, eps=1e-8)
