@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from rnnkit.cli.common import OneLineParser
+from rnnkit.cli.common import OneLineParser, one_line
 from rnnkit.errors import RnnkitError
 
 __all__ = ["COMMANDS", "TRAIN_COMMANDS", "build_parser", "main"]
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.run(args)
     except RnnkitError as e:
-        print(f"rnnkit: error: {e}", file=sys.stderr)
+        print(f"rnnkit: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rnnkit: interrupted; the best checkpoint so far is kept", file=sys.stderr)
@@ -75,6 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as e:  # a path the system refuses (too long, under a file, no space...)
         where = f"{e.filename}: " if e.filename is not None else ""
-        print(f"rnnkit: error: {where}{e.strerror or e}", file=sys.stderr)
+        print(f"rnnkit: error: {one_line(f'{where}{e.strerror or e}')}", file=sys.stderr)
         return 2
     return 0

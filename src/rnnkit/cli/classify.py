@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from rnnkit.checkpoint import load
-    from rnnkit.data.text import read_text
+    from rnnkit.data.text import read_stream, read_text
     from rnnkit.tasks.classifier import SequenceClassifier
 
     model = load(args.checkpoint)
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.checkpoint}: not a classifier; `rnnkit classify` needs one")
     texts = list(args.texts)
     if args.input is not None:
-        lines = sys.stdin.read() if str(args.input) == "-" else read_text(args.input)
+        lines = read_stream(sys.stdin) if str(args.input) == "-" else read_text(args.input)
         texts += [line for line in lines.splitlines() if line.strip()]
     if not texts:
         raise UsageError("give texts to classify: TEXT arguments or --input FILE")

@@ -21,7 +21,13 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports errors as one line and exits with status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
+
+
+def one_line(message: str) -> str:
+    """An error message on one line: a line end inside it (from a file name, say) shown as
+    ``\\n``."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def bounded(

@@ -14,6 +14,7 @@ from rnnkit.cli.options import (
     add_training_options,
     config_overrides,
     resumed_budget,
+    run_record,
     train_config,
 )
 from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
@@ -94,4 +95,6 @@ def configured(args: argparse.Namespace) -> tuple[Path, ClassifyData, dict, Trai
 def resumed(args: argparse.Namespace) -> tuple[Path, ClassifyData, dict, TrainConfig]:
     """The run's own settings from DIR/trainer_state/run.json; only the budget may change."""
     data_path, data, model_fields, train = load_run(args.resume)
-    return data_path, data, model_fields, TrainConfig(**resumed_budget(args, train))
+    with run_record(args.resume):
+        ClassifierConfig(2, 2, **model_fields)
+        return data_path, data, model_fields, TrainConfig(**resumed_budget(args, train))

@@ -13,6 +13,7 @@ from rnnkit.cli.options import (
     config_overrides,
     preset_configs,
     resumed_budget,
+    run_record,
 )
 from rnnkit.tasks.context_to_sequence import ContextConfig, ContextToSequence
 from rnnkit.training.checkpoint import load_run_record
@@ -53,8 +54,10 @@ def run(args: argparse.Namespace) -> None:
 
     if args.resume is not None:  # the images are regenerated from the recorded seed
         record = load_run_record(args.resume, "digits")
-        task, model_fields = DigitTask(**record["task"]), record["model"]
-        config = TrainConfig(**resumed_budget(args, record["training"]))
+        with run_record(args.resume):
+            task, model_fields = DigitTask(**record["task"]), record["model"]
+            config = TrainConfig(**resumed_budget(args, record["training"]))
+            ContextConfig(14, **model_fields)
         out = args.resume
     else:
         config, model_fields = preset_configs(args, PRESETS[args.preset], ContextConfig,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rnnkit.apps.longrange import PRESETS, LongRangeTask
 from rnnkit.apps.longrange_table import REPRODUCTION_ROWS
+from rnnkit.checks import check_int
 from rnnkit.cli.common import UsageError, add_run_options, bounded, check_out_free
 from rnnkit.cli.options import (
     STREAM_ONLY,
@@ -17,6 +18,7 @@ from rnnkit.cli.options import (
     config_overrides,
     option_string,
     resumed_budget,
+    run_record,
     train_config,
 )
 from rnnkit.tasks.longrange import TASK_METRICS, LongRangeConfig, check_cell_task
@@ -76,9 +78,11 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError("--rows needs --reproduce")
     if args.resume is not None:
         record = load_run_record(args.resume, "longrange")
-        task, cell, T = record["task"], record["cell"], record["T"]
-        model_fields, valid_sequences = record["model"], record["valid_sequences"]
-        config = TrainConfig(**resumed_budget(args, record["training"]))
+        with run_record(args.resume):
+            task, cell, T = record["task"], record["cell"], record["T"]
+            model_fields, valid_sequences = record["model"], record["valid_sequences"]
+            config = TrainConfig(**resumed_budget(args, record["training"]))
+            check_recorded(task, cell, T, model_fields, valid_sequences)
         out = args.resume
     else:
         task_fields = config_overrides(args, LongRangeTask)
@@ -114,6 +118,17 @@ def check_run(args: argparse.Namespace, task: str, T: int | None) -> tuple[int, 
     except ValueError as e:
         raise UsageError(str(e).replace("cell 'ntm'", "--cell ntm")) from None
     return T, model_fields, cell
+
+
+def check_recorded(task: str, cell: str, T: int, model_fields: dict, valid_sequences: int) -> None:
+    """The checks of a fresh run, on what a resumed run recorded (ValueError if they fail)."""
+    from rnnkit.apps.longrange import check_length
+
+    if check_length(task, T) != T:
+        raise ValueError(f"T must be an integer, got {T!r}")
+    check_cell_task(cell, task)
+    LongRangeConfig(task, 1, 1, cell=cell, **model_fields)
+    check_int("valid_sequences", valid_sequences, 10)
 
 
 def given_options(args: argparse.Namespace) -> list[str]:

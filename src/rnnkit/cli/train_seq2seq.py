@@ -16,6 +16,7 @@ from rnnkit.cli.options import (
     config_overrides,
     preset_configs,
     resumed_budget,
+    run_record,
 )
 from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.training.checkpoint import load_run_record
@@ -59,9 +60,12 @@ def run(args: argparse.Namespace) -> None:
     check_beam(args.beam)
     if args.resume is not None:
         record = load_run_record(args.resume, "seq2seq")
-        data_path, data = record["data"], PairData(**record["reading"])
-        config = TrainConfig(**resumed_budget(args, record["training"]))
-        model_fields, out = record["model"], args.resume
+        with run_record(args.resume):
+            data_path, data = record["data"], PairData(**record["reading"])
+            data_path = None if data_path is None else str(Path(data_path))
+            config = TrainConfig(**resumed_budget(args, record["training"]))
+            model_fields, out = record["model"], args.resume
+            Seq2SeqConfig(5, 5, **model_fields)
     else:
         if args.data is None and args.preset != "cmudict":
             raise UsageError("give --data FILE (source<TAB>target pairs) or --preset cmudict")

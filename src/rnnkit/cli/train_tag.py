@@ -13,6 +13,7 @@ from rnnkit.cli.options import (
     add_training_options,
     preset_configs,
     resumed_budget,
+    run_record,
 )
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
 from rnnkit.training.checkpoint import load_run_record
@@ -54,9 +55,11 @@ def run(args: argparse.Namespace) -> None:
 
     if args.resume is not None:
         record = load_run_record(args.resume, "tag")
-        train_path, dev_path, test_path = record["paths"]
-        config = TrainConfig(**resumed_budget(args, record["training"]))
-        column, model_fields, out = record["column"], record["model"], args.resume
+        with run_record(args.resume):
+            train_path, dev_path, test_path = (p and Path(p) for p in record["paths"])
+            config = TrainConfig(**resumed_budget(args, record["training"]))
+            column, model_fields, out = record["column"], record["model"], args.resume
+            TaggerConfig(2, 2, 2, **model_fields)
     else:
         if args.train is None or args.dev is None:
             raise UsageError("--train and --dev are required (CoNLL-U files)")

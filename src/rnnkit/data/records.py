@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
+from rnnkit.data import text
+from rnnkit.data.text import check_line, check_size, open_data
 from rnnkit.errors import DataError
 
 FORMATS = ("tsv", "csv", "jsonl", "folders")
@@ -223,11 +225,14 @@ def _pick_encoding(path: Path, fallback: str | None) -> str:
         raise DataError(f"{path}: is a directory, expected a file (or format='folders')")
     decoder = codecs.getincrementaldecoder("utf-8")()
     bad_at, pos, chunk = None, 0, b"start"
-    with path.open("rb") as f:
+    line = (0, 0)  # (bytes of the unfinished line, line ends so far)
+    with open_data(path, "a file") as f:
         while chunk:
             chunk = f.read(_CHUNK)  # b"" at the end: the final call flags a cut-off sequence
             if (nul := chunk.find(b"\x00")) >= 0:
                 raise DataError(f"{path}: looks binary (NUL byte at offset {pos + nul})")
+            check_size(path, pos + len(chunk))
+            line = _check_lines(path, chunk, *line)
             pending = len(decoder.getstate()[0])  # bytes of a sequence the last chunk cut
             try:
                 if bad_at is None:
@@ -242,6 +247,16 @@ def _pick_encoding(path: Path, fallback: str | None) -> str:
     if fallback is None:
         raise DataError(f"{path}: not valid UTF-8 at byte offset {bad_at}")
     return fallback
+
+
+def _check_lines(path: Path, chunk: bytes, run: int, ends: int) -> tuple[int, int]:
+    """Refuse a line longer than ``MAX_LINE_BYTES`` (streamed: ``run`` bytes of the current
+    line came before ``chunk``, after ``ends`` line ends); returns the two after ``chunk``."""
+    last = chunk.rfind(b"\n")
+    if run + len(chunk) > text.MAX_LINE_BYTES:  # only then can a line be too long
+        for i, part in enumerate(chunk.split(b"\n")):
+            check_line(f"{path}:{ends + i + 1}", run + len(part) if i == 0 else len(part))
+    return (run + len(chunk) if last < 0 else len(chunk) - last - 1), ends + chunk.count(b"\n")
 
 
 def _rows(path: Path, encoding: str, fmt: str, delimiter: str) -> Iterator[Row]:
@@ -374,7 +389,7 @@ def _read_folders(root: Path, fallback: str | None) -> LabelledCorpus:
 def _read_document(file: Path, root: Path, fallback: str | None, corpus: LabelledCorpus) -> str:
     """One document: UTF-8, else ``fallback`` (noted in ``corpus.fallback_files``)."""
     if file.stat().st_size == 0:
-        return ""  # skipped as an empty text
+        return ""  # skipped as an empty text (a larger one is checked while it is scanned)
     encoding = _pick_encoding(file, fallback)
     if encoding != "utf-8-sig":
         corpus.fallback_files.append(file.relative_to(root).as_posix())

@@ -1,16 +1,27 @@
-"""Reading text corpora: any UTF-8 file, with errors that name the file and byte."""
+"""Reading text corpora: any UTF-8 file, with errors that name the file and byte.
+
+Every reader holds what it reads in memory, so a data file may hold at most
+:data:`MAX_FILE_BYTES` and a line at most :data:`MAX_LINE_BYTES`: a bigger input (a 2 GB dump,
+a binary file without line ends) is a one-line error before it can exhaust memory. Both are
+module constants; a program with the memory for more may raise them.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 from rnnkit.errors import DataError
 
 #: Name of the public-domain Shakespeare sample shipped inside the package.
 SHAKESPEARE = "tinyshakespeare"
+#: the largest data file (bytes) a reader takes: 1 GiB of text is ~8 GiB as int64 token ids
+MAX_FILE_BYTES = 1 << 30
+#: the longest line (bytes) a line-based reader takes; longer ones mean a file is not text
+MAX_LINE_BYTES = 1 << 24
 
 
 def read_text(path: str | Path) -> str:
@@ -21,7 +32,8 @@ def read_text(path: str | Path) -> str:
     """
     path = Path(path)
     with open_data(path, "a text file") as f:
-        raw = f.read()
+        raw = f.read(MAX_FILE_BYTES + 1)  # a device or pipe has no size to check up front
+    check_size(path, len(raw))
     if not raw:
         raise DataError(f"{path}: file is empty")
     nul = raw.find(b"\x00")
@@ -43,7 +55,9 @@ def read_lines(path: Path, expected: str, *, encoding: str = "utf-8") -> Iterato
     """
     offset = 0  # byte offset of the current line
     with open_data(path, expected) as f:
-        for line_no, raw in enumerate(f, start=1):
+        for line_no, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
+            check_line(f"{path}:{line_no}", len(raw) - raw.endswith(b"\n"))
+            check_size(path, offset + len(raw))
             nul = raw.find(b"\x00")
             if nul >= 0:
                 raise DataError(f"{path}: looks binary (NUL byte at offset {offset + nul})")
@@ -57,15 +71,47 @@ def read_lines(path: Path, expected: str, *, encoding: str = "utf-8") -> Iterato
 
 
 def open_data(path: Path, expected: str) -> BinaryIO:
-    """Open a data file for reading bytes; a missing or unreadable one is a one-line error."""
+    """Open a data file for reading bytes; a missing, unreadable or too large one (see
+    :data:`MAX_FILE_BYTES`) is a one-line error."""
     try:
-        return open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 (the caller closes it: `with open_data(...)`)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, expected {expected}") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        check_size(path, os.fstat(f.fileno()).st_size)
+    except DataError:
+        f.close()
+        raise
+    return f
+
+
+def check_size(path: Path | str, size: int) -> None:
+    """Refuse a file of more than :data:`MAX_FILE_BYTES` bytes (one line naming it)."""
+    if size > MAX_FILE_BYTES:
+        raise DataError(
+            f"{path}: more than {MAX_FILE_BYTES:,} bytes, the most a data file may hold "
+            "(rnnkit.data.text.MAX_FILE_BYTES); split it or pass a smaller file"
+        )
+
+
+def check_line(where: str, length: int) -> None:
+    """Refuse a line of more than :data:`MAX_LINE_BYTES` bytes (``where``: ``path:line``)."""
+    if length > MAX_LINE_BYTES:
+        raise DataError(
+            f"{where}: a line of more than {MAX_LINE_BYTES:,} bytes "
+            "(rnnkit.data.text.MAX_LINE_BYTES); is this a text file?"
+        )
+
+
+def read_stream(stream: TextIO, name: str = "<stdin>") -> str:
+    """All of a text stream (standard input), refused beyond :data:`MAX_FILE_BYTES` characters."""
+    text = stream.read(MAX_FILE_BYTES + 1)
+    check_size(name, len(text))
+    return text
 
 
 def bundled_text(name: str = SHAKESPEARE) -> str:

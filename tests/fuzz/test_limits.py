@@ -1,0 +1,200 @@
+"""Options that would be ignored are errors (``--ss-k``/``--ss-c``), and inputs too large for
+memory are refused in one line before they are read (a 2 GB sparse file, a long line)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import rnnkit.data.text as text_module
+from fuzz.harness import run_main
+from fuzz.test_options import COMMANDS, base_argv
+from rnnkit.data.conllu import read_conllu
+from rnnkit.data.pairs import read_pairs
+from rnnkit.data.records import read_labelled
+from rnnkit.data.text import read_stream, read_text
+from rnnkit.errors import DataError
+
+#: train commands whose parser takes --ss-k, found from the parser itself
+SCHEDULED = sorted(c for c, p in COMMANDS.items()
+                   if c[0] == "train" and "--ss-k" in p._option_string_actions)  # fmt: skip
+
+
+def one_line_error(argv: list[str], cwd: Path, *needles: str) -> str:
+    """Run ``rnnkit argv``: exit 2, exactly one line on stderr, holding every needle."""
+    outcome = run_main(argv, cwd)
+    lines = outcome.stderr.strip().split("\n")
+    assert outcome.status == 2 and len(lines) == 1, outcome
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def fresh(scene) -> Path:
+    return Path(tempfile.mkdtemp(dir=scene.root, prefix="limits-"))
+
+
+def test_scheduled_sampling_commands_are_found():
+    assert {("train", "lm"), ("train", "seq2seq")} <= set(SCHEDULED), SCHEDULED
+
+
+@pytest.mark.parametrize("command", SCHEDULED, ids=" ".join)
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        (["--ss-k", "2"], "--ss-k needs --scheduled-sampling"),
+        (["--ss-c", "0.01"], "--ss-c needs --scheduled-sampling linear"),
+        (["--scheduled-sampling", "exponential", "--ss-c", "0.01"],
+         "--ss-c needs --scheduled-sampling linear"),
+    ],
+)  # fmt: skip
+def test_scheduled_sampling_constants_alone_are_usage_errors(scene, command, options, needle):
+    where = fresh(scene)
+    one_line_error([*command, *base_argv(command, scene), *options], where, needle)
+    assert not (where / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["lm", "seq2seq", "digits"])
+def test_resume_refuses_training_options_it_would_ignore(scene, kind):
+    job = {"lm": "lm", "seq2seq": "seq2seq", "digits": "digits"}[kind]
+    run = scene.checkpoints[kind]
+    before = sorted(p.name for p in (run / "trainer_state").iterdir())
+    argv = ["train", job, "--resume", str(run), "--ss-k", "2", "--no-progress"]
+    one_line_error(argv, fresh(scene), "--ss-k", "--resume")
+    assert sorted(p.name for p in (run / "trainer_state").iterdir()) == before
+
+
+def test_scheduled_sampling_constants_are_taken_with_a_schedule(scene):
+    where, command = fresh(scene), ("train", "seq2seq")
+    options = ["--scheduled-sampling", "inverse_sigmoid", "--ss-k", "3"]
+    outcome = run_main([*command, *base_argv(command, scene), *options], where)
+    assert outcome.kind == "success", outcome
+    record = json.loads((where / "out" / "trainer_state" / "run.json").read_text())
+    assert record["training"]["scheduled_sampling"] == "inverse_sigmoid"
+    assert record["training"]["ss_k"] == 3.0
+
+
+# -- inputs too large for memory ------------------------------------------------------------
+
+TWO_GB = 2 * 1024**3
+#: every reader of user files, on a path
+READERS = {
+    "text": read_text,
+    "conllu": read_conllu,
+    "pairs": read_pairs,
+    "tsv": lambda p: read_labelled(p, format="tsv"),
+    "jsonl": lambda p: read_labelled(p, format="jsonl"),
+    "csv": lambda p: read_labelled(p, format="csv"),
+}
+
+
+def sparse(path: Path, size: int = TWO_GB) -> Path:
+    """A file of ``size`` bytes that takes no disk (a hole), created at once."""
+    with path.open("wb") as f:
+        f.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(READERS))
+def test_a_2gb_file_is_refused_before_reading(tmp_path, kind):
+    path = sparse(tmp_path / f"big.{kind}")
+    with pytest.raises(DataError, match="more than 1,073,741,824 bytes") as caught:
+        READERS[kind](path)
+    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
+
+
+def test_a_2gb_document_in_a_label_folder_is_refused(tmp_path):
+    for label in ("ham", "spam"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "a.txt").write_text(f"a {label} message")
+    big = sparse(tmp_path / "spam" / "b.txt")
+    with pytest.raises(DataError, match=f"{big}: more than 1,073,741,824 bytes"):
+        read_labelled(tmp_path, format="folders")
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [(("train", "lm"), "--text"), (("train", "seq2seq"), "--data"),
+     (("train", "classify"), "--data"), (("train", "tag"), "--train")],
+)  # fmt: skip
+def test_a_2gb_training_file_is_a_one_line_error(scene, command, option):
+    where = fresh(scene)
+    big = sparse(where / "big.txt")
+    argv = [*command, *base_argv(command, scene), option, str(big)]
+    one_line_error(argv, where, str(big), "more than 1,073,741,824 bytes", "MAX_FILE_BYTES")
+    assert not (where / "out" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "template",
+    [["evaluate", "--checkpoint", "{lm}", "--data", "BIG"],
+     ["classify", "--checkpoint", "{classifier}", "--input", "BIG"],
+     ["tag", "--checkpoint", "{tagger}", "--input", "BIG"],
+     ["translate", "--checkpoint", "{seq2seq}", "--input", "BIG"]],
+)  # fmt: skip
+def test_a_2gb_input_to_a_trained_model_is_a_one_line_error(scene, template):
+    where = fresh(scene)
+    big = sparse(where / "big.txt")
+    names = {k: str(v) for k, v in scene.checkpoints.items()}
+    argv = [w.format(**names).replace("BIG", str(big)) for w in template]
+    one_line_error(argv, where, str(big), "more than 1,073,741,824 bytes")
+
+
+LINES = {  # (a good line, how a file of the kind holds it)
+    "conllu": "1\tword\t_\tNOUN\t_\t_\t0\t_\t_\t_\n\n",
+    "pairs": "word\tw o r d\n",
+    "tsv": "spam\tfree cash\nham\tsee you\n",
+    "jsonl": '{"text": "free cash", "label": "spam"}\n{"text": "hi", "label": "ham"}\n',
+    "csv": "label,text\nspam,free cash\nham,see you\n",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LINES))
+def test_a_line_longer_than_the_limit_is_refused_with_its_number(tmp_path, monkeypatch, kind):
+    monkeypatch.setattr(text_module, "MAX_LINE_BYTES", 100)
+    good = tmp_path / f"good.{kind}"
+    good.write_text(LINES[kind] * 3)
+    READERS[kind](good)  # lines under the limit: read as before
+    long_line = "x" * 101 + "\n"  # the limit plus one byte (and the line end)
+    bad = tmp_path / f"bad.{kind}"
+    bad.write_text(LINES[kind] + long_line + LINES[kind])
+    line_no = LINES[kind].count("\n") + 1
+    with pytest.raises(DataError, match="a line of more than 100 bytes") as caught:
+        READERS[kind](bad)
+    assert str(caught.value).startswith(f"{bad}:{line_no}: "), caught.value
+
+
+def test_a_line_of_exactly_the_limit_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(text_module, "MAX_LINE_BYTES", 100)
+    path = tmp_path / "pairs.tsv"
+    path.write_text("a\t" + "b " * 49 + "\n")  # 100 bytes before the line end
+    assert len(read_pairs(path)[0].target) == 49
+
+
+def test_a_file_of_exactly_the_limit_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(text_module, "MAX_FILE_BYTES", 1000)
+    path = tmp_path / "t.txt"
+    path.write_text("a" * 1000)
+    assert read_text(path) == "a" * 1000
+    path.write_text("a" * 1001)
+    with pytest.raises(DataError, match="more than 1,000 bytes"):
+        read_text(path)
+
+
+def test_a_device_without_a_size_is_read_only_up_to_the_limit(monkeypatch):
+    monkeypatch.setattr(text_module, "MAX_FILE_BYTES", 1 << 20)
+    with pytest.raises(DataError, match="/dev/zero: more than 1,048,576 bytes"):
+        read_text("/dev/zero")  # endless: streamed up to the limit, then refused
+    with pytest.raises(DataError, match="/dev/zero:1: a line of more than"):
+        read_conllu("/dev/zero")
+
+
+def test_standard_input_is_read_up_to_the_limit(monkeypatch):
+    monkeypatch.setattr(text_module, "MAX_FILE_BYTES", 10)
+    assert read_stream(io.StringIO("0123456789")) == "0123456789"
+    with pytest.raises(DataError, match="<stdin>: more than 10 bytes"):
+        read_stream(io.StringIO("0123456789!"))
