@@ -29,6 +29,7 @@ a checkpoint of that model (wall seconds, and user + system CPU seconds of the c
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -112,11 +113,25 @@ def calls(model: LanguageModel, batch: int, length: int) -> dict[str, Callable[[
     }
 
 
+#: saves :func:`default_model` with the rnnkit that runs it (another checkout may read only its
+#: own config format): ``python -c SAVE DIR CHARS FIELDS_JSON``
+SAVE = """
+import json, sys, torch
+from rnnkit.data.vocab import CharVocab
+from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
+torch.manual_seed(0)
+vocab = CharVocab(sys.argv[2])
+config = LanguageModelConfig(vocab_size=len(vocab), **json.loads(sys.argv[3]))
+LanguageModel(config, vocab).save_pretrained(sys.argv[1])
+"""
+
+
 def time_process(length: int, rnnkit_src: str | None) -> None:
     """``rnnkit sample --length N`` on a checkpoint of the model: wall and CPU seconds."""
+    env = {**os.environ, "PYTHONPATH": rnnkit_src} if rnnkit_src else None
     with tempfile.TemporaryDirectory() as tmp:
-        default_model().save_pretrained(tmp)
-        env = {**os.environ, "PYTHONPATH": rnnkit_src} if rnnkit_src else None
+        fields = json.dumps(LM_PRESETS["default"][0])
+        subprocess.run([sys.executable, "-c", SAVE, tmp, CHARS, fields], env=env, check=True)
         args = [sys.executable, "-m", "rnnkit.cli", "sample", "--checkpoint", tmp]
         args += ["--length", str(length), "--seed", "0"]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
