@@ -25,7 +25,7 @@ from torch import Tensor
 
 from rnnkit.data.lm_corpus import LMCorpus, char_corpus
 from rnnkit.data.text import split_contiguous
-from rnnkit.data.vocab import WordVocab
+from rnnkit.data.vocab import Vocab, WordVocab
 from rnnkit.errors import CheckpointError, DataError
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.training.checkpoint import load_run_record, save_run_record
@@ -263,7 +263,7 @@ def generate_iter(
     return _pieces(model.vocab.decode, int(ids[-1]), tokens)
 
 
-def prime_ids(vocab: Any, prime: str) -> Tensor:
+def prime_ids(vocab: Vocab, prime: str) -> Tensor:
     """(P,) ids of ``prime``; unknown characters raise VocabularyError, unknown words are <unk>.
 
     A word vocabulary ends every line with ``<eos>``, the last one too; a prime that does not
