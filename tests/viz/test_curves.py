@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from cli_helpers import assert_one_line_error, rnnkit
+from cli_helpers import rnnkit
+from rnnkit.cli import main
 from rnnkit.errors import RnnkitError
 from rnnkit.viz.curves import figure, plot_curves, read_curves
 
@@ -84,15 +85,26 @@ def test_bad_lines_and_empty_runs_are_errors_naming_the_file(tmp_path):
         read_curves(tmp_path / "empty")
 
 
-def test_cli_plots_several_runs_and_reports_bad_ones_in_one_line(tmp_path):
+def test_cli_plots_several_runs(tmp_path):
     write_run(tmp_path / "a", lm_records())
     write_run(tmp_path / "b", lm_records(scale=0.5))
     done = rnnkit("plot", "curves", "a", "b", "--out", "plots/c.png", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "plots/c.png").read_bytes()[:8] == PNG_MAGIC
     assert "b: 3 train, 1 valid records; last train loss 1" in done.stdout
-    missing = rnnkit("plot", "curves", "a", "nope", "--out", "c.png", cwd=tmp_path)
-    assert_one_line_error(missing, "nope/metrics.jsonl", "not found")
+
+
+def test_cli_reports_missing_and_empty_runs_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_run(tmp_path / "a", lm_records())
     write_run(tmp_path / "empty", [])
-    empty = rnnkit("plot", "curves", "empty", "--out", "c.png", cwd=tmp_path)
-    assert_one_line_error(empty, "empty/metrics.jsonl", "no train or valid records")
+    cases = [
+        (["a", "nope"], ["nope/metrics.jsonl", "not found"]),
+        (["empty"], ["empty/metrics.jsonl", "no train or valid records"]),
+        (["a", "--metric", "bleu"], ["--metric 'bleu'", "valid_bits"]),
+    ]
+    for runs, needles in cases:
+        assert main(["plot", "curves", *runs, "--out", "c.png"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and all(n in err[0] for n in needles), err
+    assert not (tmp_path / "c.png").exists()
