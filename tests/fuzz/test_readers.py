@@ -19,7 +19,7 @@ from rnnkit.data.synthetic import parse_numbers
 from rnnkit.data.text import read_text
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     database=None,

@@ -131,8 +131,8 @@ def add_decoding_options(parser: argparse.ArgumentParser) -> None:
                        help="save the first output's attention heatmap as PNG")  # fmt: skip
     group.add_argument("--sample", action="store_true",
                        help="sample instead of searching (with the three options below)")
-    group.add_argument("--temperature", type=bounded(float, 0.0), default=1.0)
-    group.add_argument("--top-k", type=bounded(int, 1), help="sample from the k most likely")
+    group.add_argument("--temperature", type=bounded(float, 0.0, 100.0), default=1.0)
+    group.add_argument("--top-k", type=bounded(int, 1, 10**6), help="sample from the k most likely")
     group.add_argument("--top-p", type=bounded(float, 0.0, 1.0, open_low=True),
                        help="sample from the smallest set with this mass")  # fmt: skip
     group.add_argument("--seed", type=seed_type(), default=0, help="seeds --sample")

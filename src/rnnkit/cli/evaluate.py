@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rnnkit.apps.classify import ClassifyData
-from rnnkit.cli.common import UsageError, check_beam
+from rnnkit.cli.common import BEAM_MAX, UsageError, bounded
 
 if TYPE_CHECKING:
     from rnnkit.training.metrics import ClassificationReport
@@ -43,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
     p.add_argument("--data", type=Path, required=True, help="labelled file or folder / text")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--beam", type=int, default=5, help="sequence to sequence: beam size")
+    p.add_argument("--beam", type=bounded(int, 1, BEAM_MAX), default=5,
+                   help="sequence to sequence: beam size")  # fmt: skip
     p.add_argument(
         "--plot-attention", type=Path, metavar="FILE",
         help="sequence to sequence: the first pair's attention heatmap (PNG)",
@@ -133,7 +134,6 @@ def print_seq2seq(model, args: argparse.Namespace) -> None:
     from rnnkit.cli.common import save_attention_plot
     from rnnkit.data.pairs import read_pairs
 
-    check_beam(args.beam)
     task = model.task
     pairs = read_pairs(args.data, source_tokens=task.get("source_tokens", "char"),
                        target_tokens=task.get("target_tokens", "space"))  # fmt: skip

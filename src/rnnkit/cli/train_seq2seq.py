@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rnnkit.apps.seq2seq import PRESETS, PairData
-from rnnkit.cli.common import UsageError, add_run_options, check_beam, check_out_free
+from rnnkit.cli.common import BEAM_MAX, UsageError, add_run_options, bounded, check_out_free
 from rnnkit.cli.options import (
     TBPTT_ONLY,
     add_config_options,
@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", type=Path, metavar="FILE", help="pairs: source<TAB>target per line")
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
-    p.add_argument("--beam", type=int, default=5, help="beam size of the test report")
+    p.add_argument("--beam", type=bounded(int, 1, BEAM_MAX), default=5,
+                   help="beam size of the test report")  # fmt: skip
     add_run_options(p, "runs/seq2seq")
     add_config_options(p.add_argument_group("data"), PairData)
     add_config_options(p.add_argument_group("model"), Seq2SeqConfig, skip=MODEL_FIELDS)
@@ -57,7 +58,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from rnnkit.apps.seq2seq import read_splits, train_pairs
 
-    check_beam(args.beam)
     if args.resume is not None:
         record = load_run_record(args.resume, "seq2seq")
         with run_record(args.resume):
