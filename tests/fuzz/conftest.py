@@ -12,7 +12,7 @@ import pytest
 
 import rnnkit.cli
 from fuzz.harness import TALLY, run_main
-from fuzz.recipes import QUICK, TRAININGS
+from fuzz.recipes import QUICK, RECIPES, TRAININGS
 
 SPAM = ["win a free prize now", "claim your cash reward", "free entry call now"]
 HAM = ["see you at lunch", "ok i will call later", "how was your day"]
@@ -125,5 +125,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(TALLY.summary())
         for name, count in sorted(TALLY.commands.items()):
             terminalreporter.write_line(f"  {name}: {count:,} cases")
+        from fuzz.test_options import COMMANDS
+
+        if missing := sorted(" ".join(c) for c in set(COMMANDS) - set(RECIPES)):
+            terminalreporter.write_line(f"  commands without a recipe: {', '.join(missing)}")
         for seconds, case in TALLY.slowest:
             terminalreporter.write_line(f"  slow: {seconds:.1f} s  {case}")

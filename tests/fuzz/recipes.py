@@ -43,6 +43,10 @@ RECIPES = {
     ("translate",): ["--checkpoint", "{seq2seq}", "--beam", "2", "cat"],
     ("sort",): ["--checkpoint", "{sorter}", "3", "1"],
     ("evaluate",): ["--checkpoint", "{classifier}", "--data", "{tsv}", "--no-header"],
+    ("export",): ["--checkpoint", "{lm}", "--out", "lm.onnx"],
+    ("inspect",): ["--checkpoint", "{lm}", "--text", "{text}", "--out", "page.html"],
+    ("serve",): ["--checkpoint", "{classifier}", "{lm}", "--port", "48123"],  # the loop: a no-op
+    ("plot", "curves"): ["{lm}", "{classifier}", "--out", "curves.png"],
     ("plot", "eigenvalues"): ["--out", "e.png", "--steps", "2", "--size", "2"],
     ("plot", "gradients"): ["--out", "g", "--T", "2", "--steps", "0", "--hidden-size", "2",
                             "--batch-size", "2", "--cells", "tanh"],

@@ -112,7 +112,8 @@ def values(action: argparse.Action, scene, where: Path) -> st.SearchStrategy[lis
 
 
 def base_argv(command: tuple[str, ...], scene) -> list[str]:
-    """The recipe's command line, or (a new command) a scene checkpoint where one is asked."""
+    """The recipe's command line; none for a command without one (a new command: its
+    options and arguments all come from the generated values)."""
     if command in RECIPES:
         names = {**{k: str(v) for k, v in scene.files.items()},
                  **{k: str(v) for k, v in scene.checkpoints.items()}}  # fmt: skip
