@@ -89,6 +89,9 @@ def atomic_write_all(files: dict[Path, Writer], *, what: str = "checkpoint") -> 
 
 
 def _temp_file(path: Path) -> str:
+    """A fresh temporary beside ``path``; those a killed writer of ``path`` left are removed."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     return tmp

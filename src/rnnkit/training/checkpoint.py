@@ -63,6 +63,13 @@ def clear_states(out_dir: str | Path) -> None:
                 shutil.rmtree(p)
 
 
+def _clear_temporaries(root: Path) -> None:
+    """Remove the temporary step directories of writes that a crash cut short."""
+    for p in root.iterdir():
+        if p.is_dir() and p.name.startswith(".step-"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def save_state_dir(
     out_dir: str | Path,
     step: int,
@@ -77,6 +84,7 @@ def save_state_dir(
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:06d}"
     final = root / name
+    _clear_temporaries(root)  # what writes killed mid-way left behind
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
     try:
         try:
