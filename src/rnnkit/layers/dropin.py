@@ -100,6 +100,12 @@ class DropIn:
     trained with any regularizer loads into ``torch.nn.LSTM``. A ``cell`` adds its own keys
     (``LayerNormLSTMCell``: ``bias_l0``, ``norm_ih_weight_l0``, ``norm_hh_bias_l0``, ...),
     and torch's parameters that the cell lacks are removed.
+
+    In third-party code: construction draws from torch's global random stream exactly what
+    the torch.nn module draws (rnnkit's own tensors come from a private stream seeded from
+    it), and ``rnnkit.safe_globals()`` lets ``torch.load`` read a pickled drop-in with
+    weights only. Setting ``prefer_fused_on_cpu = False`` on a module keeps it on torch's
+    kernel, for runs that must repeat torch's numbers bit for bit.
     """
 
     #: Take the generic path (whose fused kernel is faster) for CPU inputs even without extras.
