@@ -227,8 +227,8 @@ class LanguageModel(Pretrained):
         """Mean NLL over consecutive windows ``(x, y)`` of a stream, the state carried."""
         total, count, state = 0.0, 0, None
         for x, y in batches:
-            logits, state = self(x, state)  # (B, T, V)
-            total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+            out, state = self.features(x, state)  # (B, T, H)
+            total += self.nll(self.output_drop(out), y).item() * y.numel()  # adaptive: cheap
             count += y.numel()
         nats = total / count
         return {"nats": nats, "bits": nats / math.log(2)}
