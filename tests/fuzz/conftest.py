@@ -76,16 +76,17 @@ def conllu(sentences: list[tuple[str, str]]) -> str:
     return "".join(blocks)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def cached_parser():
-    """Build the (unchanging) parser once: ``main`` would rebuild it for every case."""
+    """Build the (unchanging) parser once per module: ``main`` would rebuild it for every case
+    (restored after, so tests elsewhere see the real one)."""
     original = rnnkit.cli.build_parser
     rnnkit.cli.build_parser = functools.cache(original)
     yield
     rnnkit.cli.build_parser = original
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def no_server_loop():
     """``rnnkit serve`` checks its inputs, then would serve forever: the loop returns at once."""
     try:
@@ -107,7 +108,7 @@ def files(tmp_path_factory) -> Scene:
 
 
 @pytest.fixture(scope="session")
-def scene(files, cached_parser) -> Scene:
+def scene(files) -> Scene:
     """Good data files and one tiny trained checkpoint of each model kind."""
     root, partial = files.root, files
     checkpoints = {}
