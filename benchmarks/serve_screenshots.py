@@ -15,12 +15,11 @@ do, with the inputs the README uses.
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+from serve_load import start_server  # the same start-up as the load check
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -47,25 +46,6 @@ def ensure_trained(runs: Path, minutes: float | None) -> list[Path]:
         print("training:", " ".join(argv[2:]), file=sys.stderr)
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
     return [runs / name for name in COMMANDS]
-
-
-def serve(models: list[Path]) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    argv = [sys.executable, "-m", "rnnkit.cli", "serve", "--checkpoint", *map(str, models),
-            "--port", str(port)]  # fmt: skip
-    process = subprocess.Popen(argv)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"{url}/api/models", timeout=1).read()
-            return process, url
-        except OSError:
-            if process.poll() is not None:
-                sys.exit("the server did not start")
-            time.sleep(0.2)
-    sys.exit("the server did not answer within 2 minutes")
 
 
 def shoot(url: str, out: Path) -> None:
@@ -109,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     models = ensure_trained(args.runs, args.minutes)
     args.out.mkdir(parents=True, exist_ok=True)
-    process, url = serve(models)
+    process, url = start_server(models)
     try:
         shoot(url, args.out)
     finally:

@@ -24,14 +24,15 @@ from rnnkit.options import Option
 from rnnkit.training.config import TrainConfig
 
 BUDGET = ("max_minutes", "max_steps")  # one or the other; giving one drops the preset's
-#: option -> (TrainConfig field, the value it needs; None: any): a hint when an option does nothing
+#: option -> (TrainConfig field, the values it needs; None: any): a hint when an option does nothing
 NEEDS = {
-    "momentum": ("optimizer", "sgd"),
-    "decay_every": ("schedule", "step"),
-    "min_lr_ratio": ("schedule", "cosine"),
-    "plateau_patience": ("schedule", "plateau"),
+    "momentum": ("optimizer", ("sgd", "nt-asgd")),
+    "nt_asgd_window": ("optimizer", ("nt-asgd",)),
+    "decay_every": ("schedule", ("step",)),
+    "min_lr_ratio": ("schedule", ("cosine",)),
+    "plateau_patience": ("schedule", ("plateau",)),
     "ss_k": ("scheduled_sampling", None),
-    "ss_c": ("scheduled_sampling", "linear"),
+    "ss_c": ("scheduled_sampling", ("linear",)),
 }
 #: TrainConfig fields that only a token stream (a language model) uses
 STREAM_ONLY = ("bptt", "tbptt_k2", "random_bptt", "scheduled_sampling", "ss_k", "ss_c")
@@ -159,8 +160,10 @@ def train_config(
         )
     for name, (field, needed) in NEEDS.items():
         value = fields.get(field)
-        if getattr(args, name, None) is not None and (value is None or needed not in (None, value)):
-            raise UsageError(f"{flag(name)} needs {flag(field)}" + (f" {needed}" if needed else ""))
+        allowed = needed or (value,)  # None: any value, as long as the field is set
+        if getattr(args, name, None) is not None and (value is None or value not in allowed):
+            values = f" {' or '.join(needed)}" if needed else ""
+            raise UsageError(f"{flag(name)} needs {flag(field)}{values}")
     k2, bptt = fields.get("tbptt_k2"), fields.get("bptt", 100)
     if k2 is not None and k2 > bptt:
         raise UsageError(f"--tbptt-k2 must be in [1, --bptt={bptt}], got {k2}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import OneLineParser, UsageError, bounded
+from rnnkit.cli.common import OneLineParser, UsageError, bounded, seed_type
 from rnnkit.errors import RnnkitError
 
 EPILOG = """examples:
@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     p.add_argument("--temperature", type=bounded(float, 0.0, 100.0), default=0.8)
     p.add_argument("--top-k", type=bounded(int, 1, 10**6))
     p.add_argument("--top-p", type=bounded(float, 0.0, 1.0, open_low=True))
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_type())
     p.set_defaults(run=run_sample)
     return p
 

@@ -21,12 +21,22 @@ from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
 
 SMALL = {"embedding_size": 4, "hidden_size": 5}
+TAGGER = {
+    "word_embedding_size": 4,
+    "char_embedding_size": 3,
+    "char_hidden_size": 3,
+    "hidden_size": 5,
+}
 #: name -> (model class, config); the generic-path language model runs rnnkit's own loop
 MODELS = {
     "lm-lstm": (LanguageModel, LanguageModelConfig(11, hidden_size=6, num_layers=2)),
     "lm-gru-zoneout": (
         LanguageModel,
         LanguageModelConfig(11, cell="gru", hidden_size=6, num_layers=2, zoneout=0.2),
+    ),
+    "lm-lstm-adaptive": (
+        LanguageModel,
+        LanguageModelConfig(11, hidden_size=8, num_layers=1, output="adaptive", cutoffs=(4,)),
     ),
     "lm-rnn-weight-drop": (
         LanguageModel,
@@ -52,48 +62,14 @@ MODELS = {
         SequenceClassifier,
         ClassifierConfig(12, 3, cell="peephole_lstm", num_layers=2, zoneout=0.2, **SMALL),
     ),
-    "tagger-lstm": (
-        Tagger,
-        TaggerConfig(
-            20,
-            10,
-            5,
-            word_embedding_size=4,
-            char_embedding_size=3,
-            char_hidden_size=3,
-            hidden_size=5,
-            num_layers=2,
-        ),
-    ),
+    "tagger-lstm": (Tagger, TaggerConfig(20, 10, 5, **TAGGER, num_layers=2)),
     "tagger-gru-crf": (
         Tagger,
-        TaggerConfig(
-            20,
-            10,
-            5,
-            cell="gru",
-            word_embedding_size=4,
-            char_embedding_size=3,
-            char_hidden_size=3,
-            hidden_size=5,
-            num_layers=1,
-            crf=True,
-        ),
+        TaggerConfig(20, 10, 5, cell="gru", **TAGGER, num_layers=1, crf=True),
     ),
     "tagger-gru-residual": (
         Tagger,
-        TaggerConfig(
-            20,
-            10,
-            5,
-            cell="gru",
-            word_embedding_size=4,
-            char_embedding_size=3,
-            char_hidden_size=3,
-            hidden_size=5,
-            num_layers=2,
-            residual=True,
-        ),
+        TaggerConfig(20, 10, 5, cell="gru", **TAGGER, num_layers=2, residual=True),
     ),
     "seq2seq-bilstm-general": (Seq2Seq, Seq2SeqConfig(13, 9, num_layers=2, **SMALL)),
     "seq2seq-gru-plain": (

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from torch import Tensor
 
-from rnnkit.errors import RnnkitError
-
-
-def pyplot() -> Any:
-    """matplotlib's pyplot on the file-only Agg backend, or a one-line error naming the extra."""
-    try:
-        import matplotlib
-    except ModuleNotFoundError:
-        raise RnnkitError('plots need matplotlib: pip install "rnnkit[plot]"') from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from rnnkit.viz.figures import pyplot, save_png
 
 
 def plot_attention(
@@ -33,9 +20,7 @@ def plot_attention(
 ) -> Path:
     """Save a heatmap of ``weights`` (len(rows), len(columns)) to ``path`` (PNG)."""
     if tuple(weights.shape) != (len(rows), len(columns)):
-        raise ValueError(
-            f"weights are {tuple(weights.shape)}, labels {len(rows)} x {len(columns)}"
-        )
+        raise ValueError(f"weights are {tuple(weights.shape)}, labels {len(rows)} x {len(columns)}")
     plt = pyplot()
     size = (max(3.0, 0.35 * len(columns) + 1.5), max(2.5, 0.35 * len(rows) + 1.2))
     fig, ax = plt.subplots(figsize=size)
@@ -48,12 +33,4 @@ def plot_attention(
     if title:
         ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        fig.savefig(path, format="png", dpi=120)
-    except OSError as e:
-        raise RnnkitError(f"{path}: cannot write the plot ({e.strerror or e})") from None
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=120)

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.errors import RnnkitError
-from rnnkit.viz.attention import pyplot
+from rnnkit.viz.figures import pyplot, save_png
 
 MAX_ANNOTATED = 30  # above this many classes the counts are not written in the cells
 
@@ -52,13 +51,5 @@ def plot_confusion(
     title: str | None = None,
 ) -> Path:
     """Save the confusion matrix to ``path`` (PNG)."""
-    plt = pyplot()
     fig = confusion_figure(confusion, labels, title=title)
-    path = Path(path)
-    try:
-        fig.savefig(path, format="png", dpi=110)
-    except OSError as e:
-        raise RnnkitError(f"{path}: cannot write the plot ({e.strerror or e})") from None
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)

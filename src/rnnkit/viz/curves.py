@@ -16,7 +16,7 @@ from typing import Any
 
 from rnnkit.errors import RnnkitError
 from rnnkit.training.metrics_log import METRICS_NAME
-from rnnkit.viz.attention import pyplot
+from rnnkit.viz.figures import pyplot, save_png
 
 X_AXES = ("step", "elapsed_s", "tokens")  # what the horizontal axis can be
 VALID_LOSSES = ("valid_loss", "valid_nats")  # validation losses in the training loss's units
@@ -127,13 +127,5 @@ def plot_curves(
     runs: Sequence[RunCurves], path: str | Path, *, x: str = "step", metric: str | None = None
 ) -> Path:
     """Save the curves of ``runs`` overlaid to ``path`` (PNG)."""
-    plt = pyplot()
     fig = figure(runs, x=x, metric=metric)
-    path = Path(path)
-    try:
-        fig.savefig(path, format="png", dpi=110)
-    except OSError as e:
-        raise RnnkitError(f"{path}: cannot write the plot ({e.strerror or e})") from None
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -23,15 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.state import state_output
-from rnnkit.errors import RnnkitError
-from rnnkit.viz.attention import pyplot
+from rnnkit.viz.figures import pyplot, save_png
 
 RADII = (0.9, 1.0, 1.1)  # the demo's spectral radii
 FLOW_CELLS = ("tanh", "irnn", "lstm", "gru")
@@ -81,7 +79,7 @@ def plot_eigenvalues(curves: dict[float, Tensor], path: str | Path) -> Path:
     ax.set_ylabel(r"$\Vert U^t s_0 \Vert$  (dashed: $\rho^t$)")
     ax.set_title("repeated multiplication by U: vanishing or exploding")
     ax.legend()
-    return save(fig, plt, path)
+    return save_png(fig, path)
 
 
 # -- (b) gradient flow ------------------------------------------------------------------
@@ -183,17 +181,4 @@ def plot_gradient_flow(flow: GradientFlow, path: str | Path) -> Path:
         ax.set_title(f"adding problem, T = {flow.T}: {title}", fontsize=10)
     axes[0][0].set_ylabel(r"$\Vert \partial L_T / \partial h_t \Vert$ (floor $10^{-30}$)")
     axes[0][-1].legend()
-    return save(fig, plt, path)
-
-
-def save(fig: Any, plt: Any, path: str | Path) -> Path:
-    """Write ``fig`` as PNG to ``path`` (one-line error if it cannot), then close it."""
-    path = Path(path)
-    fig.tight_layout()
-    try:
-        fig.savefig(path, format="png", dpi=110)
-    except OSError as e:
-        raise RnnkitError(f"{path}: cannot write the plot ({e.strerror or e})") from None
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)

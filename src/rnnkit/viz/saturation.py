@@ -16,7 +16,7 @@ import numpy as np
 from torch import Tensor
 
 from rnnkit.errors import RnnkitError
-from rnnkit.viz.attention import pyplot
+from rnnkit.viz.figures import pyplot, save_png
 
 LEFT, RIGHT = 0.1, 0.9  # the saturation thresholds of the paper
 LAYER_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -92,12 +92,4 @@ def plot_saturation(saturation: Saturation, path: str | Path) -> Path:
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="left-saturated (< 0.1)", title=f"{name} gate")
     axes[0][0].set_ylabel("right-saturated (> 0.9)")
     axes[0][-1].legend(fontsize="small")
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        fig.savefig(path, format="png", dpi=110)
-    except OSError as e:
-        raise RnnkitError(f"{path}: cannot write the plot ({e.strerror or e})") from None
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)
