@@ -86,3 +86,12 @@ def test_sampling_a_word_model_reads_unknown_prime_words_as_unk(wikitext, tmp_pa
     assert out.startswith("the zebra cat") and len(out.split()) >= 6  # words, spaces between
     assert main(argv) == 0
     assert capsys.readouterr().out == out  # the same seed: the same words
+
+
+def test_progress_reports_validation_per_word(wikitext, tmp_path, capsys):
+    args = ["train", "lm", "--out", str(tmp_path / "lm"), *TINY, "--data-dir", str(wikitext),
+            "--max-steps", "3", "--eval-every", "3", "--sample-length", "0"]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "step 3: valid" in err and "nats/word" in err and "bits/word" in err, err
+    assert "/char" not in err

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from rnnkit.data.lm_corpus import LMCorpus, char_corpus
 from rnnkit.data.text import split_contiguous
-from rnnkit.data.vocab import Vocab, WordVocab
+from rnnkit.data.vocab import Vocab
 from rnnkit.errors import CheckpointError, DataError
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.training.checkpoint import load_run_record, save_run_record
@@ -99,7 +99,7 @@ class LMRun:
 
     @property
     def unit(self) -> str:
-        return "word" if isinstance(self.model.vocab, WordVocab) else "char"
+        return self.model.unit
 
 
 def train_char_lm(

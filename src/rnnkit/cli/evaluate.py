@@ -93,7 +93,7 @@ def print_language_model(model, args: argparse.Namespace) -> None:
     from rnnkit.data.text import read_text
     from rnnkit.training.trainer import evaluate
 
-    unit = "word" if model.vocab.separator else "char"
+    unit = model.unit
     ids = model.vocab.encode(read_text(args.data))
     if len(ids) < 3:
         raise UsageError(f"{args.data}: too short to evaluate (needs at least 3 {unit}s)")

@@ -41,7 +41,7 @@ class LMCorpus:
 
     @property
     def unit(self) -> str:
-        return "word" if isinstance(self.vocab, WordVocab) else "char"
+        return self.vocab.unit
 
     def check_length(self, batch_size: int) -> None:
         """Refuse streams too short for ``batch_size`` columns plus a validation stretch."""

@@ -1,7 +1,8 @@
 """Vocabularies of language models (characters or words), each with an unknown entry at id 0.
 
 Both share one interface — ``encode(text) -> (N,) ids``, ``decode(ids) -> text``,
-``missing(text)``, ``to_dict``/``from_dict``, ``separator`` (what joins decoded tokens) — so
+``missing(text)``, ``to_dict``/``from_dict``, ``unit`` (``char``/``word``), ``separator``
+(what joins decoded tokens) — so
 the language model, sampling and evaluation never ask which kind they hold;
 :func:`vocab_from_dict` reads either back from a checkpoint.
 """
@@ -28,6 +29,7 @@ class CharVocab:
         chars: the known characters, in id order starting at 1.
     """
 
+    unit = "char"  # what one id stands for (figures are per char)
     separator = ""  # decoded characters are joined with nothing
 
     def __init__(self, chars: Sequence[str]) -> None:
@@ -81,6 +83,7 @@ class WordVocab:
         words: the known words in id order starting at 1 (distinct, without ``<unk>``).
     """
 
+    unit = "word"
     separator = " "  # decoded words are joined with a space (``<eos>`` becomes a newline)
 
     def __init__(self, words: Sequence[str]) -> None:

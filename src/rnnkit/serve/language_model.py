@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from rnnkit.data.vocab import CharVocab
 from rnnkit.errors import VocabularyError
 from rnnkit.serve.limits import RunSlots
 from rnnkit.serve.models import pick
@@ -42,7 +41,7 @@ def describe(model: LanguageModel) -> dict[str, Any]:
     config = model.config
     return {"cell": config.cell, "num_layers": config.num_layers,
             "hidden_size": config.hidden_size, "vocab_size": config.vocab_size,
-            "unit": "char" if isinstance(model.vocab, CharVocab) else "word"}  # fmt: skip
+            "unit": model.unit}  # fmt: skip
 
 
 def encode(model: LanguageModel, name: str, text: str) -> torch.Tensor:
@@ -113,7 +112,7 @@ def activation_report(
     itos = model.vocab.itos
     return {
         "tokens": [itos[i] for i in ids.tolist()],
-        "joiner": "" if isinstance(model.vocab, CharVocab) else " ",
+        "joiner": model.vocab.separator,
         "layer": layer, "unit": unit, "source": source, "ranked": ranked,
         "values": [round(v, 4) for v in values[:, unit].tolist()],
         "top": [[[itos[i], round(p, 4)] for i, p in zip(ii, pp, strict=True)]

@@ -183,6 +183,11 @@ class LanguageModel(Pretrained):
             if config.tie_weights:
                 self.proj.weight = self.embedding.weight
 
+    @property
+    def unit(self) -> str:
+        """What one token is (``char``, ``word``; ``token`` without a vocabulary): figures' unit."""
+        return self.vocab.unit if self.vocab is not None else "token"
+
     def forward(self, tokens: Tensor, state=None) -> tuple[Tensor, object]:
         out, state = self.features(tokens, state)  # (B, T, H)
         return self.head(self.output_drop(out)), state  # (B, T, V)

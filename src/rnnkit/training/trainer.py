@@ -345,12 +345,12 @@ class Trainer:
         minutes = self.config.max_minutes
         return self.elapsed / (minutes * 60) if minutes is not None else 0.0
 
-    @staticmethod
-    def _describe(m: dict[str, Any]) -> str:
+    def _describe(self, m: dict[str, Any]) -> str:
         if "valid_nats" in m:
+            unit = getattr(self.model, "unit", "token")  # a language model says char or word
             return (
-                f"step {m['step']}: valid {m['valid_nats']:.4f} nats/char "
-                f"({m['valid_bits']:.4f} bits/char), best {m['best_valid_nats']:.4f}"
+                f"step {m['step']}: valid {m['valid_nats']:.4f} nats/{unit} "
+                f"({m['valid_bits']:.4f} bits/{unit}), best {m['best_valid_nats']:.4f}"
             )
         shown = ", ".join(f"{k[6:]} {v:.4f}" for k, v in m.items() if k.startswith("valid_"))
         return f"step {m['step']}: valid {shown}"
