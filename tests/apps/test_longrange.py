@@ -9,6 +9,8 @@ import torch
 import rnnkit as rk
 from cli_helpers import assert_one_line_error, rnnkit
 from rnnkit.apps.longrange import (
+    CELL_PRESETS,
+    PRESETS,
     LongRangeReport,
     SolvedWatch,
     build_model,
@@ -16,7 +18,13 @@ from rnnkit.apps.longrange import (
     task_spec,
     train_longrange,
 )
-from rnnkit.apps.longrange_table import REPRODUCTION_ROWS, Row, markdown_table, reproduce
+from rnnkit.apps.longrange_table import (
+    REPRODUCTION_ROWS,
+    Row,
+    markdown_table,
+    reproduce,
+    row_config,
+)
 from rnnkit.data.longrange import ADDING_BASELINE_MSE, adding_problem, copy_baseline
 from rnnkit.data.synthetic_batches import (
     SEED_STRIDE,
@@ -24,8 +32,14 @@ from rnnkit.data.synthetic_batches import (
     SyntheticBatches,
     fixed_batches,
 )
-from rnnkit.tasks.longrange import TASK_METRICS, LongRangeConfig, LongRangeModel
+from rnnkit.tasks.longrange import (
+    TASK_METRICS,
+    LongRangeConfig,
+    LongRangeModel,
+    check_cell_task,
+)
 from rnnkit.tasks.pretrained import load_weights
+from rnnkit.training.checkpoint import load_run_record
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.gradients import NonFiniteError
 
@@ -234,6 +248,36 @@ def test_reproduce_writes_the_table(tmp_path):
     assert [r.cell for r in reports] == ["tanh", "gru"]
     assert len(table.read_text().splitlines()) == 4
     assert (tmp_path / "runs" / "copy-T2-gru" / "report.json").is_file()
+
+
+def test_parallel_rows_come_back_in_row_order(tmp_path):
+    # the first row trains longer, so the second ends first; the table keeps row order
+    rows = [Row("adding", "tanh", 4, minutes=0.05), Row("copy", "gru", 2, minutes=0.002)]
+    table = tmp_path / "table.md"
+    reports = reproduce(rows, 1.0, tmp_path / "runs", table=table, progress=False, jobs=2)
+    assert [(r.task, r.cell) for r in reports] == [("adding", "tanh"), ("copy", "gru")]
+    lines = table.read_text().splitlines()
+    assert lines[2].startswith("| adding | tanh") and lines[3].startswith("| copy | gru")
+    for row, report in zip(rows, reports, strict=True):
+        saved = json.loads((tmp_path / "runs" / row.name / "report.json").read_text())
+        assert saved["value"] == report.value and saved["steps"] == report.steps > 0
+
+
+def test_a_cell_preset_changes_only_its_own_cell():
+    assert row_config(Row("adding", "irnn", 200), 10, 0).lr == 1e-4
+    assert row_config(Row("adding", "tanh", 200), 10, 0).lr == PRESETS["adding"][2]["lr"]
+    for (task, cell), (model, training) in CELL_PRESETS.items():
+        assert task in PRESETS and check_cell_task(cell, task) is None
+        assert set(training) <= set(TrainConfig.__dataclass_fields__)
+        assert set(model) <= set(LongRangeConfig.__dataclass_fields__)
+
+
+def test_the_command_line_takes_the_cells_preset(tmp_path):
+    result = rnnkit("train", "longrange", "--task", "adding", "--cell", "irnn", "--T", "5",
+                    "--hidden-size", "4", "--max-steps", "2", "--valid-sequences", "10",
+                    "--no-progress", "--out", tmp_path / "run", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert load_run_record(tmp_path / "run", "longrange")["training"]["lr"] == 1e-4
 
 
 # -- command line -----------------------------------------------------------------------

@@ -95,6 +95,18 @@ PRESETS: dict[str, tuple[int, dict, dict, str]] = {
         "(Graves et al. 2014; Collier & Beel 2018)",
     ),
 }  # fmt: skip
+#: (task, cell) -> (LongRangeConfig, TrainConfig) fields that replace the task's preset for
+#: that cell; chosen on validation runs (docs/longrange.md says which)
+CELL_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
+    ("adding", "irnn"): ({}, {"lr": 1e-4}),
+}
+
+
+def cell_preset(task: str, cell: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(LongRangeConfig fields, TrainConfig fields) of ``task``'s preset for ``cell``."""
+    _, model, training, _ = PRESETS[task]
+    model_changes, training_changes = CELL_PRESETS.get((task, cell), ({}, {}))
+    return {**model, **model_changes}, {**training, **training_changes}
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,23 @@
 """The long-range reproduction table: many ``train longrange`` rows, one Markdown table.
 
 ``rnnkit train longrange --reproduce FILE.md`` trains :data:`REPRODUCTION_ROWS` (each with its
-task's preset and its minutes) and rewrites the table after every row.
+task's preset for its cell, and its minutes) and rewrites the table after every row; with
+``jobs`` > 1 the rows run that many at a time in separate processes, the CPU threads split
+between them.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import NamedTuple
 
-from rnnkit.apps.longrange import PRESETS, LongRangeReport, train_longrange
+import torch
+
+from rnnkit.apps.longrange import LongRangeReport, cell_preset, train_longrange
 from rnnkit.tasks.longrange import check_cell_task
 from rnnkit.training.config import TrainConfig
 
@@ -57,8 +63,20 @@ def markdown_table(reports: Sequence[LongRangeReport]) -> str:
 def row_config(row: Row, minutes_per_row: float, seed: int) -> TrainConfig:
     """The preset's TrainConfig for ``row``, its budget the row's minutes."""
     minutes = row.minutes if row.minutes is not None else minutes_per_row
-    fields = {**PRESETS[row.task][2], "max_minutes": minutes, "max_steps": None, "seed": seed}
+    fields = {**cell_preset(row.task, row.cell)[1], "max_minutes": minutes, "max_steps": None,
+              "seed": seed}  # fmt: skip
     return TrainConfig(**fields)
+
+
+def train_row(
+    row: Row, minutes_per_row: float, out_dir: Path, seed: int, progress: bool
+) -> tuple[LongRangeReport, float]:
+    """One row into ``OUT/<task>-T<T>-<cell>``: its report and wall minutes."""
+    start = time.monotonic()
+    report = train_longrange(row.task, row.cell, row.T, cell_preset(row.task, row.cell)[0],
+                             row_config(row, minutes_per_row, seed), out_dir / row.name,
+                             progress=progress, keep_going=True)  # fmt: skip
+    return report, (time.monotonic() - start) / 60
 
 
 def reproduce(
@@ -69,24 +87,48 @@ def reproduce(
     table: str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
+    jobs: int = 1,
 ) -> list[LongRangeReport]:
     """Train each row for its minutes (into ``OUT/<task>-T<T>-<cell>``), write the table.
 
-    The table (default ``OUT/reproduction.md``) is rewritten after every row, so a long run
-    that is stopped keeps the rows it finished.
+    The table (default ``OUT/reproduction.md``) is rewritten, in row order, after every row
+    that ends, so a long run that is stopped keeps the rows it finished. ``jobs`` > 1 trains
+    that many rows at once, each in its own process on ``threads // jobs`` CPU threads (a
+    row's minutes are its own process's training time).
     """
     out_dir = Path(out_dir)
     path = Path(table) if table is not None else out_dir / TABLE_NAME
-    reports: list[LongRangeReport] = []
     for row in rows:
         check_cell_task(row.cell, row.task)
-    for row in rows:
-        start = time.monotonic()
-        report = train_longrange(row.task, row.cell, row.T, PRESETS[row.task][1],
-                                 row_config(row, minutes_per_row, seed), out_dir / row.name,
-                                 progress=progress, keep_going=True)  # fmt: skip
-        reports.append(report)
+    done: dict[int, LongRangeReport] = {}
+
+    def finish(index: int, report: LongRangeReport, minutes: float) -> None:
+        done[index] = report
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown_table(reports), "utf-8")
-        print(f"{report.line()} [{(time.monotonic() - start) / 60:.1f} min]", flush=True)
-    return reports
+        path.write_text(markdown_table([done[i] for i in sorted(done)]), "utf-8")
+        print(f"{report.line()} [{minutes:.1f} min]", flush=True)
+
+    if jobs <= 1:
+        for index, row in enumerate(rows):
+            finish(index, *train_row(row, minutes_per_row, out_dir, seed, progress))
+    else:
+        run_in_processes(rows, minutes_per_row, out_dir, seed, jobs, finish)
+    return [done[i] for i in sorted(done)]
+
+
+def run_in_processes(
+    rows: Sequence[Row], minutes_per_row: float, out_dir: Path, seed: int, jobs: int, finish
+) -> None:
+    """Rows ``jobs`` at a time in spawned processes; ``finish`` as each ends, in any order."""
+    threads = max(1, torch.get_num_threads() // jobs)
+    context = multiprocessing.get_context("spawn")  # no forked torch thread pools
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=torch.set_num_threads,
+                             initargs=(threads,)) as pool:  # fmt: skip
+        running: dict[Future, int] = {
+            pool.submit(train_row, row, minutes_per_row, out_dir, seed, False): index
+            for index, row in enumerate(rows)
+        }
+        while running:
+            ended, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                finish(running.pop(future), *future.result())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
-from rnnkit.apps.longrange import PRESETS, LongRangeTask
+from rnnkit.apps.longrange import CELL_PRESETS, PRESETS, LongRangeTask, cell_preset
 from rnnkit.apps.longrange_table import REPRODUCTION_ROWS
 from rnnkit.checks import check_int
 from rnnkit.cli.common import UsageError, add_run_options, bounded, check_out_free
@@ -47,7 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "comparison table instead and writes it as Markdown.",
         epilog=EPILOG
         + "\ntask presets (default T, model, training):\n"
-        + "\n".join(f"  {n:9s} {d}" for n, (_, _, _, d) in PRESETS.items()),
+        + "\n".join(f"  {n:9s} {d}" for n, (_, _, _, d) in PRESETS.items())
+        + "\nchanged for one cell:\n"
+        + "\n".join(f"  {t:9s} {c}: {changes_text(*ch)}" for (t, c), ch in CELL_PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_options(p, "runs/longrange")
@@ -65,6 +68,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="M",
         help="--reproduce: training minutes per row (default 10)",
     )
+    table.add_argument("--jobs", type=bounded(int, 1, 64), default=1, metavar="N",
+                       help="--reproduce: rows trained at once, each in its own process with "
+                       "its share of the CPU threads (default 1)")  # fmt: skip
     table.add_argument("--rows", metavar="TASKS",
                        help="--reproduce: only the rows of these comma-separated tasks "
                        "(e.g. adding,ntm-copy; default: all)")  # fmt: skip
@@ -74,8 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.reproduce is not None:
         return run_table(args)
-    if args.rows is not None:
-        raise UsageError("--rows needs --reproduce")
+    for name, default in (("rows", None), ("jobs", 1)):
+        if getattr(args, name) != default:
+            raise UsageError(f"--{name} needs --reproduce")
     if args.resume is not None:
         record = load_run_record(args.resume, "longrange")
         with run_record(args.resume):
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> None:
         task, T = task_fields.get("task", "adding"), task_fields.get("T")
         valid_sequences = task_fields.get("valid_sequences", LongRangeTask.valid_sequences)
         T, model_fields, cell = check_run(args, task, T)
-        config, notes = train_config(args, PRESETS[task][2], metrics=TASK_METRICS[task])
+        config, notes = train_config(args, cell_preset(task, cell)[1], metrics=TASK_METRICS[task])
         for note in notes:
             print(note, file=sys.stderr)
         out = args.out
@@ -107,10 +114,9 @@ def check_run(args: argparse.Namespace, task: str, T: int | None) -> tuple[int, 
     """(T, LongRangeConfig fields, cell) of a fresh run; bad combinations are one-line errors."""
     from rnnkit.apps.longrange import check_length
 
-    _, model_preset, _, _ = PRESETS[task]
     given = config_overrides(args, LongRangeConfig)
     cell = given.pop("cell", DEFAULT_CELL)
-    model_fields = {**model_preset, **given}
+    model_fields = {**cell_preset(task, cell)[0], **given}
     try:
         T = check_length(task, T)
         check_cell_task(cell, task)
@@ -151,12 +157,17 @@ def run_table(args: argparse.Namespace) -> None:
     rows = chosen_rows(args.rows)
     for row in rows:
         check_out_free(args.out / row.name, overwrite=args.overwrite)
-    hours = len(rows) * args.minutes_per_row / 60
-    print(f"{len(rows)} rows, {args.minutes_per_row:g} training minutes each "
-          f"(about {hours:.1f} h); table: {args.reproduce}", file=sys.stderr)  # fmt: skip
-    reproduce(rows, args.minutes_per_row, args.out, table=args.reproduce,
-              seed=args.seed, progress=not args.no_progress)  # fmt: skip
+    hours = math.ceil(len(rows) / args.jobs) * args.minutes_per_row / 60
+    print(f"{len(rows)} rows, {args.minutes_per_row:g} training minutes each, {args.jobs} at "
+          f"a time (about {hours:.1f} h); table: {args.reproduce}", file=sys.stderr)  # fmt: skip
+    reproduce(rows, args.minutes_per_row, args.out, table=args.reproduce, seed=args.seed,
+              progress=not args.no_progress, jobs=args.jobs)  # fmt: skip
     print(f"table: {args.reproduce}")
+
+
+def changes_text(model: dict, training: dict) -> str:
+    """A cell's changes to its task's preset, e.g. ``lr 0.0001``."""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in {**model, **training}.items())
 
 
 def chosen_rows(tasks: str | None) -> list:
