@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ from rnnkit.cells.ntm import (
     sharpen,
     write_memory,
 )
+from rnnkit.cells.ntm_addressing import MemoryStep
 from rnnkit.layers import Recurrent
 
 B, D, H, N, M, S = 3, 2, 4, 5, 3, 1
@@ -232,6 +234,82 @@ def test_gradcheck_three_steps(gradcheck_unrolled):
     assert gradcheck_unrolled(cell, xs, random_state(2))
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "plain"])
+def test_gradcheck_three_steps_both_paths(gradcheck_unrolled, fused):
+    torch.manual_seed(7)
+    cell = make_cell(fused=fused, shift_range=2)
+    xs = torch.randn(3, 2, D, dtype=DT, requires_grad=True)
+    assert gradcheck_unrolled(cell, xs, random_state(2))
+
+
+# --- the fused memory step (one autograd Function) against the plain autograd ops ---
+
+
+def memory_step_inputs(batch: int, n: int, m: int, shifts: int) -> list[torch.Tensor]:
+    """Random (M_{t-1}, w^r_{t-1}, w^w_{t-1}, raw_w, raw_r), all requiring gradients."""
+    P = m + 2 * shifts + 4
+    inputs = [
+        torch.randn(batch, n, m, dtype=DT),
+        random_distribution(batch, n),
+        random_distribution(batch, n),
+        torch.randn(batch, P + 2 * m, dtype=DT),
+        torch.randn(batch, P, dtype=DT),
+    ]
+    return [t.requires_grad_() for t in inputs]
+
+
+@pytest.mark.parametrize("shifts", [0, 1, 2])
+def test_memory_step_gradcheck(shifts):
+    torch.manual_seed(11)
+    inputs = memory_step_inputs(2, 5, 3, shifts)
+    assert torch.autograd.gradcheck(MemoryStep.apply, inputs)
+
+
+def unroll_both_paths(cell: NTMCell, x: torch.Tensor, state: NTMState) -> dict:
+    """Outputs, final state and gradients (parameters, then the initial state) per path."""
+    results = {}
+    leaves = [t.detach().requires_grad_() for t in state]
+    for fused in (True, False):
+        cell.fused = fused
+        out, final = Recurrent(cell)(x, NTMState(*leaves))
+        loss = out.square().sum() + sum(field.sin().sum() for field in final)
+        grads = torch.autograd.grad(loss, [*cell.parameters(), *leaves])
+        results[fused] = (out, final, grads)
+    return results
+
+
+@pytest.mark.parametrize("shifts", [0, 1, 2])
+def test_fused_step_matches_plain_autograd(shifts):
+    """Values and every gradient (parameters, initial state) over 6 steps, float64."""
+    torch.manual_seed(12)
+    cell = make_cell(memory_slots=7, shift_range=shifts)
+    results = unroll_both_paths(cell, torch.randn(6, B, D, dtype=DT), random_state(cell=cell))
+    (out, final, grads), (want_out, want_final, want_grads) = results[True], results[False]
+    assert_close(out, want_out)
+    for name, got, want in zip(NTMState._fields, final, want_final, strict=True):
+        assert_close(got, want, msg=name)
+    for got, want in zip(grads, want_grads, strict=True):
+        assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_fused_step_in_float32_is_as_accurate_as_plain_from_initial_state():
+    """One-hot start weights (zeros in w̃), γ ≈ 31: both float32 paths against float64 plain."""
+    torch.manual_seed(13)
+    cell = NTMCell(D, 16, memory_slots=32, memory_width=6)
+    with torch.no_grad():
+        cell.read_head.bias[-1] = cell.write_head.bias[-2 * 6 - 1] = 30.0  # γ ≈ 31
+    x = torch.randn(8, B, D)
+    got = unroll_both_paths(cell, x, cell.initial_state(B))
+    exact = unroll_both_paths(
+        copy.deepcopy(cell).double(), x.double(), cell.initial_state(B, dtype=DT)
+    )
+    assert_close(got[True][0], got[False][0])
+    for fused, plain, want in zip(got[True][2], got[False][2], exact[False][2], strict=True):
+        assert bool(torch.isfinite(fused).all())
+        fused_error, plain_error = (fused - want).abs().max(), (plain - want).abs().max()
+        assert fused_error <= 2 * plain_error + 1e-6, (fused_error, plain_error)
+
+
 def test_weights_are_distributions():
     torch.manual_seed(8)
     cell = NTMCell(D, H, memory_slots=16, memory_width=4, shift_range=2)
@@ -301,6 +379,7 @@ def test_recurrent_dropout_goes_to_the_controller():
         ({"shift_range": -1}, "shift_range must be an integer >= 0, got -1"),
         ({"memory_slots": 4, "shift_range": 2}, "at most (memory_slots - 1) // 2 = 1, got 2"),
         ({"controller": "gru"}, "controller must be one of 'lstm', got 'gru'"),
+        ({"fused": "yes"}, "fused must be True or False, got 'yes'"),
     ],
 )
 def test_bad_arguments_raise_one_line(options, message):
