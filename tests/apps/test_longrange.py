@@ -250,6 +250,18 @@ def test_reproduce_writes_the_table(tmp_path):
     assert (tmp_path / "runs" / "copy-T2-gru" / "report.json").is_file()
 
 
+def test_a_run_of_some_rows_updates_them_in_the_earlier_table(tmp_path):
+    first, second = Row("adding", "tanh", 4, minutes=0.002), Row("copy", "gru", 2, minutes=0.002)
+    table = tmp_path / "table.md"
+    reproduce([first, second], 1.0, tmp_path / "runs", table=table, progress=False)
+    before = table.read_text().splitlines()
+    (again,) = reproduce([Row("copy", "gru", 2, minutes=0.003)], 1.0, tmp_path / "runs",
+                         table=table, progress=False)  # fmt: skip
+    after = table.read_text().splitlines()
+    assert len(after) == 4 and after[2] == before[2]  # the adding row is kept as it was
+    assert after[3] == markdown_table([again]).splitlines()[2]
+
+
 def test_parallel_rows_come_back_in_row_order(tmp_path):
     # the first row trains longer, so the second ends first; the table keeps row order
     rows = [Row("adding", "tanh", 4, minutes=0.05), Row("copy", "gru", 2, minutes=0.002)]

@@ -5,7 +5,15 @@ import torch
 from torch import Tensor, nn
 
 from cli_helpers import assert_one_line_error, rnnkit
+from rnnkit.apps.longrange import (
+    STATE_GRADIENT_SEQUENCES,
+    build_model,
+    make_trainer,
+    task_spec,
+)
 from rnnkit.cells import LSTMCell, LSTMState, RecurrentCell
+from rnnkit.training.config import TrainConfig
+from rnnkit.training.state_gradients import state_gradient_norms
 from rnnkit.viz.gradients import (
     eigenvalue_curves,
     gradient_flow,
@@ -13,7 +21,7 @@ from rnnkit.viz.gradients import (
     plot_eigenvalues,
     plot_gradient_flow,
     power_norms,
-    state_gradient_norms,
+    read_state_gradients,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -110,7 +118,50 @@ def test_plot_commands_write_pngs(tmp_path):
         (["gradients", "--out", "d", "--cells", "tanh,ntm"], ["--cells", "tanh,ntm"]),
         (["gradients", "--out", "d", "--T", "1"], ["--T", "got 1"]),
         (["eigenvalues", "--out", "e.png", "--radii", "0.9,big"], ["--radii", "big"]),
+        (["state-gradients", "nowhere", "--out", "s.png"], ["nowhere", "not found"]),
     ],
 )
 def test_bad_plot_options_are_one_line_errors(tmp_path, args, needles):
     assert_one_line_error(rnnkit("plot", *args, cwd=tmp_path), *needles)
+
+
+def test_logged_state_gradients_are_the_models_own_at_each_validation(tmp_path):
+    # a run logs ‖∂L_T/∂h_t‖ at every validation; the last record equals a fresh measurement
+    # of the final model with the adding loss written out by hand
+    spec = task_spec("adding", 5, valid_sequences=20)
+    torch.manual_seed(0)
+    model = build_model(spec, "gru", {"hidden_size": 4})
+    config = TrainConfig(batch_size=4, lr=1e-2, max_steps=6, eval_every=3)
+    trainer, _ = make_trainer(spec, model, config, tmp_path, progress=False, state_gradients=True)
+    trainer.fit()
+    logged = read_state_gradients(tmp_path)
+    assert sorted(logged) == [3, 6] and all(len(n) == 5 for n in logged.values())
+    batch = spec.valid[0]
+    x, y = batch.x[:STATE_GRADIENT_SEQUENCES].transpose(0, 1), batch.y[:STATE_GRADIENT_SEQUENCES]
+    by_hand = state_gradient_norms(model.cell, x, lambda h: (model.head(h)[:, 0] - y) ** 2)
+    torch.testing.assert_close(logged[6], by_hand.double(), rtol=1e-6, atol=0)
+    assert not torch.equal(logged[3], logged[6])  # training changed the flow
+
+
+def test_plot_state_gradients_of_a_run(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = tmp_path / "run"
+    out = rnnkit("train", "longrange", "--task", "adding", "--cell", "tanh", "--T", "4",
+                 "--hidden-size", "3", "--max-steps", "4", "--eval-every", "2",
+                 "--valid-sequences", "10", "--log-state-gradients", "--no-progress",
+                 "--out", run, cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    plot = rnnkit("plot", "state-gradients", run, "--out", tmp_path / "s.png", cwd=tmp_path)
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "s.png").read_bytes()[:8] == PNG_MAGIC and "update 4:" in plot.stdout
+
+
+def test_state_gradients_need_a_task_read_at_the_last_step(tmp_path):
+    result = rnnkit("train", "longrange", "--task", "copy", "--log-state-gradients",
+                    "--out", tmp_path / "r", cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(result, "copy", "last step")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "metrics.jsonl").write_text('{"kind": "train", "step": 1, "loss": 1.0}\n')
+    assert_one_line_error(rnnkit("plot", "state-gradients", empty, "--out", tmp_path / "e.png",
+                                 cwd=tmp_path), "--log-state-gradients")  # fmt: skip

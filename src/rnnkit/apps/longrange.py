@@ -53,12 +53,14 @@ from rnnkit.tasks.longrange import (
     LongRangeConfig,
     LongRangeModel,
     check_cell_task,
+    check_last_step_task,
 )
 from rnnkit.tasks.pretrained import CONFIG_NAME, write_json
 from rnnkit.training.checkpoint import save_run_record
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.gradients import NonFiniteError
 from rnnkit.training.metrics_log import METRICS_NAME
+from rnnkit.training.state_gradients import state_gradient_norms
 from rnnkit.training.trainer import MAXIMIZED, Trainer, in_eval_mode
 
 REPORT_NAME = "report.json"
@@ -66,6 +68,7 @@ SYMBOLS, COPY_LENGTH, BITS = 8, 10, 8  # copy: 8 symbols, L = 10; NTM copy: 8-bi
 EPOCH_BATCHES = 1000  # a generated task's "epoch" (bookkeeping only)
 NTM_TEST_SEQUENCES = 200  # per longer test length
 EVAL_BATCH = 500  # validation sequences per forward pass
+STATE_GRADIENT_SEQUENCES = 50  # validation sequences ‖∂L_T/∂h_t‖ is averaged over
 
 #: task -> (default T, LongRangeConfig fields, TrainConfig fields, description)
 PRESETS: dict[str, tuple[int, dict, dict, str]] = {
@@ -98,7 +101,8 @@ PRESETS: dict[str, tuple[int, dict, dict, str]] = {
 #: (task, cell) -> (LongRangeConfig, TrainConfig) fields that replace the task's preset for
 #: that cell; chosen on validation runs (docs/longrange.md says which)
 CELL_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
-    ("adding", "irnn"): ({}, {"lr": 1e-4}),
+    ("adding", "irnn"): ({}, {"lr": 1e-4}),  # at 3e-4 and 1e-3 it stays at the baseline
+    ("adding", "lstm"): ({}, {"lr": 1e-2}),  # at 1e-3 and 3e-3 it stays at the baseline
 }
 
 
@@ -263,6 +267,27 @@ class SolvedWatch:
         return None if self.step is None else self.step * self.batch_size
 
 
+class StateGradientLog:
+    """A Trainer callback (``on_eval_end``): ‖∂L_T/∂h_t‖ for t = 1..T at every validation.
+
+    Measured on the first ``STATE_GRADIENT_SEQUENCES`` validation sequences and written to
+    ``metrics.jsonl`` as ``{"kind": "state_gradients", "step": ..., "norms": [t = 1..T]}``
+    (``rnnkit plot state-gradients`` draws them). Tasks whose loss is read at the last step.
+    """
+
+    def __init__(self, model: LongRangeModel, batch: SequenceBatch) -> None:
+        check_last_step_task(model.config.task)
+        self.model = model
+        self.x = model.features(batch.x[:STATE_GRADIENT_SEQUENCES]).transpose(0, 1)  # (T, B, D)
+        self.y = batch.y[:STATE_GRADIENT_SEQUENCES]
+
+    def __call__(self, trainer: Any, record: dict[str, Any]) -> None:
+        losses = lambda h: self.model.last_step_losses(h, self.y)  # noqa: E731
+        norms = state_gradient_norms(self.model.cell, self.x, losses)
+        trainer.log.write({"kind": "state_gradients", "step": record["step"],
+                           "norms": [float(v) for v in norms]})  # fmt: skip
+
+
 @dataclass
 class LongRangeReport:
     """One run's result (``as_dict`` is JSON); ``extra``: test accuracy, longer NTM lengths."""
@@ -312,14 +337,19 @@ def make_trainer(
     out_dir: str | Path | None,
     *,
     progress: bool = True,
+    state_gradients: bool = False,
 ) -> tuple[Trainer, SolvedWatch]:
-    """The one Trainer on ``spec``'s fresh batches, watching for the solved threshold."""
+    """The one Trainer on ``spec``'s fresh batches, watching for the solved threshold.
+
+    ``state_gradients``: also log ‖∂L_T/∂h_t‖ at every validation (:class:`StateGradientLog`).
+    """
     epoch = EPOCH_BATCHES if spec.train_size is None else spec.train_size // config.batch_size
     source = SyntheticBatches(spec.make, config.batch_size, seed=config.seed,
                               epoch_batches=max(1, epoch))  # fmt: skip
     watch = SolvedWatch(spec.metric, spec.threshold, config.batch_size)
+    on_eval_end = [watch, StateGradientLog(model, spec.valid[0])] if state_gradients else [watch]
     trainer = Trainer(model, source, spec.valid, config, out_dir=out_dir, progress=progress,
-                      callbacks={"on_eval_end": [watch]})  # fmt: skip
+                      callbacks={"on_eval_end": on_eval_end})  # fmt: skip
     return trainer, watch
 
 
@@ -335,6 +365,7 @@ def train_longrange(
     progress: bool = True,
     resume: bool = False,
     keep_going: bool = False,
+    state_gradients: bool = False,
 ) -> LongRangeReport:
     """Train ``cell`` on ``task`` at length ``T``; report the best model (see the module doc).
 
@@ -342,14 +373,16 @@ def train_longrange(
     checkpoint, ``metrics.jsonl``, the resumable state and ``report.json`` go there.
     ``keep_going``: a NaN/Inf loss ends training but not the run (the report notes it); the
     update it would have made is never applied, so the model stays finite.
+    ``state_gradients``: log ‖∂L_T/∂h_t‖ at every validation (adding and digits only).
     """
     check_cell_task(cell, task)
     spec = task_spec(task, T, seed=config.seed, valid_sequences=valid_sequences)
     torch.manual_seed(config.seed)
     model = build_model(spec, cell, model_fields)
-    trainer, watch = make_trainer(spec, model, config, out_dir, progress=progress)
+    trainer, watch = make_trainer(spec, model, config, out_dir, progress=progress,
+                                  state_gradients=state_gradients)  # fmt: skip
     record = {"task": task, "cell": cell, "T": spec.T, "model": model_fields,
-              "valid_sequences": valid_sequences}  # fmt: skip
+              "valid_sequences": valid_sequences, "state_gradients": state_gradients}  # fmt: skip
     if resume and out_dir is not None:
         trainer.resume()
         watch.replay(Path(out_dir) / METRICS_NAME)

@@ -8,6 +8,7 @@ between them.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from collections.abc import Sequence
@@ -17,7 +18,12 @@ from typing import NamedTuple
 
 import torch
 
-from rnnkit.apps.longrange import LongRangeReport, cell_preset, train_longrange
+from rnnkit.apps.longrange import (
+    REPORT_NAME,
+    LongRangeReport,
+    cell_preset,
+    train_longrange,
+)
 from rnnkit.tasks.longrange import check_cell_task
 from rnnkit.training.config import TrainConfig
 
@@ -25,7 +31,7 @@ TABLE_NAME = "reproduction.md"
 
 
 class Row(NamedTuple):
-    """One row of the reproduction table; ``minutes`` None: the run's minutes per row."""
+    """One row of the reproduction table; ``minutes``: a cap on the run's minutes per row."""
 
     task: str
     cell: str
@@ -42,7 +48,7 @@ class Row(NamedTuple):
 REPRODUCTION_ROWS: tuple[Row, ...] = (
     *(Row("adding", cell, 200) for cell in ("tanh", "irnn", "lstm", "gru")),
     *(Row("copy", cell, 100) for cell in ("lstm", "gru")),
-    *(Row("digits", cell, 64) for cell in ("lstm", "gru", "irnn")),
+    *(Row("digits", cell, 64, minutes=5.0) for cell in ("lstm", "gru", "irnn")),
     *(Row("ntm-copy", cell, 20) for cell in ("ntm", "lstm")),
 )
 TABLE_HEADER = ("task", "cell", "T", "metric (valid)", "baseline", "solved after",
@@ -62,7 +68,7 @@ def markdown_table(reports: Sequence[LongRangeReport]) -> str:
 
 def row_config(row: Row, minutes_per_row: float, seed: int) -> TrainConfig:
     """The preset's TrainConfig for ``row``, its budget the row's minutes."""
-    minutes = row.minutes if row.minutes is not None else minutes_per_row
+    minutes = minutes_per_row if row.minutes is None else min(row.minutes, minutes_per_row)
     fields = {**cell_preset(row.task, row.cell)[1], "max_minutes": minutes, "max_steps": None,
               "seed": seed}  # fmt: skip
     return TrainConfig(**fields)
@@ -91,8 +97,10 @@ def reproduce(
 ) -> list[LongRangeReport]:
     """Train each row for its minutes (into ``OUT/<task>-T<T>-<cell>``), write the table.
 
-    The table (default ``OUT/reproduction.md``) is rewritten, in row order, after every row
-    that ends, so a long run that is stopped keeps the rows it finished. ``jobs`` > 1 trains
+    The table (default ``OUT/reproduction.md``) is rewritten after every row that ends, from
+    every row's ``report.json`` in ``OUT`` (:func:`saved_reports`), so a
+    long run that is stopped keeps the rows it finished, and a run of some rows (``rows``)
+    updates them in the table of an earlier run into the same ``OUT``. ``jobs`` > 1 trains
     that many rows at once, each in its own process on ``threads // jobs`` CPU threads (a
     row's minutes are its own process's training time).
     """
@@ -105,7 +113,7 @@ def reproduce(
     def finish(index: int, report: LongRangeReport, minutes: float) -> None:
         done[index] = report
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown_table([done[i] for i in sorted(done)]), "utf-8")
+        path.write_text(markdown_table(saved_reports(out_dir)), "utf-8")
         print(f"{report.line()} [{minutes:.1f} min]", flush=True)
 
     if jobs <= 1:
@@ -114,6 +122,15 @@ def reproduce(
     else:
         run_in_processes(rows, minutes_per_row, out_dir, seed, jobs, finish)
     return [done[i] for i in sorted(done)]
+
+
+def saved_reports(out_dir: Path) -> list[LongRangeReport]:
+    """Every ``OUT/<row>/report.json``: the rows of :data:`REPRODUCTION_ROWS` in its order,
+    then any others by name."""
+    order = {row.name: i for i, row in enumerate(REPRODUCTION_ROWS)}
+    paths = sorted(out_dir.glob(f"*/{REPORT_NAME}"),
+                   key=lambda p: (order.get(p.parent.name, len(order)), p.parent.name))  # fmt: skip
+    return [LongRangeReport(**json.loads(p.read_text("utf-8"))) for p in paths]
 
 
 def run_in_processes(

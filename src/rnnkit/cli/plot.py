@@ -6,6 +6,8 @@
 - ``rnnkit plot gradients --out DIR``: ‖∂L_T/∂h_t‖ against T - t for tanh RNN, IRNN, LSTM and
   GRU on the adding problem, at initialisation and after a short training (300 updates), into
   ``DIR/gradient_flow.png``.
+- ``rnnkit plot state-gradients RUN_DIR --out FILE.png``: the same measure logged at every
+  validation of a ``rnnkit train longrange --log-state-gradients`` run.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ EPILOG = """examples:
   rnnkit plot eigenvalues --out docs/images/eigenvalues.png
   rnnkit plot gradients --out docs/images                  # under a minute on 2 CPU cores
   rnnkit plot gradients --T 200 --steps 1000 --cells irnn,lstm --out plots
+  rnnkit plot state-gradients runs/adding-irnn --out irnn-gradients.png
 """
 
 
@@ -60,6 +63,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       help="sequences per update and in the measured batch")  # fmt: skip
     flow.add_argument("--seed", type=seed_type(), default=0)
     flow.set_defaults(run=run_gradients)
+    logged = kinds.add_parser("state-gradients", help="‖∂L_T/∂h_t‖ logged during a long-range "
+                              "run (train longrange --log-state-gradients)")  # fmt: skip
+    logged.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    logged.add_argument("--out", type=Path, required=True, metavar="FILE.png")
+    logged.set_defaults(run=run_state_gradients)
 
 
 def add_curves_parser(kinds: argparse._SubParsersAction) -> None:
@@ -138,4 +146,17 @@ def run_gradients(args: argparse.Namespace) -> None:
             after = (f"; after {args.steps} updates {flow.ratios('trained')[cell]:.3g} "
                      f"(valid MSE {flow.mse[cell]:.4f})")  # fmt: skip
         print(f"  {cell:5s} at init {flow.ratios('init')[cell]:.3g}{after}")
+    print(f"plot: {path}")
+
+
+def run_state_gradients(args: argparse.Namespace) -> None:
+    from rnnkit.viz.gradients import plot_state_gradients, read_state_gradients
+
+    logged = read_state_gradients(args.run_dir)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    path = plot_state_gradients(logged, args.out, title=str(args.run_dir))
+    for step in (min(logged), max(logged)):
+        norms = logged[step]
+        ratio = float(norms[0] / norms[-1]) if norms[-1] > 0 else float("nan")
+        print(f"update {step:,}: ‖∂L_T/∂h_1‖ / ‖∂L_T/∂h_T‖ = {ratio:.3g}")
     print(f"plot: {path}")

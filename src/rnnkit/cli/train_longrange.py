@@ -22,7 +22,12 @@ from rnnkit.cli.options import (
     run_record,
     train_config,
 )
-from rnnkit.tasks.longrange import TASK_METRICS, LongRangeConfig, check_cell_task
+from rnnkit.tasks.longrange import (
+    TASK_METRICS,
+    LongRangeConfig,
+    check_cell_task,
+    check_last_step_task,
+)
 from rnnkit.training.checkpoint import load_run_record
 from rnnkit.training.config import TrainConfig
 
@@ -57,6 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_config_options(p.add_argument_group("task"), LongRangeTask)
     add_config_options(p.add_argument_group("model"), LongRangeConfig)
     add_training_options(p, skip=STREAM_ONLY)
+    p.add_argument("--log-state-gradients", action="store_true",
+                   help="log ‖∂L_T/∂h_t‖ for every t at each validation into metrics.jsonl "
+                   "(adding, digits; `rnnkit plot state-gradients` draws them)")  # fmt: skip
     table = p.add_argument_group("the reproduction table")
     table.add_argument("--reproduce", type=Path, metavar="FILE.md",
                        help="train every row of the table (OUT/<task>-T<T>-<cell>) with each "
@@ -88,6 +96,7 @@ def run(args: argparse.Namespace) -> None:
         with run_record(args.resume):
             task, cell, T = record["task"], record["cell"], record["T"]
             model_fields, valid_sequences = record["model"], record["valid_sequences"]
+            state_gradients = record.get("state_gradients", False)
             config = TrainConfig(**resumed_budget(args, record["training"]))
             check_recorded(task, cell, T, model_fields, valid_sequences)
         out = args.resume
@@ -96,6 +105,7 @@ def run(args: argparse.Namespace) -> None:
         task, T = task_fields.get("task", "adding"), task_fields.get("T")
         valid_sequences = task_fields.get("valid_sequences", LongRangeTask.valid_sequences)
         T, model_fields, cell = check_run(args, task, T)
+        state_gradients = args.log_state_gradients
         config, notes = train_config(args, cell_preset(task, cell)[1], metrics=TASK_METRICS[task])
         for note in notes:
             print(note, file=sys.stderr)
@@ -105,7 +115,8 @@ def run(args: argparse.Namespace) -> None:
 
     report = train_longrange(task, cell, T, model_fields, config, out,
                              valid_sequences=valid_sequences, progress=not args.no_progress,
-                             resume=args.resume is not None)  # fmt: skip
+                             resume=args.resume is not None,
+                             state_gradients=state_gradients)  # fmt: skip
     print(report.line())
     print(f"best checkpoint and report.json: {out}")
 
@@ -121,6 +132,8 @@ def check_run(args: argparse.Namespace, task: str, T: int | None) -> tuple[int, 
         T = check_length(task, T)
         check_cell_task(cell, task)
         LongRangeConfig(task, 1, 1, cell=cell, **model_fields)
+        if args.log_state_gradients:
+            check_last_step_task(task)
     except ValueError as e:
         raise UsageError(str(e).replace("cell 'ntm'", "--cell ntm")) from None
     return T, model_fields, cell
@@ -151,6 +164,7 @@ def run_table(args: argparse.Namespace) -> None:
     from rnnkit.apps.longrange_table import reproduce
 
     given = given_options(args) + (["--resume"] if args.resume is not None else [])
+    given += ["--log-state-gradients"] if args.log_state_gradients else []
     if given:
         raise UsageError(f"--reproduce trains every row with its task's preset; leave out "
                          f"{', '.join(given)}")  # fmt: skip

@@ -62,6 +62,13 @@ def check_cell_task(cell: str, task: str) -> None:
         )
 
 
+def check_last_step_task(task: str) -> None:
+    """Refuse a task whose loss is not read at the last step (only adding and digits are)."""
+    if task not in LAST_STEP_TASKS:
+        raise ValueError(f"the {task} task's loss is not read at the last step; only "
+                         f"{' and '.join(LAST_STEP_TASKS)}'s is")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class LongRangeConfig:
     """Architecture of a :class:`LongRangeModel`."""
@@ -131,6 +138,14 @@ class LongRangeModel(Pretrained):
     def forward(self, x: Tensor) -> Tensor:
         outputs, _ = self.rnn(self.features(x))  # (B, T, H)
         return self.readout(outputs)
+
+    def last_step_losses(self, h: Tensor, y: Tensor) -> Tensor:
+        """Per-sequence losses L_T (B,) read from the last output h_T (B, H): adding, digits."""
+        check_last_step_task(self.config.task)
+        out = self.readout(h.unsqueeze(1))  # (B,) or (B, 10)
+        if self.config.task == "adding":
+            return (out - y) ** 2
+        return F.cross_entropy(out, y, reduction="none")
 
     # -- the Trainer's contract -------------------------------------------------------
 

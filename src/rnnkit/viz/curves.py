@@ -38,7 +38,7 @@ class RunCurves:
         return next((k for k in VALID_LOSSES if k in self.valid), None)
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
+def metrics_records(path: Path) -> list[dict[str, Any]]:
     """The JSON records of a metrics file; a torn last line (a run still writing) is skipped."""
     try:
         text = path.read_text("utf-8")
@@ -66,7 +66,7 @@ def read_curves(run_dir: str | Path, *, x: str = "step", name: str | None = None
     train: Series = []
     valid: dict[str, Series] = {}
     monitor = None
-    for r in _records(path):
+    for r in metrics_records(path):
         if x not in r:
             continue
         if r.get("kind") == "train" and _number(r.get("loss")):

@@ -11,24 +11,25 @@ radius :math:`\rho < 1` and blows up for :math:`\rho > 1` (:func:`power_norms`).
     \frac{\partial L_T}{\partial h_t}
       = \frac{\partial L_T}{\partial h_T} \prod_{k=t+1}^{T} \frac{\partial h_k}{\partial h_{k-1}}
 
-and :func:`state_gradient_norms` measures :math:`\|\partial L_T / \partial h_t\|` for every t in
-one backward pass: it steps the cell in a Python loop and asks autograd for the gradient with
-respect to each step's state (all paths through it), so the fused fast paths are not involved.
+and :func:`~rnnkit.training.state_gradients.state_gradient_norms` measures
+:math:`\|\partial L_T / \partial h_t\|` for every t in one backward pass.
 :func:`gradient_flow` does this for several cells at initialisation and after a short training
 on the adding problem.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from rnnkit.cells.base import RecurrentCell
-from rnnkit.cells.state import state_output
+from rnnkit.errors import RnnkitError
+from rnnkit.training.metrics_log import METRICS_NAME
+from rnnkit.training.state_gradients import state_gradient_norms
+from rnnkit.viz.curves import metrics_records
 from rnnkit.viz.figures import pyplot, save_png
 
 RADII = (0.9, 1.0, 1.1)  # the demo's spectral radii
@@ -85,33 +86,6 @@ def plot_eigenvalues(curves: dict[float, Tensor], path: str | Path) -> Path:
 # -- (b) gradient flow ------------------------------------------------------------------
 
 
-def state_gradient_norms(
-    cell: RecurrentCell, x: Tensor, last_loss: Callable[[Tensor], Tensor]
-) -> Tensor:
-    """‖∂L_T/∂h_t‖ for t = 1..T, averaged over the batch: (T,).
-
-    Args:
-        cell: any rnnkit cell, stepped from its zero state.
-        x: inputs (T, B, D).
-        last_loss: h_T (B, H) -> per-sequence losses L_T (B,). The losses are summed, so row
-            b of each gradient is sequence b's own ∂L_T/∂h_t.
-
-    Returns:
-        (T,): entry t - 1 is the mean over sequences of ‖∂L_T/∂h_t‖ (for an LSTM, h only, its
-        memory cell c held fixed).
-    """
-    state = cell.zero_state(x[0])
-    outputs = []
-    with torch.enable_grad():
-        for x_t in x:
-            _, state = cell(x_t, state)
-            outputs.append(state_output(state))  # h_t (B, H): feeds step t + 1 (and L_T)
-        grads = torch.autograd.grad(last_loss(outputs[-1]).sum(), outputs, allow_unused=True)
-    pairs = zip(outputs, grads, strict=True)
-    stacked = torch.stack([torch.zeros_like(h) if g is None else g for h, g in pairs])  # (T, B, H)
-    return stacked.norm(dim=-1).mean(dim=1)
-
-
 @dataclass
 class GradientFlow:
     """‖∂L_T/∂h_t‖ per cell, at initialisation and after ``steps`` training updates."""
@@ -153,7 +127,7 @@ def gradient_flow(
     for name in cells:
         torch.manual_seed(seed)
         model = build_model(spec, name, {"hidden_size": hidden_size})
-        loss = lambda h, m=model: (m.head(h).squeeze(-1) - y) ** 2  # noqa: E731  (B,)
+        loss = lambda h, m=model: m.last_step_losses(h, y)  # noqa: E731  (B,)
         flow.init[name] = state_gradient_norms(model.cell, x, loss)
         if steps == 0:
             continue
@@ -181,4 +155,41 @@ def plot_gradient_flow(flow: GradientFlow, path: str | Path) -> Path:
         ax.set_title(f"adding problem, T = {flow.T}: {title}", fontsize=10)
     axes[0][0].set_ylabel(r"$\Vert \partial L_T / \partial h_t \Vert$ (floor $10^{-30}$)")
     axes[0][-1].legend()
+    return save_png(fig, path)
+
+
+# -- (c) gradient flow logged during training ---------------------------------------------
+
+MAX_LOGGED_LINES = 12  # validations drawn, evenly spread over the run
+
+
+def read_state_gradients(run_dir: str | Path) -> dict[int, Tensor]:
+    """Update -> ‖∂L_T/∂h_t‖ (T,) from a run trained with ``--log-state-gradients``."""
+    path = Path(run_dir) / METRICS_NAME
+    logged = {r["step"]: torch.tensor(r["norms"], dtype=torch.float64)
+              for r in metrics_records(path) if r.get("kind") == "state_gradients"}  # fmt: skip
+    if not logged:
+        raise RnnkitError(f"{path}: no state_gradients records (train with "
+                          f"--log-state-gradients)")  # fmt: skip
+    return logged
+
+
+def plot_state_gradients(logged: dict[int, Tensor], path: str | Path, *, title: str) -> Path:
+    """‖∂L_T/∂h_t‖ against T - t on a log scale, one line per logged update, dark to light."""
+    plt = pyplot()
+    steps = sorted(logged)
+    if len(steps) > MAX_LOGGED_LINES:
+        picks = torch.linspace(0, len(steps) - 1, MAX_LOGGED_LINES).round().long()
+        steps = [steps[int(i)] for i in picks]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    colours = plt.get_cmap("viridis")
+    for n, step in enumerate(steps):
+        norms = logged[step]
+        distance = torch.arange(len(norms) - 1, -1, -1)  # T - t for t = 1..T
+        ax.semilogy(distance.numpy(), norms.clamp_min(1e-30).numpy(), label=f"update {step:,}",
+                    color=colours(n / max(len(steps) - 1, 1)))  # fmt: skip
+    ax.set_xlabel(r"$T - t$ (steps back from the loss)")
+    ax.set_ylabel(r"$\Vert \partial L_T / \partial h_t \Vert$ (floor $10^{-30}$)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
     return save_png(fig, path)
