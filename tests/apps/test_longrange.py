@@ -107,6 +107,19 @@ def test_every_task_trains_a_step_and_evaluates_its_metrics(task, cell, T):
     assert all(math.isfinite(v) for v in scores.values())
 
 
+def test_the_ntm_head_reads_the_controller_output_and_this_steps_read():
+    spec = task_spec("ntm-copy", 2, valid_sequences=10)
+    torch.manual_seed(0)
+    model = build_model(spec, "ntm", {"hidden_size": 5, "memory_slots": 6, "memory_width": 3})
+    x = spec.valid[0].x[:3]  # (B, T, bits + 2)
+    ntm = model.cell.ntm
+    state, logits = ntm.initial_state(3), []
+    for t in range(x.shape[1]):  # the NTM stepped by hand; the head on [h_t; r_t]
+        h, state = ntm(x[:, t], state)
+        logits.append(model.head(torch.cat([h, state.read], -1)))
+    torch.testing.assert_close(model(x), torch.stack(logits, 1))
+
+
 def test_digits_read_row_by_row_with_a_test_split():
     pytest.importorskip("sklearn")
     spec = task_spec("digits", 8)

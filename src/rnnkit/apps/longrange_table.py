@@ -98,9 +98,9 @@ def reproduce(
     """Train each row for its minutes (into ``OUT/<task>-T<T>-<cell>``), write the table.
 
     The table (default ``OUT/reproduction.md``) is rewritten after every row that ends, from
-    every row's ``report.json`` in ``OUT`` (:func:`saved_reports`), so a
-    long run that is stopped keeps the rows it finished, and a run of some rows (``rows``)
-    updates them in the table of an earlier run into the same ``OUT``. ``jobs`` > 1 trains
+    every row's ``report.json`` in ``OUT`` (:func:`saved_reports`), so a long run that is
+    stopped keeps the rows it finished, and a run of some rows updates them in the table of
+    an earlier run into the same ``OUT``. ``jobs`` > 1 trains
     that many rows at once, each in its own process on ``threads // jobs`` CPU threads (a
     row's minutes are its own process's training time).
     """
@@ -125,8 +125,7 @@ def reproduce(
 
 
 def saved_reports(out_dir: Path) -> list[LongRangeReport]:
-    """Every ``OUT/<row>/report.json``: the rows of :data:`REPRODUCTION_ROWS` in its order,
-    then any others by name."""
+    """Every ``OUT/<row>/report.json``, in the order of :data:`REPRODUCTION_ROWS`, others last."""
     order = {row.name: i for i, row in enumerate(REPRODUCTION_ROWS)}
     paths = sorted(out_dir.glob(f"*/{REPORT_NAME}"),
                    key=lambda p: (order.get(p.parent.name, len(order)), p.parent.name))  # fmt: skip

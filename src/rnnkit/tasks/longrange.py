@@ -18,7 +18,7 @@ The copy task's ``accuracy`` counts only the L copied symbols (the steps whose t
 blank); ``bit_error`` is the share of output bits on the wrong side of 1/2. The cells:
 ``tanh`` (Elman), ``irnn`` (ReLU, identity init: Le, Jaitly & Hinton 2015), ``lstm``, ``gru``
 (fused fast path inside :class:`~rnnkit.layers.Recurrent`) and ``ntm`` (an LSTM-controlled
-Neural Turing Machine, Graves et al. 2014).
+Neural Turing Machine, Graves et al. 2014, whose head reads [h_t; r_t]: :class:`ReadOut`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells import GRUCell, LSTMCell, NTMCell, RecurrentCell, SimpleRNNCell
+from rnnkit.cells.ntm import NTMState
 from rnnkit.data.synthetic_batches import SequenceBatch
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.options import option
@@ -103,7 +104,29 @@ def make_cell(config: LongRangeConfig) -> RecurrentCell:
         return LSTMCell(D, H)
     if config.cell == "gru":
         return GRUCell(D, H)
-    return NTMCell(D, H, memory_slots=config.memory_slots, memory_width=config.memory_width)
+    ntm = NTMCell(D, H, memory_slots=config.memory_slots, memory_width=config.memory_width)
+    return ReadOut(ntm)
+
+
+class ReadOut(RecurrentCell):
+    """An NTM whose output is o_t = [h_t; r_t] (B, H + M): the head also sees this step's read.
+
+    Through h_t alone the read r_t would reach the head a step late, via the controller; the
+    output layer reads both, as in Collier & Beel (2018) and the DNC (Graves et al. 2016,
+    y_t = W [h_t; r_t]). The state is the NTM's, so ``Recurrent`` must not apply zoneout or
+    state dropout to it (the long-range model uses neither).
+    """
+
+    def __init__(self, ntm: NTMCell) -> None:
+        super().__init__(ntm.input_size, ntm.hidden_size + ntm.memory_width)
+        self.ntm = ntm
+
+    def initial_state(self, batch_size: int, **kwargs: Any) -> NTMState:
+        return self.ntm.initial_state(batch_size, **kwargs)
+
+    def step(self, gx: Tensor, state: NTMState) -> tuple[Tensor, NTMState]:
+        h, state = self.ntm.step(gx, state)  # h_t (B, H)
+        return torch.cat([h, state.read], dim=-1), state  # [h_t; r_t] (B, H + M)
 
 
 class LongRangeModel(Pretrained):
@@ -116,7 +139,7 @@ class LongRangeModel(Pretrained):
         self.config = config
         self.METRICS = TASK_METRICS[config.task]  # per task; the Trainer reads the instance's
         self.rnn = Recurrent(make_cell(config), batch_first=True)
-        self.head = nn.Linear(config.hidden_size, config.output_size)
+        self.head = nn.Linear(self.rnn.cell.hidden_size, config.output_size)  # ntm: H + M
 
     @property
     def cell(self) -> RecurrentCell:
