@@ -320,3 +320,19 @@ def test_the_command_line_takes_the_cells_preset(tmp_path):
 def test_bad_command_lines_are_one_line_errors(tmp_path, args, needles):
     result = rnnkit("train", "longrange", *args, "--out", tmp_path / "run", cwd=tmp_path)
     assert_one_line_error(result, *needles)
+
+
+def test_rows_are_chosen_by_task_or_by_name():
+    from rnnkit.cli.train_longrange import chosen_rows
+
+    chosen = chosen_rows("adding, digits-T64-irnn")
+    assert [r.name for r in chosen] == ["adding-T200-tanh", "adding-T200-irnn",
+                                        "adding-T200-lstm", "adding-T200-gru",
+                                        "digits-T64-irnn"]  # fmt: skip
+    assert chosen_rows(None) == list(REPRODUCTION_ROWS)
+
+
+def test_unknown_rows_are_a_one_line_error(tmp_path):
+    result = rnnkit("train", "longrange", "--reproduce", "t.md", "--rows", "adding,sorting",
+                    "--out", tmp_path / "runs", cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(result, "--rows", "sorting")

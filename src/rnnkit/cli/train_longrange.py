@@ -79,9 +79,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     table.add_argument("--jobs", type=bounded(int, 1, 64), default=1, metavar="N",
                        help="--reproduce: rows trained at once, each in its own process with "
                        "its share of the CPU threads (default 1)")  # fmt: skip
-    table.add_argument("--rows", metavar="TASKS",
-                       help="--reproduce: only the rows of these comma-separated tasks "
-                       "(e.g. adding,ntm-copy; default: all)")  # fmt: skip
+    table.add_argument("--rows", metavar="ROWS",
+                       help="--reproduce: only these comma-separated tasks or rows "
+                       "(e.g. adding,digits-T64-irnn; default: all); the table keeps the "
+                       "other rows already in --out")  # fmt: skip
     p.set_defaults(run=run)
 
 
@@ -184,12 +185,13 @@ def changes_text(model: dict, training: dict) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in {**model, **training}.items())
 
 
-def chosen_rows(tasks: str | None) -> list:
-    """The reproduction rows of the ``--rows`` tasks (all rows when not given)."""
-    if tasks is None:
+def chosen_rows(names: str | None) -> list:
+    """The reproduction rows named by ``--rows``: tasks or row names (all rows when not given)."""
+    if names is None:
         return list(REPRODUCTION_ROWS)
-    names = [t.strip() for t in tasks.split(",") if t.strip()]
-    known = sorted({row.task for row in REPRODUCTION_ROWS})
-    if not names or any(n not in known for n in names):
-        raise UsageError(f"--rows must list tasks from {', '.join(known)}, got {tasks!r}")
-    return [row for row in REPRODUCTION_ROWS if row.task in names]
+    wanted = {n.strip() for n in names.split(",") if n.strip()}
+    known = {row.task for row in REPRODUCTION_ROWS} | {row.name for row in REPRODUCTION_ROWS}
+    if not wanted or not wanted <= known:
+        raise UsageError(f"--rows must list tasks ({', '.join(sorted(PRESETS))}) or rows "
+                         f"(e.g. {REPRODUCTION_ROWS[-1].name}), got {names!r}")  # fmt: skip
+    return [row for row in REPRODUCTION_ROWS if {row.task, row.name} & wanted]
