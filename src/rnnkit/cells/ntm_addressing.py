@@ -156,7 +156,9 @@ class MemoryStep(torch.autograd.Function):
         r = torch.bmm(read.w.unsqueeze(1), new).squeeze(1)  # r_t (B, M)
         ctx.save_for_backward(memory, new, change, e)
         ctx.heads = (write, read)  # type: ignore[attr-defined]
-        return new, read.w, write.w, r
+        # the weights go out as copies: an output kept on ctx (here inside the heads' caches)
+        # would make a cycle output -> node -> ctx -> output that leaks every step's graph
+        return new, read.w.clone(), write.w.clone(), r
 
     @staticmethod
     @once_differentiable
