@@ -159,8 +159,9 @@ class NTMCell(RecurrentCell):
         shift_range: S, the heads shift by -S..S slots (2S + 1 <= N).
         controller: the controller kind; only ``"lstm"``.
         fused: run the heads, write and read as one autograd Function with a hand-written
-            backward (:class:`~rnnkit.cells.ntm_addressing.MemoryStep`, ~1.6x faster per
-            update on the copy task, ``benchmarks/ntm_step.py``); False: the plain autograd
+            backward (:class:`~rnnkit.cells.ntm_addressing.MemoryStep`; 0.99-1.16x the
+            plain path per update on the copy task, ``benchmarks/ntm_step.py``, on a quiet
+            2-core CPU: the cost is per-op dispatch either way); False: the plain autograd
             ops above (``plain_memory_step``). Same values and gradients (tests tie them).
     """
 
