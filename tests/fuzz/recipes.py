@@ -50,4 +50,5 @@ RECIPES = {
     ("plot", "eigenvalues"): ["--out", "e.png", "--steps", "2", "--size", "2"],
     ("plot", "gradients"): ["--out", "g", "--T", "2", "--steps", "0", "--hidden-size", "2",
                             "--batch-size", "2", "--cells", "tanh"],
+    ("plot", "state-gradients"): ["{lm}", "--out", "s.png"],  # no records: a one-line error
 }  # fmt: skip
