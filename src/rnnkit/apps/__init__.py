@@ -7,7 +7,12 @@ model and the :class:`~rnnkit.training.Trainer`, train, save the best checkpoint
 - :mod:`rnnkit.apps.language_model`: ``rnnkit train lm``, a character-level language model on
   one text (presets ``LM_PRESETS``, resumable runs, samples).
 - :mod:`rnnkit.apps.classify`: ``rnnkit train classify``, a sequence classifier on labelled texts.
+- :mod:`rnnkit.apps.runs`: the run lifecycle every job shares: start, resume, ``run.json``.
 
 A job reads like a recipe and returns its report as data (a dataclass the tests read); printing
 it is the command line's part. Nothing here parses arguments.
 """
+
+from rnnkit.apps import runs  # registers the checks of every run.json a job reads
+
+__all__ = ["runs"]

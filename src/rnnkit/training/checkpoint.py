@@ -190,23 +190,43 @@ def optimizer_from_files(
 # -- run records ------------------------------------------------------------------------
 
 RUN_NAME = "run.json"
+#: job -> a check of the record it reads (raises ValueError, TypeError or KeyError naming the
+#: field): for jobs that read run.json themselves; :mod:`rnnkit.apps.runs` validates its own
+RECORD_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {}
 
 
-def save_run_record(out_dir: str | Path, job: str, record: dict[str, Any]) -> Path:
+def save_run_record(
+    out_dir: str | Path, job: str, record: dict[str, Any], *, version: int = 1
+) -> Path:
     """Write how a ``job`` run (``lm``, ``classify``, ``tag``) was started: ``OUT/trainer_state/
     run.json``, so ``--resume OUT`` needs nothing else."""
     path = Path(out_dir) / STATE_DIR / RUN_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"format": f"rnnkit.{job}_run/1", **record})
+    write_json(path, {"format": f"rnnkit.{job}_run/{version}", **record})
     return path
 
 
-def load_run_record(out_dir: str | Path, job: str) -> dict[str, Any]:
-    """Read the record :func:`save_run_record` wrote for ``job``, with one-line errors."""
+def load_run_record(out_dir: str | Path, job: str, *, version: int = 1) -> dict[str, Any]:
+    """Read the record :func:`save_run_record` wrote for ``job``, with one-line errors (a
+    record of another job, of another layout version, or that fails ``RECORD_CHECKS``)."""
     path = Path(out_dir) / STATE_DIR / RUN_NAME
     if not Path(out_dir).is_dir():
         raise CheckpointError(f"{out_dir}: no such run directory")
     record = read_json(path, "not a resumable rnnkit run")
-    if record.get("format") != f"rnnkit.{job}_run/1":
-        raise CheckpointError(f"{path}: not an rnnkit `train {job}` run")
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{path}: not an rnnkit run record")
+    found, want = record.get("format"), f"rnnkit.{job}_run/{version}"
+    if found != want:
+        if isinstance(found, str) and found.startswith(f"rnnkit.{job}_run/"):
+            raise CheckpointError(f"{path}: field format: {found!r} is a layout this rnnkit "
+                                  f"does not resume (it reads {want!r}); start the run again")
+        raise CheckpointError(f"{path}: field format: not an rnnkit `train {job}` run "
+                              f"(expected {want!r}, got {found!r:.60})")  # fmt: skip
+    check = RECORD_CHECKS.get(job)
+    if check is not None:
+        try:
+            check(record)
+        except (ValueError, TypeError, KeyError) as e:
+            why = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+            raise CheckpointError(f"{path}: {why}") from None
     return record

@@ -1,0 +1,355 @@
+"""The run lifecycle, once: start or resume any job, and own its ``run.json``.
+
+A job declares what it is with a :class:`Job`: its data dataclass (files, reading options,
+generated-task options), its task model's config dataclass (whose sizes come from the data),
+its named :class:`Preset`\\ s and the metrics its validation reports. One run's settings are a
+:class:`RunConfig` (data, model, training); the lifecycle is three calls::
+
+    run = start(JOB, out, config, overwrite=False)    # a fresh run: OUT checked, config checked
+    run = resume(JOB, out, max_steps=..., ...)        # --resume OUT: run.json read and validated
+    ...                                               # the job reads its data, builds the model
+    begin(trainer, run)                               # resume the trainer, or write run.json
+
+``OUT/trainer_state/run.json`` holds ``{"format": "rnnkit.<job>_run/2", "data": {...},
+"model": {...}, "training": {...}}``. Reading it back validates every field against the
+dataclasses (type, range, choices, then the dataclass's own checks): an edited or damaged
+record is one :class:`~rnnkit.errors.CheckpointError` line naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.training import checkpoint
+from rnnkit.training.config import TrainConfig
+
+__all__ = [
+    "BUDGET",
+    "ConfigError",
+    "Job",
+    "Preset",
+    "Run",
+    "RunConfig",
+    "begin",
+    "check_fields",
+    "check_out_free",
+    "load_record",
+    "resume",
+    "save_record",
+    "start",
+]
+
+VERSION = 2  # of run.json's layout: data, model, training
+BUDGET = ("max_steps", "max_minutes")  # the only training fields a resumed run may change
+
+
+class ConfigError(RnnkitError, ValueError):
+    """A job's settings that do not make a run (a bad combination of options)."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting point: fields of each section, checked against the job's dataclasses
+    (:meth:`Job.check_presets`), and the one line ``--help`` shows."""
+
+    description: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    model: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run's settings: what ``run.json`` records and ``--resume`` reads back.
+
+    ``model`` holds the task config's fields but its sizes (vocabularies, inputs), which the
+    job takes from the data: :meth:`Job.model_config` joins them.
+    """
+
+    data: Any  # an instance of the job's data dataclass
+    model: Mapping[str, Any]
+    training: TrainConfig
+
+    def as_record(self) -> dict[str, Any]:
+        model = {k: list(v) if isinstance(v, tuple) else v for k, v in self.model.items()}
+        data = dataclasses.asdict(self.data)
+        return {"data": data, "model": model, "training": dataclasses.asdict(self.training)}
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the lifecycle knows of a job (``rnnkit train <name>``)."""
+
+    name: str  # the command; run.json's format is ``rnnkit.<name>_run/2``
+    data: type  # frozen dataclass: where the examples come from (files as absolute paths)
+    model: type  # the task's config dataclass
+    sizes: tuple[str, ...] = ()  # model fields the job sets from the data (not recorded)
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()  # what validation measures: ``--monitor`` names one
+    files: tuple[str, ...] = ()  # data fields that name files: recorded as absolute paths
+    #: model sizes that let the model config check the other fields' combinations before any
+    #: data is read (None: only each field's type, range and choices are checked then)
+    probe: tuple[Any, ...] | None = None
+    #: further checks of a whole config (ValueError: the combination cannot run)
+    check: Callable[[RunConfig], None] | None = None
+
+    def model_config(self, config: RunConfig, *sizes: Any, **named: Any) -> Any:
+        """The task's config: the data's ``sizes`` and the run's model fields."""
+        try:
+            return self.model(*sizes, **named, **config.model)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(str(e)) from None
+
+    def validate(self, config: RunConfig) -> None:
+        """Every check that can run before the data is read (ValueError names the problem)."""
+        if self.probe is not None:
+            self.model(*self.probe, **config.model)
+        if self.check is not None:
+            self.check(config)
+
+    def check_presets(self) -> None:
+        """Each preset's fields are fields of the job's dataclasses, with valid values."""
+        for name, preset in self.presets.items():
+            where = f"preset {name!r}"
+            check_fields(self.data, preset.data, where=f"{where} data", partial=True)
+            check_fields(self.model, preset.model, where=f"{where} model", skip=self.sizes,
+                         partial=True, construct=False)  # fmt: skip
+            check_fields(TrainConfig, preset.training, where=f"{where} training", partial=True)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run about to train: the job, its settings, its directory, and whether it resumes."""
+
+    job: Job
+    config: RunConfig
+    out: Path
+    resumed: bool = False
+
+
+# -- starting and resuming ------------------------------------------------------------------
+
+
+def check_out_free(out: Path, *, overwrite: bool) -> None:
+    """Refuse to start a fresh run over a checkpoint, unless ``overwrite``."""
+    taken = (out / "config.json").exists() or (out / checkpoint.STATE_DIR).exists()
+    if taken and not overwrite:
+        raise ConfigError(
+            f"{out} already holds a checkpoint; pass --overwrite, --resume {out} or another --out"
+        )
+
+
+def start(job: Job, out: str | Path, config: RunConfig, *, overwrite: bool = False) -> Run:
+    """A fresh run of ``job`` into ``out``: the settings checked, ``out`` free (or
+    ``overwrite``). Nothing is written yet: :func:`begin` records the run once it trains."""
+    try:
+        job.validate(config)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+    check_out_free(Path(out), overwrite=overwrite)
+    return Run(job, config, Path(out))
+
+
+def resume(
+    job: Job, out: str | Path, *, max_steps: int | None = None, max_minutes: float | None = None
+) -> Run:
+    """The run recorded in ``out`` (its ``run.json``, validated), with a new budget if given."""
+    config = load_record(out, job)
+    if max_steps is not None or max_minutes is not None:
+        training = dataclasses.replace(config.training, max_steps=max_steps,
+                                       max_minutes=max_minutes)  # fmt: skip
+        config = dataclasses.replace(config, training=training)
+    return Run(job, config, Path(out), resumed=True)
+
+
+def begin(trainer: Any, run: Run) -> int:
+    """The lifecycle's one fork, once the job has built its Trainer: a resumed run continues
+    from the newest trainer state (or says it starts over, when there is none); a fresh run
+    writes ``run.json``. Returns the step training continues from (0: from the start)."""
+    if not run.resumed:
+        if trainer.workers.is_main:
+            save_record(run.out, run.job, run.config)
+        return 0
+    if not checkpoint.step_dirs(run.out):
+        if trainer.workers.is_main:
+            print(f"note: {run.out}: no resumable state; starting over", file=sys.stderr)
+        return 0
+    return trainer.resume()
+
+
+# -- run.json -------------------------------------------------------------------------------
+
+
+def record_format(job: Job) -> str:
+    return f"rnnkit.{job.name}_run/{VERSION}"
+
+
+def save_record(out: str | Path, job: Job, config: RunConfig) -> Path:
+    """Write ``OUT/trainer_state/run.json``: how the run started, so ``--resume`` needs nothing
+    else."""
+    return checkpoint.save_run_record(out, job.name, config.as_record(), version=VERSION)
+
+
+def load_record(out: str | Path, job: Job) -> RunConfig:
+    """Read ``run.json`` back into a :class:`RunConfig`, every field validated (one-line
+    :class:`CheckpointError` naming the file and the field)."""
+    path = Path(out) / checkpoint.STATE_DIR / checkpoint.RUN_NAME
+    record = checkpoint.load_run_record(out, job.name, version=VERSION)
+    try:
+        config = config_from_record(job, record)
+    except FieldError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    return config
+
+
+def config_from_record(job: Job, record: dict[str, Any]) -> RunConfig:
+    """The record's sections as a checked :class:`RunConfig` (:class:`FieldError` if not)."""
+    unknown = sorted(set(record) - {"format", "data", "model", "training"})
+    if unknown:
+        raise FieldError(f"field {unknown[0]!r}: unknown (valid: data, model, training)")
+    data = job.data(**check_fields(job.data, record.get("data"), where="data"))
+    model = check_fields(job.model, record.get("model"), where="model", skip=job.sizes,
+                         construct=False)  # fmt: skip
+    training = TrainConfig(**check_fields(TrainConfig, record.get("training"), where="training"))
+    config = RunConfig(data, model, training)
+    try:
+        job.validate(config)
+    except (TypeError, ValueError) as e:
+        raise FieldError(f"field model: {e}") from None
+    return config
+
+
+class FieldError(ValueError):
+    """A field of a record that does not fit its dataclass (the message names the field)."""
+
+
+def check_fields(
+    cls: type,
+    given: Any,
+    *,
+    where: str,
+    skip: tuple[str, ...] = (),
+    partial: bool = False,
+    construct: bool = True,
+) -> dict[str, Any]:
+    """``given`` checked field by field against dataclass ``cls``; returns the fields.
+
+    Each value must have the field's type (JSON's lists become tuples where the field is a
+    tuple), lie in its option's range and be one of its option's choices; then, if
+    ``construct``, the dataclass's own checks run on the whole. ``partial``: some fields may be
+    missing (a preset); ``skip``: fields left out (a model's sizes).
+
+    Raises:
+        FieldError: one line, ``field <where>.<name>: <why>``.
+    """
+    if not isinstance(given, Mapping):
+        raise FieldError(f"field {where}: expected an object, got {_json_type(given)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in skip}
+    unknown = sorted(set(given) - set(fields), key=str)
+    if unknown:
+        raise FieldError(f"field {where}.{unknown[0]}: unknown (valid: {', '.join(fields)})")
+    missing = [name for name in fields if name not in given]
+    if missing and not partial:
+        raise FieldError(f"field {where}.{missing[0]}: missing")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in given.items():
+        label = f"{where}.{name}"
+        values[name] = _check_value(hints[name], value, label)
+        _check_option(fields[name], values[name], label)
+    if construct and not partial:
+        try:
+            cls(**values)
+        except (TypeError, ValueError) as e:
+            raise FieldError(f"field {where}: {e}") from None
+    return values
+
+
+def _check_value(annotation: Any, value: Any, label: str) -> Any:
+    """``value`` if it has the type ``annotation`` names (JSON lists -> tuples)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None and len(kinds) < len(typing.get_args(annotation)):
+            return None
+        if len(kinds) == 1:
+            return _check_value(kinds[0], value, label)
+        return value  # a union of several types: the dataclass checks it
+    if annotation is bool:
+        ok = isinstance(value, bool)
+    elif annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif annotation is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise FieldError(f"field {label}: expected a finite number, got {value!r}")
+    elif annotation is str:
+        ok = isinstance(value, str)
+    elif typing.get_origin(annotation) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise FieldError(f"field {label}: expected a list, got {_json_type(value)}")
+        item = typing.get_args(annotation)[0]
+        return tuple(_check_value(item, v, f"{label}[{i}]") for i, v in enumerate(value))
+    else:
+        return value
+    if not ok:
+        name = getattr(annotation, "__name__", str(annotation))
+        raise FieldError(f"field {label}: expected {name}, got {_json_type(value)} {value!r:.40}")
+    return value
+
+
+def _check_option(f: dataclasses.Field, value: Any, label: str) -> None:
+    """The range and choices a command-line option declares hold for a recorded value too."""
+    how = f.metadata.get("cli")
+    if how is None or value is None or isinstance(value, bool):
+        return
+    if how.choices is not None and value not in how.choices:
+        choices = ", ".join(map(repr, how.choices))
+        raise FieldError(f"field {label}: must be one of {choices}, got {value!r:.40}")
+    if isinstance(value, (int, float)):
+        too_low = how.low is not None and value < how.low
+        too_high = how.high is not None and (
+            value >= how.high if how.open_high else value > how.high
+        )
+        if too_low or too_high:
+            right = ")" if how.open_high else "]"
+            raise FieldError(f"field {label}: must be in [{how.low}, {how.high}{right}, "
+                             f"got {value!r}")  # fmt: skip
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
+
+
+# -- jobs that still read run.json themselves -------------------------------------------------
+
+
+def check_classify_record(record: dict[str, Any]) -> None:
+    """``train classify``'s own record (format 1), field by field, until it moves onto the
+    lifecycle (then this goes: :func:`load_record` checks every job's record)."""
+    from rnnkit.apps.classify import ClassifyData
+    from rnnkit.tasks.classifier import ClassifierConfig
+
+    unknown = sorted(set(record) - {"format", "data_path", "data", "model", "training"})
+    if unknown:
+        raise FieldError(f"field {unknown[0]!r}: unknown")
+    if not isinstance(record.get("data_path"), str):
+        raise FieldError(f"field data_path: expected a string, got {record.get('data_path')!r:.40}")
+    check_fields(ClassifyData, record.get("data"), where="data")
+    check_fields(ClassifierConfig, record.get("model"), where="model",
+                 skip=("vocab_size", "num_classes", "class_weights"), partial=True,
+                 construct=False)  # fmt: skip
+    check_fields(TrainConfig, record.get("training"), where="training")
+
+
+checkpoint.RECORD_CHECKS.setdefault("classify", check_classify_record)
