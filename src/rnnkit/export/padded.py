@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.errors import RnnkitError
+from rnnkit.layers.torch_layout import layer_weights
 
 #: torch's gate blocks, in the order ONNX's operator wants them (LSTM: iofc, GRU: zrh)
 GATE_ORDER = {"LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2), "RNN_TANH": (0,), "RNN_RELU": (0,)}
@@ -60,12 +61,11 @@ def _missing(g: Any) -> Any:
 def _layer_weights(layer: nn.RNNBase, k: int) -> tuple[Tensor, Tensor, Tensor]:
     """ONNX's W (D, G·H, I), R (D, G·H, H), B (D, 2·G·H) of layer ``k``, all directions."""
     mode, W, R, B = layer.mode, [], [], []
-    for sfx in ("", "_reverse")[: 2 if layer.bidirectional else 1]:
-        w_ih, w_hh = getattr(layer, f"weight_ih_l{k}{sfx}"), getattr(layer, f"weight_hh_l{k}{sfx}")
+    for d in range(2 if layer.bidirectional else 1):
+        w_ih, w_hh, b_ih, b_hh = layer_weights(layer, k, d)
         W.append(_blocks(w_ih, mode))
         R.append(_blocks(w_hh, mode))
         if layer.bias:
-            b_ih, b_hh = getattr(layer, f"bias_ih_l{k}{sfx}"), getattr(layer, f"bias_hh_l{k}{sfx}")
             B.append(torch.cat([_blocks(b_ih, mode), _blocks(b_hh, mode)]))
         else:
             B.append(w_ih.new_zeros(2 * w_ih.shape[0]))

@@ -20,7 +20,7 @@ from rnnkit.layers.fused.checkpoint import check_checkpoint_every
 from rnnkit.layers.lengths import check_lengths, repack, unpack
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.stacked import Stacked
-from rnnkit.layers.torch_layout import join_hidden, split_hidden
+from rnnkit.layers.torch_layout import join_hidden, layer_directions, split_hidden, suffix
 from rnnkit.regularizers import RecurrentDropout, VariationalDropout, WeightDrop, Zoneout
 
 CellFactory = Callable[[int, int], RecurrentCell]
@@ -95,9 +95,10 @@ class DropIn:
     copies).
 
     State dict: the cell parameter (or buffer) ``name`` of layer k, direction d is stored
-    here as ``{name with '.' -> '_'}_l{k}`` (``+ '_reverse'`` for d = 1), so the default
-    cells use exactly torch's keys (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...): a model
-    trained with any regularizer loads into ``torch.nn.LSTM``. A ``cell`` adds its own keys
+    here as ``{name with '.' -> '_'}_l{k}`` (``+ '_reverse'`` for d = 1: torch's rule,
+    :func:`~rnnkit.layers.torch_layout.suffix`), so the default cells use exactly torch's
+    keys (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...): a model trained with any
+    regularizer loads into ``torch.nn.LSTM``. A ``cell`` adds its own keys
     (``LayerNormLSTMCell``: ``bias_l0``, ``norm_ih_weight_l0``, ``norm_hh_bias_l0``, ...),
     and torch's parameters that the cell lacks are removed.
 
@@ -211,15 +212,13 @@ class DropIn:
         self._adopt(device, dtype)
 
     def _cells(self) -> list[tuple[str, RecurrentCell, str]]:
-        """(path in the template, cell, name suffix) for every layer and direction."""
+        """(path in the template, cell, torch's name suffix) for every layer and direction."""
         out = []
-        for k in range(self.num_layers):
-            if self.bidirectional:
-                out.append((f"layers.{k}.forward_layer.cell", f"_l{k}"))
-                out.append((f"layers.{k}.backward_layer.cell", f"_l{k}_reverse"))
-            else:
-                out.append((f"layers.{k}.cell", f"_l{k}"))
-        return [(path, self._template.get_submodule(path), sfx) for path, sfx in out]
+        for k, d in layer_directions(self.num_layers, self.bidirectional):
+            side = ("forward_layer.", "backward_layer.")[d] if self.bidirectional else ""
+            path = f"layers.{k}.{side}cell"
+            out.append((path, self._template.get_submodule(path), suffix(k, d)))
+        return out
 
     def _adopt(self, device: Any, dtype: Any) -> None:
         """Register the template cells' tensors here (torch's where they fit) and empty them."""

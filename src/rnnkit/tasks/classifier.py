@@ -20,23 +20,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells import LayerNormLSTMCell, PeepholeLSTMCell
 from rnnkit.data.padded import PaddedBatch, iter_batches
 from rnnkit.data.tokenize import TextEncoder
 from rnnkit.errors import CheckpointError
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers import stacks
 from rnnkit.options import PROBABILITY, option
 from rnnkit.tasks.pretrained import Pretrained
 
 FORMAT = "rnnkit.sequence_classifier/1"
-#: cell name -> (drop-in layer, cell class for rnnkit's loop or None for the native kernel)
-CELLS: dict[str, tuple[type, type | None]] = {
-    "lstm": (LSTM, None),
-    "gru": (GRU, None),
-    "rnn": (RNN, None),
-    "layer_norm_lstm": (LSTM, LayerNormLSTMCell),
-    "peephole_lstm": (LSTM, PeepholeLSTMCell),
-}
+#: the cells a classifier (and a tagger) can use: rows of :data:`rnnkit.layers.stacks.CELLS`
+CELLS = ("lstm", "gru", "rnn", "layer_norm_lstm", "peephole_lstm")
 POOLINGS = ("last", "mean", "max", "attention")
 
 
@@ -80,17 +73,16 @@ class ClassifierConfig:
 
 def recurrent_stack(config: ClassifierConfig) -> nn.Module:
     """The drop-in layer for ``config``: native kernel unless a cell or regularizer needs more."""
-    layer, cell = CELLS[config.cell]
-    extras = {k: getattr(config, k) for k in ("zoneout", "weight_drop", "recurrent_dropout")}
-    return layer(
+    return stacks.recurrent_stack(
+        config.cell,
         config.embedding_size,
         config.hidden_size,
         num_layers=config.num_layers,
-        batch_first=True,
         bidirectional=config.bidirectional,
-        dropout=config.dropout if config.num_layers > 1 else 0.0,
-        **({"cell": cell} if cell is not None else {}),
-        **{k: p for k, p in extras.items() if p > 0},
+        dropout=config.dropout,
+        zoneout=config.zoneout,
+        weight_drop=config.weight_drop,
+        recurrent_dropout=config.recurrent_dropout,
     )
 
 

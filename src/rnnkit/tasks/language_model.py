@@ -27,12 +27,12 @@ from torch import Tensor, nn
 from rnnkit.cells.state import detach_state
 from rnnkit.data.batching import Window
 from rnnkit.data.vocab import Vocab, vocab_from_dict
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers.stacks import recurrent_stack
 from rnnkit.options import PROBABILITY, option
 from rnnkit.regularizers import EmbeddingDropout, VariationalDropout, activation_penalty
 from rnnkit.tasks.pretrained import Pretrained
 
-CELLS = ("lstm", "gru", "rnn")
+CELLS = ("lstm", "gru", "rnn")  # rows of rnnkit.layers.stacks.CELLS: torch's own cells
 OUTPUTS = ("softmax", "adaptive")
 #: adaptive softmax cluster boundaries (those below the vocabulary size are used): the head
 #: holds the 2,000 most frequent words, then 2,000-10,000 and the rest (div_value 4)
@@ -137,20 +137,6 @@ class LanguageModelConfig:
         return cutoffs
 
 
-def recurrent_stack(config: LanguageModelConfig, input_size: int) -> nn.Module:
-    """rnnkit's drop-in LSTM/GRU/RNN for ``config.cell``: the native kernel unless zoneout."""
-    kind = {"lstm": LSTM, "gru": GRU, "rnn": RNN}[config.cell]
-    extras = {name: getattr(config, name) for name in ("zoneout", "weight_drop")}
-    return kind(
-        input_size,
-        config.hidden_size,
-        num_layers=config.num_layers,
-        dropout=config.dropout if config.num_layers > 1 else 0.0,
-        batch_first=True,
-        **{name: p for name, p in extras.items() if p > 0},
-    )
-
-
 class LanguageModel(Pretrained):
     """Predicts the next token: embedding -> recurrent stack -> dropout -> output layer.
 
@@ -170,7 +156,15 @@ class LanguageModel(Pretrained):
         embedding_size = config.embedding_size or config.hidden_size
         self.embedding = nn.Embedding(config.vocab_size, embedding_size)
         self.embedding_drop = EmbeddingDropout(config.embedding_dropout)
-        self.rnn = recurrent_stack(config, embedding_size)
+        self.rnn = recurrent_stack(  # rnnkit's drop-in: the native kernel unless zoneout
+            config.cell,
+            embedding_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout,
+            zoneout=config.zoneout,
+            weight_drop=config.weight_drop,
+        )
         self.dropout = nn.Dropout(config.dropout)  # professor forcing reuses it
         self.input_drop = site_dropout(config.input_dropout, config)
         self.output_drop = site_dropout(config.output_dropout, config)

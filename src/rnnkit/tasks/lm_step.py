@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from rnnkit.cells.state import LSTMState
 from rnnkit.decoding.sampling import computing
 from rnnkit.decoding.step import Step
+from rnnkit.layers.torch_layout import layer_weights
 
 #: torch's one-step op per ``nn.RNNBase.mode``: ``op(x, state, w_ih, w_hh, b_ih, b_hh)``
 CELL_OPS: dict[str, Callable[..., Any]] = {
@@ -74,7 +75,7 @@ class LMStep:
         self.cell = CELL_OPS[rnn.mode]
         self.lstm = rnn.mode == "LSTM"
         self.hidden_size = rnn.hidden_size
-        self.layers = [layer_weights(rnn, k) for k in range(rnn.num_layers)]
+        self.layers = [detached(layer_weights(rnn, k)) for k in range(rnn.num_layers)]
         self.embedding = model.embedding.weight.detach()  # (V, E)
         self.proj_weight = model.proj.weight.detach()  # (V, H)
         self.proj_bias = None if model.proj.bias is None else model.proj.bias.detach()
@@ -151,14 +152,10 @@ class LMStep:
         )
 
 
-def layer_weights(rnn: nn.RNNBase, k: int) -> Weights:
-    """Layer ``k``'s ``(w_ih, w_hh, b_ih, b_hh)`` under torch's names, detached."""
-
-    def get(name: str) -> Tensor | None:
-        value = getattr(rnn, f"{name}_l{k}", None) if rnn.bias or "weight" in name else None
-        return None if value is None else value.detach()
-
-    return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+def detached(weights: tuple[Tensor | None, ...]) -> Weights:
+    """A layer's ``(w_ih, w_hh, b_ih, b_hh)`` detached (a missing bias stays None)."""
+    w_ih, w_hh, b_ih, b_hh = (None if t is None else t.detach() for t in weights)
+    return w_ih, w_hh, b_ih, b_hh
 
 
 def input_table(embedding: Tensor, w_ih: Tensor, b_ih: Tensor | None) -> Tensor | None:

@@ -31,16 +31,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells import GRUCell, LSTMCell, NTMCell, RecurrentCell, SimpleRNNCell
+from rnnkit.cells import NTMCell, RecurrentCell
 from rnnkit.cells.ntm import NTMState
 from rnnkit.data.synthetic_batches import SequenceBatch
+from rnnkit.layers import stacks
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.options import option
 from rnnkit.tasks.pretrained import Pretrained
 
 FORMAT = "rnnkit.long_range/1"
 TASKS = ("adding", "copy", "digits", "ntm-copy")
-CELLS = ("tanh", "irnn", "lstm", "gru", "ntm")
+CELLS = ("tanh", "irnn", "lstm", "gru", "ntm")  # rows of rnnkit.layers.stacks.CELLS
 #: task -> what ``evaluate`` measures; the first picks the best model
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "adding": ("mse",),
@@ -94,18 +95,12 @@ class LongRangeConfig:
 
 
 def make_cell(config: LongRangeConfig) -> RecurrentCell:
-    """The cell named by ``config.cell``, (D) -> (H)."""
+    """The cell named by ``config.cell``, (D) -> (H); the NTM's output also carries its read."""
     D, H = config.input_size, config.hidden_size
-    if config.cell == "tanh":
-        return SimpleRNNCell(D, H, nonlinearity="tanh")
-    if config.cell == "irnn":
-        return SimpleRNNCell(D, H, nonlinearity="relu", init="identity")
-    if config.cell == "lstm":
-        return LSTMCell(D, H)
-    if config.cell == "gru":
-        return GRUCell(D, H)
-    ntm = NTMCell(D, H, memory_slots=config.memory_slots, memory_width=config.memory_width)
-    return ReadOut(ntm)
+    if config.cell != "ntm":
+        return stacks.make_cell(config.cell, D, H)
+    memory = {"memory_slots": config.memory_slots, "memory_width": config.memory_width}
+    return ReadOut(stacks.make_cell("ntm", D, H, **memory))
 
 
 class ReadOut(RecurrentCell):

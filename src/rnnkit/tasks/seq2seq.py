@@ -34,21 +34,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells import AttentionDecoderCell, GRUCell, LSTMCell, LSTMState
+from rnnkit.cells import AttentionDecoderCell, LSTMState
 from rnnkit.data.pair_batches import PairBatch, PairEncoder
 from rnnkit.decoding import Hypothesis, beam_search, greedy, sample
 from rnnkit.decoding.scheduled import scheduled_sampling_forward
 from rnnkit.errors import CheckpointError
-from rnnkit.layers import GRU, Attention, FusedLSTM, Recurrent
+from rnnkit.layers import Attention, Recurrent
+from rnnkit.layers.stacks import make_cell, recurrent_stack
 from rnnkit.options import PROBABILITY, option
 from rnnkit.tasks.pretrained import Pretrained
 
 FORMAT = "rnnkit.seq2seq/1"
-#: cell name -> (encoder drop-in layer, decoder cell)
-SEQ2SEQ_CELLS: dict[str, tuple[type, type]] = {
-    "lstm": (FusedLSTM, LSTMCell),  # the encoder trains on the fused kernels (see FusedLSTM)
-    "gru": (GRU, GRUCell),
-}
+#: encoder and decoder cells: rows of :data:`rnnkit.layers.stacks.CELLS`
+SEQ2SEQ_CELLS = ("lstm", "gru")
 ATTENTIONS = ("none", "additive", "dot", "general")
 OUTPUTS = ("vocab", "pointer")
 IGNORE = -100  # target positions past the end of a sequence
@@ -124,15 +122,14 @@ class Decoder(nn.Module):
         input_feeding: bool,
     ) -> None:
         super().__init__()
-        cell_class = SEQ2SEQ_CELLS[cell][1]
         self.attends = attention != "none"
         if self.attends:
             feed = hidden_size if input_feeding else 0
             scorer = Attention(hidden_size, memory_size, kind=attention)
-            inner = cell_class(input_size + feed, hidden_size)
+            inner = make_cell(cell, input_size + feed, hidden_size)
             self.cell = AttentionDecoderCell(inner, scorer, input_feeding=input_feeding)
         else:
-            self.cell = cell_class(input_size, hidden_size)
+            self.cell = make_cell(cell, input_size, hidden_size)
         self.rnn = Recurrent(self.cell, batch_first=True)
         self.memory_cell = cell == "lstm"
 
@@ -308,12 +305,10 @@ class Seq2Seq(GeneratorMixin, Pretrained):
         if encoder is not None and encoder.pointer != (config.output == "pointer"):
             raise ValueError("the pair encoder's pointer mode must match config.output")
         E, H = config.embedding_size, config.hidden_size
-        layer = SEQ2SEQ_CELLS[config.cell][0]
         self.source_embedding = nn.Embedding(config.source_vocab_size, E, padding_idx=0)
-        self.rnn = layer(
-            E, H, num_layers=config.num_layers, batch_first=True,
-            bidirectional=config.bidirectional,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        self.rnn = recurrent_stack(
+            config.cell, E, H, num_layers=config.num_layers, bidirectional=config.bidirectional,
+            dropout=config.dropout, fused=True,  # an LSTM trains on the fused kernels (FusedLSTM)
         )  # fmt: skip
         memory = H * (2 if config.bidirectional else 1)
         self.bridge = Bridge(memory, H, memory_cell=config.cell == "lstm")

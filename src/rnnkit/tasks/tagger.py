@@ -27,7 +27,8 @@ from torch import Tensor, nn
 from rnnkit.data.padded import iter_batches
 from rnnkit.data.tagging import PAD_TAG, TagBatch, TaggingEncoder
 from rnnkit.errors import CheckpointError
-from rnnkit.layers import LSTM, FusedLSTM, LinearChainCRF
+from rnnkit.layers import LSTM, LinearChainCRF
+from rnnkit.layers.stacks import recurrent_stack
 from rnnkit.options import PROBABILITY, option
 from rnnkit.tasks.classifier import CELLS
 from rnnkit.tasks.pretrained import Pretrained
@@ -102,22 +103,20 @@ class Tagger(Pretrained):
     ) -> None:
         super().__init__()
         self.config, self.encoder, self.column = config, encoder, column
-        layer, cell = CELLS[config.cell]
-        layer = FusedLSTM if layer is LSTM else layer  # rnnkit.GRU already prefers it
         self.word_embedding = nn.Embedding(config.word_vocab_size, config.word_embedding_size)
         self.char_words = CharWords(
             config.char_vocab_size, config.char_embedding_size, config.char_hidden_size
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.rnn = layer(
+        self.rnn = recurrent_stack(
+            config.cell,
             config.word_embedding_size + self.char_words.width,
             config.hidden_size,
             num_layers=config.num_layers,
-            batch_first=True,
             bidirectional=True,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            dropout=config.dropout,
             residual=config.residual,
-            **({"cell": cell} if cell is not None else {}),
+            fused=True,  # an LSTM trains on rnnkit's fused CPU kernels (FusedLSTM)
         )
         self.proj = nn.Linear(2 * config.hidden_size, config.num_tags)
         self.crf = LinearChainCRF(config.num_tags) if config.crf else None

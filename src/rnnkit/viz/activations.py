@@ -22,12 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentCell
-from rnnkit.cells.gru import GRUCell
-from rnnkit.cells.lstm import LSTMCell
-from rnnkit.cells.simple_rnn import SimpleRNNCell
 from rnnkit.cells.state import State, state_output
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.layers.torch_layout import split_hidden
+from rnnkit.layers.stacks import make_cell
+from rnnkit.layers.torch_layout import layer_weights, split_hidden
 from rnnkit.regularizers import Zoneout
 
 __all__ = ["GATES", "CellActivations", "cell_activations"]
@@ -93,15 +91,11 @@ def _kind(rnn: nn.RNNBase) -> str:
 def _layer_cell(rnn: nn.RNNBase, kind: str, layer: int) -> RecurrentCell:
     """rnnkit's cell for ``layer`` of ``rnn`` holding a copy of that layer's weights."""
     D = rnn.input_size if layer == 0 else rnn.hidden_size
-    H, bias = rnn.hidden_size, rnn.bias
-    if kind == "lstm":
-        cell: RecurrentCell = LSTMCell(D, H, bias=bias)
-    elif kind == "gru":
-        cell = GRUCell(D, H, bias=bias)
-    else:
-        cell = SimpleRNNCell(D, H, bias=bias, nonlinearity=rnn.mode[4:].lower())
+    options = {"nonlinearity": rnn.mode[4:].lower()} if kind == "rnn" else {}
+    cell = make_cell(kind, D, rnn.hidden_size, bias=rnn.bias, **options)
     cell = cell.to(dtype=rnn.weight_hh_l0.dtype)  # before loading, which copies into this dtype
-    cell.load_state_dict({name: getattr(rnn, f"{name}_l{layer}") for name in cell.state_dict()})
+    weights = layer_weights(rnn, layer)._asdict()  # torch's names, as the cell's
+    cell.load_state_dict({name: weights[name] for name in cell.state_dict()})
     return cell
 
 
