@@ -121,7 +121,7 @@ def test_folder_corpus_with_latin1_file(tmp_path):
 def test_folder_corpus_errors(tmp_path):
     write(tmp_path / "bin" / "ham" / "a.txt", "hi")
     write(tmp_path / "bin" / "spam" / "img.gif", b"GIF89a\x00\x01")
-    with pytest.raises(DataError, match=r"img\.gif: looks binary \(NUL byte at offset 6\)"):
+    with pytest.raises(DataError, match=r"binary: spam/img\.gif; needs at least two labels"):
         read_labelled(tmp_path / "bin")
     write(tmp_path / "one" / "ham" / "a.txt", "hi")
     with pytest.raises(DataError, match=r"needs at least two labels, found only 'ham'$"):
@@ -131,6 +131,88 @@ def test_folder_corpus_errors(tmp_path):
         read_labelled(tmp_path / "flat")
     with pytest.raises(DataError, match=r"nowhere: no such folder"):
         read_labelled(tmp_path / "nowhere", format="folders")
+
+
+def test_folder_corpus_strips_stray_control_bytes(tmp_path):
+    write(tmp_path / "ham" / "a.txt", b"dear friend,\nsee you at five" + b"\x00")
+    write(tmp_path / "ham" / "b.txt", b"\x1b[1mbold\x1b[0m tab\tand\x0cform feed\r\n")
+    write(tmp_path / "spam" / "c.txt", b"no control bytes\n")
+    corpus = read_labelled(tmp_path)
+    assert corpus.texts == [
+        "dear friend,\nsee you at five",
+        "[1mbold[0m tab\tand\x0cform feed\r\n",
+        "no control bytes\n",
+    ]
+    assert corpus.cleaned_files == ["ham/a.txt", "ham/b.txt"]
+    assert corpus.summary() == f"{tmp_path}: 3 records read, 0 skipped; " + (
+        "stray control bytes removed from 2 files"
+    )
+
+
+def binary_folder(root: Path, n_text: int) -> Path:
+    """Four binary files (named by their kind) and ``n_text`` text files in ham/ and spam/."""
+    write(root / "ham" / "photo.jpg", b"\xff\xd8\xff\xe0" + b"JFIF" * 10)
+    write(root / "ham" / "notes.zip", b"PK\x03\x04" + b"x" * 40)
+    write(root / "spam" / "blob.bin", bytes(range(32)) * 4)  # mostly control bytes
+    write(root / "spam" / "scan.pdf", b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n")
+    for i in range(n_text):
+        write(root / ("ham", "spam")[i % 2] / f"{i}.txt", f"text number {i}")
+    return root
+
+
+def test_binary_files_are_skipped_and_named(tmp_path):
+    corpus = read_labelled(binary_folder(tmp_path, 6))
+    assert corpus.read == 6 and corpus.skipped == {"binary": 4}
+    assert corpus.binary_files == [
+        "ham/notes.zip",
+        "ham/photo.jpg",
+        "spam/blob.bin",
+        "spam/scan.pdf",
+    ]
+    assert corpus.summary() == (
+        f"{tmp_path}: 6 records read, 4 skipped (4 binary); "
+        "binary: ham/notes.zip, ham/photo.jpg, spam/blob.bin and 1 more"
+    )
+
+
+def test_strict_refuses_any_skip(tmp_path):
+    root = binary_folder(tmp_path / "bin", 6)
+    with pytest.raises(DataError, match=r"notes\.zip: looks binary \(a ZIP archive .*strict"):
+        read_labelled(root, strict=True)
+    write(tmp_path / "empty" / "ham" / "a.txt", "hi")
+    write(tmp_path / "empty" / "spam" / "b.txt", " \n")
+    write(tmp_path / "empty" / "spam" / "c.txt", "yo")
+    assert read_labelled(tmp_path / "empty", format="folders").skipped == {"empty text": 1}
+    with pytest.raises(DataError, match=r"spam/b\.txt: empty text; strict reading skips nothing$"):
+        read_labelled(tmp_path / "empty", strict=True)
+    path = write(tmp_path / "d.tsv", "ham\thi\nspam\t \nspam\tyo\n")
+    with pytest.raises(DataError, match=r"d\.tsv:2: empty text; strict reading skips nothing$"):
+        read_labelled(path, strict=True)
+
+
+def test_mostly_binary_folder_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="4 binary.*most of it was skipped") as info:
+        read_labelled(binary_folder(tmp_path, 3))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 20])
+def test_line_files_strip_stray_control_bytes_but_refuse_binary(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(records, "_CHUNK", chunk)
+    rows = "".join(f"ham\tmessage number {i}\n" for i in range(20))
+    path = write(tmp_path / "d.tsv", rows + "spam\tbuy\x00 now\x1a\n")
+    corpus = read_labelled(path)
+    assert corpus.texts[-1] == "buy now" and corpus.cleaned_files == [str(path)]
+    assert corpus.summary().endswith("; stray control bytes removed from 1 file")
+    jsonl = b'{"text": "a\x00", "label": "x"}\n{"text": "b", "label": "y"}\x7f\n'
+    path = write(tmp_path / "d.jsonl", jsonl + b" \n" * 10)  # a raw NUL: invalid JSON unless cut
+    assert read_labelled(path).texts == ["a", "b"]
+    png = write(tmp_path / "d.csv", b"\x89PNG\r\n\x1a\n" + b"text,label\n" * 50)
+    with pytest.raises(DataError, match=r"d\.csv: looks binary \(a PNG image\)$"):
+        read_labelled(png)
+    utf16 = write(tmp_path / "e.tsv", "ham\thi\nspam\tyo\n".encode("utf-16-le"))
+    with pytest.raises(DataError, match=r"e\.tsv: looks binary \(NUL byte at offset 1\)$"):
+        read_labelled(utf16)
 
 
 def test_file_errors(tmp_path):
