@@ -50,7 +50,7 @@ def main() -> None:
     phones = [tuple(f"P{i}" for i in range(39))]
     encoder = PairEncoder.build(sources, phones)
     torch.manual_seed(0)
-    fields = {**PRESETS["cmudict"][0], "dropout": 0.0}
+    fields = {**PRESETS["cmudict"].model, "dropout": 0.0}
     model = Seq2Seq(Seq2SeqConfig(len(encoder.source), len(encoder.target), **fields), encoder)
     model.eval()
     print(f"{len(sources)} words, max length {args.max_length}, {args.threads} threads")

@@ -63,7 +63,7 @@ def default_model() -> LanguageModel:
     """The default preset's architecture, seeded, untrained, in eval mode."""
     torch.manual_seed(0)
     vocab = CharVocab(CHARS)
-    config = LanguageModelConfig(vocab_size=len(vocab), **LM_PRESETS["default"][0])
+    config = LanguageModelConfig(vocab_size=len(vocab), **LM_PRESETS["default"].model)
     return LanguageModel(config, vocab).eval()
 
 
@@ -130,7 +130,7 @@ def time_process(length: int, rnnkit_src: str | None) -> None:
     """``rnnkit sample --length N`` on a checkpoint of the model: wall and CPU seconds."""
     env = {**os.environ, "PYTHONPATH": rnnkit_src} if rnnkit_src else None
     with tempfile.TemporaryDirectory() as tmp:
-        fields = json.dumps(LM_PRESETS["default"][0])
+        fields = json.dumps(LM_PRESETS["default"].model)
         subprocess.run([sys.executable, "-c", SAVE, tmp, CHARS, fields], env=env, check=True)
         args = [sys.executable, "-m", "rnnkit.cli", "sample", "--checkpoint", tmp]
         args += ["--length", str(length), "--seed", "0"]

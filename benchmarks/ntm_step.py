@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    _, sizes, train, _ = PRESETS["ntm-copy"]
+    sizes, train = PRESETS["ntm-copy"].model, PRESETS["ntm-copy"].training
     sizes, lengths = (QUICK_SIZES, QUICK_LENGTHS) if args.quick else (sizes, LENGTHS)
     batch_size = 4 if args.quick else train["batch_size"]
     generator = torch.Generator().manual_seed(0)

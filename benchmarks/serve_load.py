@@ -84,7 +84,7 @@ def make_models(root: Path) -> list[Path]:
     """Seeded models of every kind; the language model is the quick preset's architecture."""
     torch.manual_seed(0)
     vocab = CharVocab.from_text(CORPUS.read_text())
-    fields = LM_PRESETS["quick"][0]
+    fields = LM_PRESETS["quick"].model
     lm = LanguageModel(LanguageModelConfig(vocab_size=len(vocab), **fields), vocab)
     made = {"lm": lm, "spam": classifier(), "pos": tagger(), "g2p": seq2seq()}
     for name, model in made.items():

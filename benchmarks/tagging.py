@@ -58,7 +58,7 @@ def main() -> None:
     for crf in (False, True):
         torch.manual_seed(0)
         sizes = (len(encoder.words), len(encoder.chars), len(encoder.tags))
-        model = Tagger(TaggerConfig(*sizes, **PRESETS["ud-ewt"][0], crf=crf), encoder).eval()
+        model = Tagger(TaggerConfig(*sizes, **PRESETS["ud-ewt"].model, crf=crf), encoder).eval()
         calls = {
             "batched": lambda m=model: m.tag(words, batch_size=64),
             "one by one": lambda m=model: [m.tag([s]) for s in words],

@@ -34,7 +34,7 @@ def test_train_writes_checkpoint_and_metrics(trained):
 def test_two_seeded_runs_write_identical_metrics(trained):
     again = trained.parent / "again"
     run = json.loads((trained / "trainer_state" / "run.json").read_text())
-    text = run["cli"]["text"]  # the fixture's text, recorded as an absolute path
+    text = run["data"]["text"]  # the fixture's text, recorded as an absolute path
     result = rnnkit("train", "lm", "--text", text, "--out", str(again), *TINY, cwd=again.parent)
     assert result.returncode == 0, result.stderr
 

@@ -290,7 +290,7 @@ def test_parallel_rows_come_back_in_row_order(tmp_path):
 
 def test_a_cell_preset_changes_only_its_own_cell():
     assert row_config(Row("adding", "irnn", 200), 10, 0).lr == 1e-4
-    assert row_config(Row("adding", "tanh", 200), 10, 0).lr == PRESETS["adding"][2]["lr"]
+    assert row_config(Row("adding", "tanh", 200), 10, 0).lr == PRESETS["adding"].training["lr"]
     for (task, cell), (model, training) in CELL_PRESETS.items():
         assert task in PRESETS and check_cell_task(cell, task) is None
         assert set(training) <= set(TrainConfig.__dataclass_fields__)
@@ -302,7 +302,7 @@ def test_the_command_line_takes_the_cells_preset(tmp_path):
                     "--hidden-size", "4", "--max-steps", "2", "--valid-sequences", "10",
                     "--no-progress", "--out", tmp_path / "run", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert load_run_record(tmp_path / "run", "longrange")["training"]["lr"] == 1e-4
+    assert load_run_record(tmp_path / "run", "longrange", version=2)["training"]["lr"] == 1e-4
 
 
 # -- command line -----------------------------------------------------------------------

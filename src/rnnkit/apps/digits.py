@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from rnnkit.apps.runs import Job, Preset, Run
 from rnnkit.apps.seq2seq import Fitted, fit
 from rnnkit.data.digits import DigitStrings, digit_strings, split_scans
 from rnnkit.data.padded import BucketBatches, iter_batches
@@ -28,23 +28,21 @@ from rnnkit.tasks.context_to_sequence import (
     image_batch,
 )
 from rnnkit.tasks.pretrained import write_json
-from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import edit_distance
 
 REPORT_NAME = "report.json"
 
-#: name -> (ContextConfig fields, TrainConfig fields, description)
-PRESETS: dict[str, tuple[dict, dict, str]] = {
-    "default": (
-        {"channels": 32, "context_size": 256, "hidden_size": 128},
-        {"batch_size": 64, "lr": 2e-3, "max_minutes": 5.0, "eval_every": 250,
-         "schedule": "cosine", "warmup_steps": 100},
+PRESETS: dict[str, Preset] = {
+    "default": Preset(
         "CNN context -> LSTM 128 decoder, 5 minutes",
+        model={"channels": 32, "context_size": 256, "hidden_size": 128},
+        training={"batch_size": 64, "lr": 2e-3, "max_minutes": 5.0, "eval_every": 250,
+                  "schedule": "cosine", "warmup_steps": 100},
     ),
-    "tiny": (
-        {"channels": 4, "context_size": 16, "hidden_size": 16, "embedding_size": 8},
-        {"batch_size": 8, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
+    "tiny": Preset(
         "tiny CNN and decoder, 20 steps: smoke tests",
+        model={"channels": 4, "context_size": 16, "hidden_size": 16, "embedding_size": 8},
+        training={"batch_size": 8, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
     ),
 }  # fmt: skip
 
@@ -65,6 +63,13 @@ class DigitTask:
         if self.min_digits > self.max_digits:
             raise ValueError(f"min_digits must be <= max_digits, got {self.min_digits} > "
                              f"{self.max_digits}")  # fmt: skip
+
+
+#: ``rnnkit train digits`` for the run lifecycle (:mod:`rnnkit.apps.runs`); the images are
+#: regenerated from the recorded seed on ``--resume``
+JOB = Job("digits", DigitTask, ContextConfig,
+          sizes=("target_vocab_size", "image_height", "image_width"), presets=PRESETS,
+          metrics=ContextToSequence.METRICS, probe=(14,))  # fmt: skip
 
 
 def make_images(task: DigitTask, seed: int) -> tuple[DigitStrings, DigitStrings, DigitStrings]:
@@ -95,32 +100,21 @@ class DigitRun:
     character_accuracy: float
 
 
-def train_digit_reader(
-    task: DigitTask,
-    model_fields: dict[str, Any],
-    config: TrainConfig,
-    out_dir: str | Path,
-    *,
-    progress: bool = True,
-    resume: bool = False,
-) -> DigitRun:
+def train_digit_reader(run: Run, *, progress: bool = True) -> DigitRun:
     """Train on images of training scans, choose on validation, report the test images."""
+    task, config, out_dir = run.config.data, run.config.training, run.out
     train, valid, test = make_images(task, config.seed)
     vocab = digit_vocab()
     width = 8 * task.max_digits
     torch.manual_seed(config.seed)
-    model = ContextToSequence(
-        ContextConfig(len(vocab), image_width=width, **model_fields), vocab
-    )
+    model = ContextToSequence(JOB.model_config(run.config, len(vocab), image_width=width), vocab)
     batch = lambda data: lambda order: image_batch(  # noqa: E731
         data.images, data.widths, data.labels, order, vocab
     )
     source = BucketBatches(train.labels, train.labels, config.batch_size, seed=config.seed,
                            collate=batch(train))  # fmt: skip
     valid_batches = list(iter_batches(valid.labels, valid.labels, 256, collate=batch(valid)))
-    record = {"task": asdict(task), "model": model_fields}
-    fitted = fit(model, source, valid_batches, config, out_dir, job="digits", record=record,
-                 progress=progress, resume=resume)  # fmt: skip
+    fitted = fit(model, source, valid_batches, run, progress=progress)
     sequence, character = read_scores(fitted.model, test)
     write_json(Path(out_dir) / REPORT_NAME, {
         "best_valid_sequence_accuracy": fitted.best_valid, "steps": fitted.steps,

@@ -6,9 +6,9 @@ validation part, build the character vocabulary on the training part, train a
 and return an :class:`LMRun`; :func:`generate` then samples from it. ``LM_PRESETS`` are the
 named architecture + training settings the command starts from.
 
-A run records how it was started in ``OUT/trainer_state/run.json`` (architecture, training
-config, validation split, a SHA-256 of the text and, from the CLI, the command-line options),
-so ``rnnkit train lm --resume OUT`` needs nothing else.
+A run records how it was started in ``OUT/trainer_state/run.json`` (:mod:`rnnkit.apps.runs`:
+the data (files, level, validation split, a SHA-256 of the training text), the architecture
+and the training config), so ``rnnkit train lm --resume OUT`` needs nothing else.
 """
 
 from __future__ import annotations
@@ -16,28 +16,28 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from rnnkit.data.lm_corpus import LMCorpus, char_corpus
+from rnnkit.apps.runs import Job, Preset, Run, RunConfig, begin
+from rnnkit.data.lm_corpus import LEVELS, LMCorpus, char_corpus
 from rnnkit.data.text import split_contiguous
 from rnnkit.data.vocab import Vocab
 from rnnkit.errors import CheckpointError, DataError
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
-from rnnkit.training.checkpoint import load_run_record, save_run_record
 from rnnkit.training.distributed import Workers
 from rnnkit.training.tbptt import Objective
 from rnnkit.training.trainer import Callback, TrainConfig, Trainer, evaluate
 
-#: name -> (LanguageModelConfig fields, TrainConfig fields, one-line description)
-LM_PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
-    "default": (
-        {"cell": "lstm", "hidden_size": 256, "num_layers": 2, "dropout": 0.1},
-        {
+LM_PRESETS: dict[str, Preset] = {
+    "default": Preset(
+        "2x256 LSTM, 15 minutes on a 2-core CPU: ~1.5 nats/char on tinyshakespeare",
+        model={"cell": "lstm", "hidden_size": 256, "num_layers": 2, "dropout": 0.1},
+        training={
             "batch_size": 64,
             "bptt": 100,
             "lr": 3e-3,
@@ -46,20 +46,21 @@ LM_PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
             "max_minutes": 15.0,
             "eval_every": 250,
         },
-        "2x256 LSTM, 15 minutes on a 2-core CPU: ~1.5 nats/char on tinyshakespeare",
     ),
-    "quick": (
-        {"cell": "lstm", "hidden_size": 128, "num_layers": 2, "dropout": 0.0},
-        {"batch_size": 32, "bptt": 64, "lr": 3e-3, "max_minutes": 2.0, "eval_every": 200},
+    "quick": Preset(
         "2x128 LSTM, 2 minutes: recognisable text, a first look",
+        model={"cell": "lstm", "hidden_size": 128, "num_layers": 2, "dropout": 0.0},
+        training={"batch_size": 32, "bptt": 64, "lr": 3e-3, "max_minutes": 2.0, "eval_every": 200},
     ),
-    "tiny": (
-        {"cell": "lstm", "hidden_size": 32, "num_layers": 1, "dropout": 0.0},
-        {"batch_size": 8, "bptt": 32, "lr": 1e-2, "max_steps": 30, "eval_every": 10},
+    "tiny": Preset(
         "1x32 LSTM, 30 steps: smoke tests",
+        model={"cell": "lstm", "hidden_size": 32, "num_layers": 1, "dropout": 0.0},
+        training={"batch_size": 8, "bptt": 32, "lr": 1e-2, "max_steps": 30, "eval_every": 10},
     ),
-    "wikitext2": (
-        {
+    "wikitext2": Preset(
+        "word level: 1x512 LSTM, adaptive softmax, 20 minutes: test ppl ~144 on WikiText-2",
+        data={"level": "word"},
+        model={
             "cell": "lstm",
             "hidden_size": 512,
             "embedding_size": 256,
@@ -67,7 +68,7 @@ LM_PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
             "dropout": 0.2,
             "output": "adaptive",
         },
-        {
+        training={
             "batch_size": 64,
             "bptt": 35,
             "lr": 3e-3,
@@ -77,11 +78,72 @@ LM_PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
             "eval_every": 400,
             "clip_norm": 0.25,
         },
-        "word level: 1x512 LSTM, adaptive softmax, 20 minutes: test ppl ~144 on WikiText-2",
     ),
 }
+
+
+@dataclass(frozen=True)
+class LMData:
+    """The text(s) a language model reads; files are absolute paths in ``run.json``."""
+
+    level: str = "char"  # tokens: characters or whitespace-separated words (LEVELS)
+    text: str | None = None  # one text, split into training and validation (None: bundled)
+    train: str | None = None  # word level: the training text
+    valid: str | None = None  # word level: the validation text (None: split off train)
+    test: str | None = None  # word level: evaluated once, at the end
+    data_dir: str | None = None  # word level: a directory with train/valid/test.txt
+    valid_fraction: float = 0.1  # the validation share split off a single text
+    max_vocab: int | None = None  # word level: most words, <unk> included
+    min_freq: int = 1  # word level: rarer words become <unk>
+    text_sha256: str | None = None  # of the training text: --resume refuses another text
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        check_range("valid_fraction", self.valid_fraction, 0.001, 0.5)
+        if self.max_vocab is not None:
+            check_range("max_vocab", self.max_vocab, 2, 10**7)
+        check_range("min_freq", self.min_freq, 1, 10**9)
+        if sum(f is not None for f in (self.text, self.train, self.data_dir)) > 1:
+            raise ValueError("give one of text, train, data_dir")
+
+
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+
+
+#: ``rnnkit train lm`` for the run lifecycle (:mod:`rnnkit.apps.runs`)
+JOB = Job("lm", LMData, LanguageModelConfig, sizes=("vocab_size",), presets=LM_PRESETS,
+          metrics=LanguageModel.METRICS, files=("text", "train", "valid", "test", "data_dir"))
 #: presets for word-level models (the others are character-level)
-WORD_PRESETS = ("wikitext2",)
+WORD_PRESETS = tuple(name for name, p in LM_PRESETS.items() if p.data.get("level") == "word")
+
+
+def read_corpus(data: LMData, batch_size: int) -> LMCorpus:
+    """The corpus ``data`` names (bundled tinyshakespeare when it names no file)."""
+    from rnnkit.data.lm_corpus import read_word_corpus, split_files
+    from rnnkit.data.text import SHAKESPEARE, bundled_text, read_text
+
+    if data.level == "char":
+        source = data.text if data.text is not None else f"bundled {SHAKESPEARE}"
+        text = read_text(Path(data.text)) if data.text is not None else bundled_text()
+        check_text_length(text, batch_size, data.valid_fraction, source)
+        return char_corpus(text, data.valid_fraction, source)
+    files = {"train": data.train or data.text, "valid": data.valid, "test": data.test}
+    if data.data_dir is not None:
+        files = {**split_files(Path(data.data_dir)), **{k: v for k, v in files.items() if v}}
+    if files["train"] is None:
+        raise DataError("a word-level model needs --train FILE, --text FILE or --data-dir DIR")
+    path = lambda f: None if f is None else Path(f)  # noqa: E731
+    return read_word_corpus(
+        path(files["train"]),
+        path(files.get("valid")),
+        path(files.get("test")),
+        valid_fraction=data.valid_fraction,
+        max_vocab=data.max_vocab,
+        min_freq=data.min_freq,
+    )
 
 
 @dataclass
@@ -110,6 +172,7 @@ def train_char_lm(
     *,
     valid_fraction: float = 0.1,
     source: str = "text",
+    resume: bool = False,
     **options: Any,
 ) -> LMRun:
     """Train a character-level LM on ``text`` (first 1 - f for training, last f for validation).
@@ -121,34 +184,37 @@ def train_char_lm(
     """
     check_text_length(text, train_config.batch_size, valid_fraction, source)
     corpus = char_corpus(text, valid_fraction, source)
-    return train_lm(corpus, model_fields, train_config, out_dir, **options)
+    config = RunConfig(LMData(valid_fraction=valid_fraction), JOB.complete_model(model_fields),
+                       train_config)  # fmt: skip
+    return train_lm(corpus, Run(JOB, config, Path(out_dir), resumed=resume), **options)
 
 
 def train_lm(
     corpus: LMCorpus,
-    model_fields: dict,
-    train_config: TrainConfig,
-    out_dir: str | Path,
+    run: Run,
     *,
     progress: bool = True,
-    resume: bool = False,
-    cli_options: dict[str, Any] | None = None,
     callbacks: dict[str, list[Callback]] | None = None,
     objective: Objective | None = None,
 ) -> LMRun:
     """Train a language model on a corpus (characters or words); the best by validation loss.
 
-    The best model is saved to ``out_dir`` and returned, with its test loss when the corpus
-    has a test stream (measured once, at the end). With ``resume`` the run continues from the
-    newest checkpoint in ``out_dir/trainer_state`` (the corpus must be the one the run started
-    with); ``cli_options`` are stored in ``run.json`` for that.
+    The best model is saved to ``run.out`` and returned, with its test loss when the corpus
+    has a test stream (measured once, at the end). A resumed run continues from the newest
+    checkpoint in ``run.out/trainer_state``; the corpus must be the one the run started with.
     """
-    if resume:
-        check_same_text(out_dir, corpus.digest)
+    data, train_config, out_dir = run.config.data, run.config.training, run.out
+    if run.resumed and data.text_sha256 not in (None, corpus.digest):
+        raise CheckpointError(
+            f"{out_dir}: the training text changed since the run started; cannot resume it"
+        )
+    if not run.resumed:  # recorded, so that a resumed run can check its text
+        data = replace(data, text_sha256=corpus.digest)
+        run = replace(run, config=replace(run.config, data=data))
     corpus.check_length(train_config.batch_size)
     vocab = corpus.vocab
     torch.manual_seed(train_config.seed)
-    model = LanguageModel(LanguageModelConfig(vocab_size=len(vocab), **model_fields), vocab)
+    model = LanguageModel(JOB.model_config(run.config, vocab_size=len(vocab)), vocab)
     trainer = Trainer(
         model,
         corpus.train,
@@ -159,16 +225,8 @@ def train_lm(
         callbacks=callbacks,
         objective=objective,
     )
-    resumed_from = trainer.resume() if resume else 0
+    resumed_from = begin(trainer, run)
     is_main = Workers.current().is_main
-    if not resume and is_main:
-        record = {
-            "model": model_fields,
-            "training": asdict(train_config),
-            "text_sha256": corpus.digest,
-            "cli": cli_options,
-        }
-        save_run_record(out_dir, "lm", record)
     start = time.monotonic()
     trainer.fit()
     wall = time.monotonic() - start
@@ -203,15 +261,6 @@ def check_text_length(text: str, batch_size: int, valid_fraction: float, source:
 def _long_enough(length: int, batch_size: int, valid_fraction: float) -> bool:
     cut = int(length * (1.0 - valid_fraction))  # as split_contiguous cuts
     return cut > batch_size and length - cut >= 2
-
-
-def check_same_text(out_dir: str | Path, text_sha256: str) -> None:
-    """Refuse to resume a run on a text other than the one it started with."""
-    digest = load_run_record(out_dir, "lm").get("text_sha256")
-    if digest is not None and digest != text_sha256:
-        raise CheckpointError(
-            f"{out_dir}: the training text changed since the run started; cannot resume it"
-        )
 
 
 def generate(

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from rnnkit.apps.runs import Job, Preset, Run, RunConfig, begin
 from rnnkit.checks import check_int
 from rnnkit.data.longrange import (
     ADDING_BASELINE_MSE,
@@ -56,7 +57,6 @@ from rnnkit.tasks.longrange import (
     check_last_step_task,
 )
 from rnnkit.tasks.pretrained import CONFIG_NAME, write_json
-from rnnkit.training.checkpoint import save_run_record
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.gradients import NonFiniteError
 from rnnkit.training.metrics_log import METRICS_NAME
@@ -70,32 +70,32 @@ NTM_TEST_SEQUENCES = 200  # per longer test length
 EVAL_BATCH = 500  # validation sequences per forward pass
 STATE_GRADIENT_SEQUENCES = 50  # validation sequences ‖∂L_T/∂h_t‖ is averaged over
 
-#: task -> (default T, LongRangeConfig fields, TrainConfig fields, description)
-PRESETS: dict[str, tuple[int, dict, dict, str]] = {
-    "adding": (
-        200, {"hidden_size": 128},
-        {"optimizer": "adam", "lr": 1e-3, "batch_size": 50, "clip_norm": 1.0,
-         "eval_every": 100, "max_minutes": 10.0},
+#: task -> its preset: the default T (data), the model and the training
+PRESETS: dict[str, Preset] = {
+    "adding": Preset(
         "T=200, 128 units, Adam 1e-3, batch 50, clip 1 (Le et al. 2015; Arjovsky et al. 2016)",
+        data={"T": 200}, model={"hidden_size": 128},
+        training={"optimizer": "adam", "lr": 1e-3, "batch_size": 50, "clip_norm": 1.0,
+                  "eval_every": 100, "max_minutes": 10.0},
     ),
-    "copy": (
-        100, {"hidden_size": 128},
-        {"optimizer": "rmsprop", "lr": 1e-3, "batch_size": 20, "clip_norm": 1.0,
-         "eval_every": 100, "max_minutes": 10.0},
+    "copy": Preset(
         "T=100, 128 units, RMSprop 1e-3, batch 20, clip 1 (Arjovsky, Shah & Bengio 2016)",
+        data={"T": 100}, model={"hidden_size": 128},
+        training={"optimizer": "rmsprop", "lr": 1e-3, "batch_size": 20, "clip_norm": 1.0,
+                  "eval_every": 100, "max_minutes": 10.0},
     ),
-    "digits": (
-        64, {"hidden_size": 128},
-        {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "clip_norm": 1.0,
-         "eval_every": 100, "max_minutes": 10.0},
+    "digits": Preset(
         "pixel by pixel (T=64), 128 units, Adam 1e-3, batch 32, clip 1 (Le et al. 2015)",
+        data={"T": 64}, model={"hidden_size": 128},
+        training={"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "clip_norm": 1.0,
+                  "eval_every": 100, "max_minutes": 10.0},
     ),
-    "ntm-copy": (
-        20, {"hidden_size": 100, "memory_slots": 128, "memory_width": 20},
-        {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "clip_norm": 10.0,
-         "eval_every": 100, "max_minutes": 10.0},
+    "ntm-copy": Preset(
         "lengths 1-20, 100 controller units, 128x20 memory, Adam 1e-3, batch 32, clip 10 "
         "(Graves et al. 2014; Collier & Beel 2018)",
+        data={"T": 20}, model={"hidden_size": 100, "memory_slots": 128, "memory_width": 20},
+        training={"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "clip_norm": 10.0,
+                  "eval_every": 100, "max_minutes": 10.0},
     ),
 }  # fmt: skip
 #: (task, cell) -> (LongRangeConfig, TrainConfig) fields that replace the task's preset for
@@ -109,9 +109,9 @@ CELL_PRESETS: dict[tuple[str, str], tuple[dict, dict]] = {
 
 def cell_preset(task: str, cell: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(LongRangeConfig fields, TrainConfig fields) of ``task``'s preset for ``cell``."""
-    _, model, training, _ = PRESETS[task]
+    preset = PRESETS[task]
     model_changes, training_changes = CELL_PRESETS.get((task, cell), ({}, {}))
-    return {**model, **model_changes}, {**training, **training_changes}
+    return {**preset.model, **model_changes}, {**preset.training, **training_changes}
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,24 @@ class LongRangeTask:
                            "ntm-copy longest training sequence; default: the task's",
                            low=1, high=100_000, flag="--T")  # fmt: skip
     valid_sequences: int = option(1000, "fixed validation sequences", low=10, high=10**6)
+    state_gradients: bool = False  # log ‖∂L_T/∂h_t‖ at each validation (StateGradientLog)
+
+
+def check_run(config: RunConfig) -> None:
+    """The checks of a run's whole config: T, the cell against the task, the model's fields."""
+    task, T = config.data.task, config.data.T
+    if T is None or check_length(task, T) != T:
+        raise ValueError(f"T must be an integer, got {T!r}")
+    check_cell_task(config.model["cell"], task)
+    LongRangeConfig(task, 1, 1, **config.model)
+    if config.data.state_gradients:
+        check_last_step_task(task)
+
+
+#: ``rnnkit train longrange`` for the run lifecycle (:mod:`rnnkit.apps.runs`); the presets are
+#: per task (:func:`cell_preset`), so a run names its preset by its task and cell
+JOB = Job("longrange", LongRangeTask, LongRangeConfig,
+          sizes=("task", "input_size", "output_size"), metrics=(), check=check_run)  # fmt: skip
 
 
 # -- the tasks --------------------------------------------------------------------------
@@ -164,7 +182,7 @@ def check_length(task: str, T: int | None) -> int:
     if task not in PRESETS:
         raise ValueError(f"task must be one of {', '.join(PRESETS)}, got {task!r}")
     if T is None:
-        return PRESETS[task][0]
+        return PRESETS[task].data["T"]
     if task == "digits" and T not in (64, 8):
         raise ValueError(f"T must be 64 (pixel by pixel) or 8 (row by row) for digits, got {T}")
     return check_int(f"T of the {task} task", T, 2 if task == "adding" else 1)
@@ -368,27 +386,36 @@ def train_longrange(
     keep_going: bool = False,
     state_gradients: bool = False,
 ) -> LongRangeReport:
+    """Train ``cell`` on ``task`` at length ``T`` (None: the task's); see :func:`train_run`.
+
+    ``out_dir`` None keeps nothing on disk and reports the final model.
+    """
+    data = LongRangeTask(task, check_length(task, T), valid_sequences, state_gradients)
+    run = Run(JOB, RunConfig(data, JOB.complete_model({"cell": cell, **model_fields}), config),
+              Path(out_dir) if out_dir is not None else None, resumed=resume)  # fmt: skip
+    return train_run(run, progress=progress, keep_going=keep_going)
+
+
+def train_run(run: Run, *, progress: bool = True, keep_going: bool = False) -> LongRangeReport:
     """Train ``cell`` on ``task`` at length ``T``; report the best model (see the module doc).
 
-    ``out_dir`` None keeps nothing on disk and reports the final model; otherwise the best
+    ``run.out`` None keeps nothing on disk and reports the final model; otherwise the best
     checkpoint, ``metrics.jsonl``, the resumable state and ``report.json`` go there.
     ``keep_going``: a NaN/Inf loss ends training but not the run (the report notes it); the
     update it would have made is never applied, so the model stays finite.
-    ``state_gradients``: log ‖∂L_T/∂h_t‖ at every validation (adding and digits only).
+    The data's ``state_gradients``: log ‖∂L_T/∂h_t‖ at every validation (adding, digits).
     """
-    check_cell_task(cell, task)
-    spec = task_spec(task, T, seed=config.seed, valid_sequences=valid_sequences)
+    data, config, out_dir = run.config.data, run.config.training, run.out
+    model_fields = dict(run.config.model)
+    cell = model_fields.pop("cell")
+    check_cell_task(cell, data.task)
+    spec = task_spec(data.task, data.T, seed=config.seed, valid_sequences=data.valid_sequences)
     torch.manual_seed(config.seed)
     model = build_model(spec, cell, model_fields)
     trainer, watch = make_trainer(spec, model, config, out_dir, progress=progress,
-                                  state_gradients=state_gradients)  # fmt: skip
-    record = {"task": task, "cell": cell, "T": spec.T, "model": model_fields,
-              "valid_sequences": valid_sequences, "state_gradients": state_gradients}  # fmt: skip
-    if resume and out_dir is not None:
-        trainer.resume()
+                                  state_gradients=data.state_gradients)  # fmt: skip
+    if out_dir is not None and begin(trainer, run):
         watch.replay(Path(out_dir) / METRICS_NAME)
-    elif out_dir is not None:
-        save_run_record(out_dir, "longrange", {**record, "training": asdict(config)})
     note = ""
     try:
         trainer.fit()

@@ -109,6 +109,28 @@ class Job:
         except (TypeError, ValueError) as e:
             raise ConfigError(str(e)) from None
 
+    def complete_model(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """``fields`` with every other model field at its default (sizes left out), so that
+        run.json records the whole architecture, not only what differed from the defaults."""
+        complete = {}
+        for f in dataclasses.fields(self.model):
+            if not f.init or f.name in self.sizes:
+                continue
+            if f.name in fields:
+                complete[f.name] = fields[f.name]
+            elif f.default is not dataclasses.MISSING:
+                complete[f.name] = f.default
+        if unknown := sorted(set(fields) - set(complete)):
+            valid = ", ".join(complete)
+            raise ConfigError(f"{unknown[0]!r} is not a model option (valid: {valid})")
+        return complete
+
+    def absolute_files(self, data: Any) -> Any:
+        """``data`` with the fields naming files made absolute (``--resume`` from anywhere)."""
+        named = {name: getattr(data, name) for name in self.files}
+        paths = {k: str(Path(v).resolve()) for k, v in named.items() if v is not None}
+        return dataclasses.replace(data, **paths)
+
     def validate(self, config: RunConfig) -> None:
         """Every check that can run before the data is read (ValueError names the problem)."""
         if self.probe is not None:
@@ -134,6 +156,7 @@ class Run:
     config: RunConfig
     out: Path
     resumed: bool = False
+    notes: tuple[str, ...] = ()  # what the user should know about the settings (to stderr)
 
 
 # -- starting and resuming ------------------------------------------------------------------
@@ -151,6 +174,8 @@ def check_out_free(out: Path, *, overwrite: bool) -> None:
 def start(job: Job, out: str | Path, config: RunConfig, *, overwrite: bool = False) -> Run:
     """A fresh run of ``job`` into ``out``: the settings checked, ``out`` free (or
     ``overwrite``). Nothing is written yet: :func:`begin` records the run once it trains."""
+    model = job.complete_model(config.model)
+    config = dataclasses.replace(config, data=job.absolute_files(config.data), model=model)
     try:
         job.validate(config)
     except (TypeError, ValueError) as e:

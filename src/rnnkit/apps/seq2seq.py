@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from rnnkit.apps.runs import Job, Preset, Run, begin
 from rnnkit.data.cmudict import load_cmudict, split_words
 from rnnkit.data.padded import BucketBatches, iter_batches
 from rnnkit.data.pair_batches import PairEncoder, pointer_positions
@@ -29,7 +30,6 @@ from rnnkit.errors import DataError
 from rnnkit.options import option
 from rnnkit.tasks.pretrained import Pretrained, write_json
 from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.training.checkpoint import save_run_record
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import edit_distance
 from rnnkit.training.trainer import Trainer
@@ -37,30 +37,32 @@ from rnnkit.training.trainer import Trainer
 REPORT_NAME = "report.json"
 VALID_CAP = 3000  # validation pairs decoded at each evaluation during training
 
-#: name -> (Seq2SeqConfig fields, TrainConfig fields, description)
-PRESETS: dict[str, tuple[dict, dict, str]] = {
-    "cmudict": (
-        {"embedding_size": 64, "hidden_size": 256, "attention": "general", "dropout": 0.1},
-        {"batch_size": 128, "lr": 2e-3, "max_minutes": 18.0, "eval_every": 500,
-         "schedule": "cosine", "warmup_steps": 200},
+PRESETS: dict[str, Preset] = {
+    "cmudict": Preset(
         "CMU Pronouncing Dictionary G2P: BiLSTM 256 encoder, attention decoder, 18 minutes",
+        model={"embedding_size": 64, "hidden_size": 256, "attention": "general", "dropout": 0.1},
+        training={"batch_size": 128, "lr": 2e-3, "max_minutes": 18.0, "eval_every": 500,
+                  "schedule": "cosine", "warmup_steps": 200},
     ),
-    "default": (
-        {}, {"batch_size": 64, "lr": 2e-3, "max_minutes": 10.0, "eval_every": 300},
+    "default": Preset(
         "BiLSTM 128 encoder, general attention, 10 minutes",
+        training={"batch_size": 64, "lr": 2e-3, "max_minutes": 10.0, "eval_every": 300},
     ),
-    "tiny": (
-        {"embedding_size": 8, "hidden_size": 16},
-        {"batch_size": 4, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
+    "tiny": Preset(
         "16 units, 20 steps: smoke tests",
+        model={"embedding_size": 8, "hidden_size": 16},
+        training={"batch_size": 4, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
     ),
 }  # fmt: skip
+#: Seq2SeqConfig fields the job sets from the data
+SIZES = ("source_vocab_size", "target_vocab_size")
 
 
 @dataclass(frozen=True)
 class PairData:
     """Where the pairs come from and how lines become tokens."""
 
+    path: str | None = None  # source<TAB>target pairs; None: the CMU Pronouncing Dictionary
     source_tokens: str = option("char", "source tokens: characters or whitespace-separated",
                                 choices=PAIR_TOKENS)  # fmt: skip
     target_tokens: str = option("space", "target tokens: characters or whitespace-separated",
@@ -71,6 +73,12 @@ class PairData:
                                    high=0.5)  # fmt: skip
     test_fraction: float = option(0.1, "share of the sources for the test report", low=0.0,
                                   high=0.5)  # fmt: skip
+
+
+#: ``rnnkit train seq2seq`` for the run lifecycle (:mod:`rnnkit.apps.runs`)
+JOB = Job("seq2seq", PairData, Seq2SeqConfig, sizes=SIZES, presets=PRESETS,
+          metrics=Seq2Seq.METRICS, files=("path", "valid_file", "test_file"),
+          probe=(5, 5))  # fmt: skip
 
 
 @dataclass
@@ -93,8 +101,9 @@ def split_by_source(pairs: list[Pair], data: PairData, seed: int) -> PairSplits:
     return PairSplits(*parts)
 
 
-def read_splits(path: str | Path | None, data: PairData, seed: int) -> PairSplits:
-    """The pairs of ``path`` (or of CMUdict when ``path`` is None), split per ``data``."""
+def read_splits(data: PairData, seed: int) -> PairSplits:
+    """The pairs of ``data.path`` (or of CMUdict when it is None), split per ``data``."""
+    path = data.path
     if path is None:
         entries = load_cmudict()
         pairs = [Pair(tuple(w), p) for w in sorted(entries) for p in entries[w]]
@@ -200,23 +209,13 @@ class Fitted:
 
 
 def fit(
-    model: Pretrained,
-    source: BucketBatches,
-    valid: list[Any],
-    config: TrainConfig,
-    out_dir: str | Path,
-    *,
-    job: str,
-    record: dict[str, Any],
-    progress: bool = True,
-    resume: bool = False,
+    model: Pretrained, source: BucketBatches, valid: list[Any], run: Run, *, progress: bool = True
 ) -> Fitted | None:
     """Train with the one Trainer, keep the best checkpoint, reload it (rank 0; else None)."""
-    trainer = Trainer(model, source, valid, config, out_dir=out_dir, progress=progress)
-    if resume:
-        trainer.resume()
-    elif trainer.workers.is_main:
-        save_run_record(out_dir, job, {**record, "training": asdict(config)})
+    out_dir = run.out
+    trainer = Trainer(model, source, valid, run.config.training, out_dir=out_dir,
+                      progress=progress)  # fmt: skip
+    begin(trainer, run)
     start = time.monotonic()
     trainer.fit()
     wall = time.monotonic() - start
@@ -259,19 +258,12 @@ class PairRun:
 
 
 def train_pairs(
-    splits: PairSplits,
-    model_fields: dict[str, Any],
-    config: TrainConfig,
-    out_dir: str | Path,
-    *,
-    data: PairData,
-    record: dict[str, Any],
-    beam_size: int = 5,
-    progress: bool = True,
-    resume: bool = False,
+    splits: PairSplits, run: Run, *, beam_size: int = 5, progress: bool = True
 ) -> PairRun | None:
-    """Train on ``splits.train``, choose on ``splits.valid``, report ``splits.test``."""
-    pointer = model_fields.get("output") == "pointer"
+    """Train on ``splits.train``, choose on ``splits.valid``, report ``splits.test`` (the
+    splits of ``run``'s data: :func:`read_splits`)."""
+    data, config, out_dir = run.config.data, run.config.training, run.out
+    pointer = run.config.model.get("output") == "pointer"
     encoder = PairEncoder.build(
         [p.source for p in splits.train], [p.target for p in splits.train], pointer=pointer
     )
@@ -281,12 +273,11 @@ def train_pairs(
     target_size = 0 if encoder.target is None else len(encoder.target)
     task = {"job": "seq2seq", "source_tokens": data.source_tokens,
             "target_tokens": data.target_tokens}  # fmt: skip
-    model = Seq2Seq(Seq2SeqConfig(len(encoder.source), target_size, **model_fields), encoder,
+    model = Seq2Seq(JOB.model_config(run.config, len(encoder.source), target_size), encoder,
                     task=task)  # fmt: skip
     source = pair_batches(encoder, splits.train, config)
     valid = eval_batches(encoder, splits.valid[:VALID_CAP])
-    fitted = fit(model, source, valid, config, out_dir, job="seq2seq", progress=progress,
-                 resume=resume, record=record)  # fmt: skip
+    fitted = fit(model, source, valid, run, progress=progress)
     if fitted is None:
         return None
     reports = []

@@ -14,13 +14,14 @@ every length from 1 to ``report_length``, including lengths never seen in traini
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rnnkit.apps.seq2seq import Fitted, eval_batches, fit, pair_batches
+from rnnkit.apps.runs import Job, Preset, Run, start
+from rnnkit.apps.seq2seq import SIZES, Fitted, eval_batches, fit, pair_batches
 from rnnkit.data.pair_batches import PairEncoder
 from rnnkit.data.pairs import Pair
 from rnnkit.data.synthetic import sorting_examples
@@ -28,7 +29,6 @@ from rnnkit.errors import CheckpointError
 from rnnkit.options import option
 from rnnkit.tasks.pretrained import CONFIG_NAME, read_json, write_json
 from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.training.config import TrainConfig
 
 REPORT_NAME = "report.json"
 #: model name -> the Seq2SeqConfig fields that make it that model
@@ -37,18 +37,17 @@ MODELS: dict[str, dict[str, Any]] = {
     "attention": {"attention": "general", "output": "vocab"},
     "pointer": {"attention": "none", "output": "pointer", "pointer_once": True},
 }
-#: name -> (Seq2SeqConfig fields, TrainConfig fields, description)
-PRESETS: dict[str, tuple[dict, dict, str]] = {
-    "default": (
-        {"embedding_size": 64, "hidden_size": 128, "dropout": 0.0},
-        {"batch_size": 64, "lr": 2e-3, "max_minutes": 5.0, "eval_every": 250,
-         "schedule": "cosine", "warmup_steps": 100},
+PRESETS: dict[str, Preset] = {
+    "default": Preset(
         "BiLSTM 128 encoder, LSTM 128 decoder, 5 minutes per model",
+        model={"embedding_size": 64, "hidden_size": 128, "dropout": 0.0},
+        training={"batch_size": 64, "lr": 2e-3, "max_minutes": 5.0, "eval_every": 250,
+                  "schedule": "cosine", "warmup_steps": 100},
     ),
-    "tiny": (
-        {"embedding_size": 8, "hidden_size": 16},
-        {"batch_size": 8, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
+    "tiny": Preset(
         "16 units, 20 steps per model: smoke tests",
+        model={"embedding_size": 8, "hidden_size": 16},
+        training={"batch_size": 8, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
     ),
 }  # fmt: skip
 
@@ -74,6 +73,22 @@ class SortTask:
         if self.min_length > self.max_length:
             raise ValueError(f"min_length must be <= max_length, got {self.min_length} > "
                              f"{self.max_length}")  # fmt: skip
+
+
+#: ``rnnkit train sort`` for the run lifecycle (:mod:`rnnkit.apps.runs`); each model of a run
+#: is a run of its own in ``OUT/<model>`` (:func:`sorter_runs`)
+JOB = Job("sort", SortTask, Seq2SeqConfig, sizes=SIZES, presets=PRESETS,
+          metrics=Seq2Seq.METRICS, probe=(5, 5))  # fmt: skip
+
+
+def sorter_runs(models: list[str], run: Run, *, overwrite: bool = False) -> dict[str, Run]:
+    """One run per model, into ``OUT/<model>``: the run's settings with the model's own fields
+    (:data:`MODELS`), each directory checked before any of them trains."""
+    return {
+        name: start(JOB, run.out / name, replace(run.config, model={**run.config.model,
+                    **MODELS[name]}), overwrite=overwrite)
+        for name in models
+    }  # fmt: skip
 
 
 def as_pairs(examples: list[tuple[list[int], list[int]]]) -> list[Pair]:
@@ -148,34 +163,27 @@ class SortRun:
     best: str
 
 
-def train_sorters(
-    models: list[str],
-    task: SortTask,
-    model_fields: dict[str, Any],
-    config: TrainConfig,
-    out_dir: str | Path,
-    *,
-    progress: bool = True,
-) -> SortRun:
-    """Train each of ``models`` into ``out_dir/<name>``, report all of them side by side."""
+def train_sorters(runs: dict[str, Run], out_dir: str | Path, *, progress: bool = True) -> SortRun:
+    """Train each model's run (:func:`sorter_runs`), report all of them side by side in
+    ``out_dir``."""
     out_dir = Path(out_dir)
+    first = next(iter(runs.values())).config
+    task, config = first.data, first.training
     train = lists(task, task.train_examples, task.min_length, task.max_length, config.seed)
     valid = lists(task, task.valid_examples, task.min_length, task.max_length, config.seed + 1)
     fitted, results = {}, {}
-    for name in models:
-        fields = {**model_fields, **MODELS[name]}
+    for name, run in runs.items():
         encoder = PairEncoder.build([p.source for p in train], [p.target for p in train],
-                                    pointer=fields["output"] == "pointer")  # fmt: skip
+                                    pointer=run.config.model["output"] == "pointer")  # fmt: skip
         torch.manual_seed(config.seed)
         target_size = 0 if encoder.target is None else len(encoder.target)
         info = {"job": "sort", **asdict(task)}
-        model = Seq2Seq(Seq2SeqConfig(len(encoder.source), target_size, **fields), encoder,
+        model = Seq2Seq(JOB.model_config(run.config, len(encoder.source), target_size), encoder,
                         task=info)  # fmt: skip
-        record = {"task": asdict(task), "model": fields}
         fitted[name] = fit(model, pair_batches(encoder, train, config),
-                           eval_batches(encoder, valid), config, out_dir / name, job="sort",
-                           record=record, progress=progress)  # fmt: skip
+                           eval_batches(encoder, valid), run, progress=progress)  # fmt: skip
         results[name] = evaluate_sorter(fitted[name].model, task, seed=config.seed)
+    models = list(runs)
     best = max(models, key=lambda n: fitted[n].best_valid)  # chosen on validation only
     write_json(out_dir / REPORT_NAME, {
         "best": best, "task": asdict(task),

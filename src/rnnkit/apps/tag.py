@@ -16,40 +16,59 @@ from typing import Any
 
 import torch
 
+from rnnkit.apps.runs import Job, Preset, Run, begin
 from rnnkit.data.conllu import COLUMNS, Sentence, read_conllu
 from rnnkit.data.padded import BucketBatches, iter_batches
 from rnnkit.data.tagging import UNSEEN_TAG, TaggingEncoder
 from rnnkit.errors import DataError
 from rnnkit.tasks.pretrained import write_json
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
-from rnnkit.training.checkpoint import save_run_record
-from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import ClassificationReport
 from rnnkit.training.trainer import Trainer
 
 REPORT_NAME = "report.json"
 TAG_COLUMNS = ("UPOS", "XPOS", "FEATS")
 
-#: name -> (TaggerConfig fields, TrainConfig fields, description)
-PRESETS: dict[str, tuple[dict, dict, str]] = {
-    "ud-ewt": (
-        {"hidden_size": 200, "num_layers": 2, "dropout": 0.33, "word_dropout": 0.1},
-        {"batch_size": 64, "lr": 2e-3, "max_minutes": 18.0, "eval_every": 250,
-         "schedule": "cosine", "warmup_steps": 100},
+PRESETS: dict[str, Preset] = {
+    "ud-ewt": Preset(
         "UD English-EWT: word + character BiLSTM, 2x200 BiLSTM, 18 minutes",
+        model={"hidden_size": 200, "num_layers": 2, "dropout": 0.33, "word_dropout": 0.1},
+        training={"batch_size": 64, "lr": 2e-3, "max_minutes": 18.0, "eval_every": 250,
+                  "schedule": "cosine", "warmup_steps": 100},
     ),
-    "quick": (
-        {"hidden_size": 100, "num_layers": 1, "char_hidden_size": 32},
-        {"batch_size": 32, "lr": 2e-3, "max_minutes": 3.0, "eval_every": 100},
+    "quick": Preset(
         "1x100 BiLSTM, 3 minutes: a first look",
+        model={"hidden_size": 100, "num_layers": 1, "char_hidden_size": 32},
+        training={"batch_size": 32, "lr": 2e-3, "max_minutes": 3.0, "eval_every": 100},
     ),
-    "tiny": (
-        {"hidden_size": 16, "num_layers": 1, "word_embedding_size": 16,
-         "char_embedding_size": 8, "char_hidden_size": 8},
-        {"batch_size": 4, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
+    "tiny": Preset(
         "16 units, 20 steps: smoke tests",
+        model={"hidden_size": 16, "num_layers": 1, "word_embedding_size": 16,
+               "char_embedding_size": 8, "char_hidden_size": 8},
+        training={"batch_size": 4, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
     ),
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TagData:
+    """The treebank files (absolute paths in run.json) and the column to predict."""
+
+    train: str  # CoNLL-U training sentences
+    dev: str  # CoNLL-U sentences to choose the checkpoint on
+    test: str | None = None  # CoNLL-U sentences to report on
+    column: str = "UPOS"  # one of TAG_COLUMNS
+
+    def __post_init__(self) -> None:
+        if self.column not in TAG_COLUMNS:
+            raise ValueError(f"column must be one of {', '.join(TAG_COLUMNS)}, got {self.column!r}")
+
+
+#: ``rnnkit train tag`` for the run lifecycle (:mod:`rnnkit.apps.runs`)
+JOB = Job(
+    "tag", TagData, TaggerConfig, sizes=("word_vocab_size", "char_vocab_size", "num_tags"),
+    presets=PRESETS, metrics=Tagger.METRICS, files=("train", "dev", "test"), probe=(2, 2, 2),
+)  # fmt: skip
 
 
 @dataclass
@@ -149,28 +168,19 @@ class TagRun:
     wall_seconds: float
 
 
-def train_tagger(
-    train_path: str | Path,
-    dev_path: str | Path,
-    test_path: str | Path | None,
-    model_fields: dict[str, Any],
-    train_config: TrainConfig,
-    out_dir: str | Path,
-    *,
-    column: str = "UPOS",
-    progress: bool = True,
-    resume: bool = False,
-) -> TagRun | None:
-    """Train on ``train_path``, keep the best model by dev accuracy in ``out_dir``, report.
+def train_tagger(run: Run, *, progress: bool = True) -> TagRun | None:
+    """Train on the run's training file, keep the best model by dev accuracy in ``run.out``,
+    report the test file (a run from :func:`rnnkit.apps.runs.start` or ``resume``).
 
     Under data parallelism only rank 0 reports; the other ranks return None.
     """
-    train, dev = read_treebank(train_path, column), read_treebank(dev_path, column)
-    test = read_treebank(test_path, column) if test_path is not None else None
+    data, train_config, out_dir = run.config.data, run.config.training, run.out
+    train, dev = read_treebank(data.train, data.column), read_treebank(data.dev, data.column)
+    test = read_treebank(data.test, data.column) if data.test is not None else None
     encoder = TaggingEncoder.build(train.words, train.tags)
     torch.manual_seed(train_config.seed)
     sizes = (len(encoder.words), len(encoder.chars), len(encoder.tags))
-    model = Tagger(TaggerConfig(*sizes, **model_fields), encoder, column=column)
+    model = Tagger(JOB.model_config(run.config, *sizes), encoder, column=data.column)
     source = BucketBatches(
         train.words,  # with collate, the sequences only give the lengths to bucket by
         train.tags,
@@ -187,12 +197,7 @@ def train_tagger(
         )
     )
     trainer = Trainer(model, source, dev_batches, train_config, out_dir=out_dir, progress=progress)
-    if resume:
-        trainer.resume()
-    elif trainer.workers.is_main:
-        paths = [str(Path(p).resolve()) if p else None for p in (train_path, dev_path, test_path)]
-        save_run_record(out_dir, "tag", {"paths": paths, "column": column, "model": model_fields,
-                           "training": asdict(train_config)})  # fmt: skip
+    begin(trainer, run)
     start = time.monotonic()
     trainer.fit()
     wall = time.monotonic() - start

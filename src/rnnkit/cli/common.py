@@ -91,12 +91,11 @@ def add_run_options(parser: argparse.ArgumentParser, out: str) -> None:
 
 
 def check_out_free(out: Path, *, overwrite: bool) -> None:
-    """Refuse to start a fresh run over a checkpoint, unless ``--overwrite``."""
-    taken = (out / "config.json").exists() or (out / "trainer_state").exists()
-    if taken and not overwrite:
-        raise UsageError(
-            f"{out} already holds a checkpoint; pass --overwrite, --resume {out} or another --out"
-        )
+    """Refuse to start a fresh run over a checkpoint, unless ``--overwrite`` (the lifecycle's
+    check: :func:`rnnkit.apps.runs.check_out_free`)."""
+    from rnnkit.apps.runs import check_out_free as check
+
+    check(out, overwrite=overwrite)
 
 
 @contextmanager

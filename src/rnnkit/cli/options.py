@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rnnkit.apps import runs
+from rnnkit.apps.runs import Job, Preset, Run, RunConfig
 from rnnkit.cli.common import UsageError, bounded, flag
 from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.options import Option
@@ -140,6 +142,7 @@ def add_training_options(parser: argparse.ArgumentParser, *, skip: Collection[st
     add_config_options(engine, TrainConfig, skip=(*skip, *BUDGET))
     add_config_options(engine.add_mutually_exclusive_group(), TrainConfig, only=BUDGET)
     engine.add_argument("--resume", type=Path, metavar="DIR", help="continue the run saved in DIR")
+    parser.set_defaults(job_parser=parser)  # open_run: which options were given with --resume
 
 
 def train_config(
@@ -181,9 +184,70 @@ def train_config(
         raise UsageError(str(e)) from None
 
 
+#: options every ``--resume`` takes: the budget and how the command shows its progress
+RESUME_TAKES = ("resume", "max_steps", "max_minutes", "no_progress", "job_parser", "run", "help")
+
+
+def open_run(
+    args: argparse.Namespace,
+    job: Job,
+    *,
+    preset: Preset | None = None,
+    data: dict[str, Any] | None = None,
+    model: dict[str, Any] | None = None,
+    keep: Collection[str] = (),
+    metrics: tuple[str, ...] | None = None,
+    print_notes: bool = True,
+) -> Run:
+    """Start or resume ``job`` as the command line says (:mod:`rnnkit.apps.runs`).
+
+    ``--resume DIR``: the run recorded in DIR; an option given besides the budget and
+    ``keep`` (how the result is shown) is refused, since the run cannot honour it. Otherwise:
+    ``preset`` (default: ``--preset``'s) overridden by the options of the job's dataclasses
+    the user gave, then by ``data`` and ``model`` (what the command worked out itself);
+    notes go to stderr (``print_notes`` False: the caller prints ``run.notes`` later).
+    ``metrics``: what ``--monitor`` may name, when not the job's.
+    """
+    if args.resume is not None:
+        refuse_with_resume(args, keep)
+        return runs.resume(job, args.resume, max_steps=args.max_steps,
+                           max_minutes=args.max_minutes)  # fmt: skip
+    preset = preset if preset is not None else job.presets[args.preset]
+    metrics = job.metrics if metrics is None else metrics
+    training, notes = train_config(args, dict(preset.training), metrics=metrics)
+    data_fields = {**preset.data, **config_overrides(args, job.data), **(data or {})}
+    model_fields = {**preset.model, **config_overrides(args, job.model), **(model or {})}
+    try:
+        config = RunConfig(job.data(**data_fields), model_fields, training)
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+    run = runs.start(job, args.out, config, overwrite=args.overwrite)
+    for note in notes if print_notes else ():
+        print(note, file=sys.stderr)
+    return dataclasses.replace(run, notes=tuple(notes))
+
+
+def refuse_with_resume(args: argparse.Namespace, keep: Collection[str] = ()) -> None:
+    """A one-line error for the first option given with ``--resume`` that it does not take."""
+    parser = args.job_parser
+    for action in parser._actions:
+        if action.dest in (*RESUME_TAKES, *keep) or not action.option_strings:
+            continue
+        if getattr(args, action.dest, action.default) != action.default:
+            given = action.option_strings[0]
+            allowed = ", ".join(flag(k) for k in (*BUDGET, *keep, "no_progress"))
+            raise UsageError(f"--resume continues the run with its own options; drop {given} "
+                             f"(allowed with --resume: {allowed})")  # fmt: skip
+
+
+# -- train classify's own resume, until it moves onto open_run ------------------------
+
+
 @contextmanager
 def run_record(directory: Path) -> Iterator[None]:
-    """Reading the run record of ``--resume DIR``: fields that do not make a run (an edited or
+    """(``train classify``'s, until it moves onto :func:`open_run`.)
+
+    Reading the run record of ``--resume DIR``: fields that do not make a run (an edited or
     damaged ``run.json``) are a one-line :class:`CheckpointError`, as in ``load_run``."""
     try:
         yield
@@ -195,7 +259,9 @@ def run_record(directory: Path) -> Iterator[None]:
 
 
 def resumed_budget(args: argparse.Namespace, fields: dict[str, Any]) -> dict[str, Any]:
-    """A resumed run's TrainConfig fields, with the budget given on the command line (if any).
+    """(``train classify``'s, until it moves onto :func:`open_run`.)
+
+    A resumed run's TrainConfig fields, with the budget given on the command line (if any).
 
     Any other training option (``--ss-k``, ``--lr``...) would be ignored: a one-line error.
     """
@@ -210,15 +276,3 @@ def resumed_budget(args: argparse.Namespace, fields: dict[str, Any]) -> dict[str
     if args.max_steps is not None or args.max_minutes is not None:
         return {**fields, "max_steps": args.max_steps, "max_minutes": args.max_minutes}
     return fields
-
-
-def preset_configs(
-    args: argparse.Namespace, preset: tuple, config_cls: type, *, metrics: tuple[str, ...]
-) -> tuple[TrainConfig, dict[str, Any]]:
-    """A ``(model fields, TrainConfig fields, description)`` preset overridden by the options
-    given: the TrainConfig and the model config's fields; notes for the user go to stderr."""
-    model_preset, train_preset = preset[0], preset[1]
-    config, notes = train_config(args, train_preset, metrics=metrics)
-    for note in notes:
-        print(note, file=sys.stderr)
-    return config, {**model_preset, **config_overrides(args, config_cls)}

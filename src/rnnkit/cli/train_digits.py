@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from rnnkit.apps.digits import PRESETS, DigitTask
-from rnnkit.cli.common import UsageError, add_run_options, check_out_free
-from rnnkit.cli.options import (
-    TBPTT_ONLY,
-    add_config_options,
-    add_training_options,
-    config_overrides,
-    preset_configs,
-    resumed_budget,
-    run_record,
-)
-from rnnkit.tasks.context_to_sequence import ContextConfig, ContextToSequence
-from rnnkit.training.checkpoint import load_run_record
-from rnnkit.training.config import TrainConfig
+from rnnkit.apps.digits import JOB, PRESETS
+from rnnkit.cli.common import add_run_options
+from rnnkit.cli.options import TBPTT_ONLY, add_config_options, add_training_options, open_run
 
 EPILOG = """examples:
   rnnkit train digits --out runs/digits
   rnnkit train digits --attention general --max-minutes 8 --out runs/digits-att
   rnnkit train digits --resume runs/digits --max-minutes 10    # continue a killed run exactly
 """
-#: set by the job
-MODEL_FIELDS = ("target_vocab_size", "image_height", "image_width")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,13 +25,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "digits. Reports sequence and character accuracy on the test images.",
         epilog=EPILOG
         + "\npresets:\n"
-        + "\n".join(f"  {n:8s} {d}" for n, (_, _, d) in PRESETS.items()),
+        + "\n".join(f"  {n:8s} {p.description}" for n, p in PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
     add_run_options(p, "runs/digits")
-    add_config_options(p.add_argument_group("images"), DigitTask)
-    add_config_options(p.add_argument_group("model"), ContextConfig, skip=MODEL_FIELDS)
+    add_config_options(p.add_argument_group("images"), JOB.data)
+    add_config_options(p.add_argument_group("model"), JOB.model, skip=JOB.sizes)
     add_training_options(p, skip=TBPTT_ONLY)
     p.set_defaults(run=run)
 
@@ -52,27 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from rnnkit.apps.digits import train_digit_reader
 
-    if args.resume is not None:  # the images are regenerated from the recorded seed
-        record = load_run_record(args.resume, "digits")
-        with run_record(args.resume):
-            task, model_fields = DigitTask(**record["task"]), record["model"]
-            config = TrainConfig(**resumed_budget(args, record["training"]))
-            ContextConfig(14, **model_fields)
-        out = args.resume
-    else:
-        config, model_fields = preset_configs(args, PRESETS[args.preset], ContextConfig,
-                                              metrics=ContextToSequence.METRICS)
-        try:
-            task = DigitTask(**config_overrides(args, DigitTask))
-            ContextConfig(14, **model_fields)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        out = args.out
-        check_out_free(out, overwrite=args.overwrite)
-    result = train_digit_reader(task, model_fields, config, out, progress=not args.no_progress,
-                                resume=args.resume is not None)  # fmt: skip
+    run_ = open_run(args, JOB)  # --resume: the images are regenerated from the recorded seed
+    result = train_digit_reader(run_, progress=not args.no_progress)
     fitted = result.fitted
     print(f"best valid sequence accuracy {fitted.best_valid:.2%} after {fitted.steps} steps, "
-          f"{fitted.wall_seconds / 60:.1f} min; checkpoint: {out}")  # fmt: skip
+          f"{fitted.wall_seconds / 60:.1f} min; checkpoint: {run_.out}")  # fmt: skip
     print(f"test images: sequence accuracy {result.sequence_accuracy:.2%}, character "
           f"accuracy {result.character_accuracy:.2%}")  # fmt: skip

@@ -10,25 +10,19 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
-from rnnkit.apps.language_model import LM_PRESETS, WORD_PRESETS, LMRun, check_text_length
+from rnnkit.apps.language_model import JOB, LM_PRESETS, WORD_PRESETS, LMRun
 from rnnkit.cli.common import (
     OneLineParser,
     UsageError,
     add_run_options,
     bounded,
-    check_out_free,
     flag,
     process_group,
 )
-from rnnkit.cli.options import (
-    add_config_options,
-    add_training_options,
-    config_overrides,
-    train_config,
-)
-from rnnkit.data.lm_corpus import LEVELS, LMCorpus
-from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.cli.options import add_config_options, add_training_options, open_run
+from rnnkit.data.lm_corpus import LEVELS
 
 EPILOG = """examples:
   rnnkit train lm                                  # default preset on the bundled Shakespeare
@@ -40,15 +34,12 @@ EPILOG = """examples:
   rnnkit train lm --level word --train train.txt --valid valid.txt --test test.txt --tie-weights
   torchrun --standalone --nproc_per_node 2 -m rnnkit.cli train lm --out runs/ddp   # 2 processes
 """
-#: what --resume DIR still accepts: the budget and how the result is shown
-RESUME_OPTIONS = ("max_steps", "max_minutes", "no_progress", "sample_length")
-NOT_RECORDED = ("run", "command", "task", "resume", "overwrite", "no_progress", "sample_length")
 FILES = ("text", "train", "valid", "test", "data_dir")  # recorded as absolute paths
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     """Register ``lm`` under ``rnnkit train``."""
-    presets = "\n".join(f"  {n:8s} {d}" for n, (_, _, d) in LM_PRESETS.items())
+    presets = "\n".join(f"  {n:8s} {p.description}" for n, p in LM_PRESETS.items())
     p = subparsers.add_parser(
         "lm",
         help="train a character- or word-level language model",
@@ -72,7 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     )
     p.add_argument("--sample-length", type=bounded(int, 0, 10**6), default=500)
     add_run_options(p, "runs/lm")
-    add_config_options(p.add_argument_group("model (default: the preset's)"), LanguageModelConfig)
+    add_config_options(p.add_argument_group("model (default: the preset's)"), JOB.model)
     add_training_options(p)
     p.set_defaults(run=run_train_lm)
     return p
@@ -86,81 +77,47 @@ def cutoffs(text: str) -> list[int]:
     return values
 
 
-def resumed_arguments(args: argparse.Namespace) -> argparse.Namespace:
-    """The options a run was started with (from DIR/trainer_state/run.json), plus the budget."""
-    from rnnkit.cli import build_parser
-    from rnnkit.training.checkpoint import load_run_record
-
-    defaults = vars(build_parser().parse_args(["train", "lm"]))
-    fixed = [k for k in vars(args) if k not in (*RESUME_OPTIONS, "resume")]
-    given = [k for k in fixed if getattr(args, k) != defaults.get(k)]
-    if given:
-        allowed = ", ".join(flag(k) for k in RESUME_OPTIONS)
-        raise UsageError(
-            f"--resume continues the run with its own options; drop {flag(given[0])} "
-            f"(allowed with --resume: {allowed})"
-        )
-    saved = load_run_record(args.resume, "lm").get("cli")
-    if not isinstance(saved, dict):
-        raise UsageError(f"--resume: {args.resume} was not started by `rnnkit train lm`")
-    merged = {**vars(args), **{k: v for k, v in saved.items() if k in defaults}}
-    if args.max_steps is not None or args.max_minutes is not None:  # a new budget
-        merged["max_steps"], merged["max_minutes"] = args.max_steps, args.max_minutes
-    for name in FILES:
-        merged[name] = Path(saved[name]) if saved.get(name) else None
-    merged["out"] = args.resume
-    return argparse.Namespace(**merged)
-
-
-def recorded_options(args: argparse.Namespace) -> dict:
-    """The options to store in run.json so that --resume can start the same run again."""
-    options = {k: v for k, v in vars(args).items() if k not in NOT_RECORDED}
-    options = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
-    for name in FILES:
-        path = getattr(args, name)
-        options[name] = str(path.resolve()) if path is not None else None
-    return options
-
-
 def run_train_lm(args: argparse.Namespace) -> None:
-    from rnnkit.apps.language_model import generate, train_lm
+    from rnnkit.apps.language_model import generate, read_corpus, train_lm
 
-    resume = args.resume is not None
-    if resume:
-        args = resumed_arguments(args)
-    model_fields, preset_train_fields, _ = LM_PRESETS[args.preset]
-    model_fields = {**model_fields, **config_overrides(args, LanguageModelConfig)}
-    if args.cutoffs is not None:
-        model_fields["cutoffs"] = args.cutoffs
-    config, notes = train_config(args, preset_train_fields, metrics=LanguageModel.METRICS)
-    if not resume:
-        check_out_free(args.out, overwrite=args.overwrite)
-    corpus = read_corpus(args, config.batch_size)
-    try:  # bad combinations (e.g. adaptive cutoffs beyond the vocabulary) fail before training
-        LanguageModelConfig(vocab_size=len(corpus.vocab), **model_fields)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    data, model = {}, {}
+    if args.resume is None:
+        data = corpus_options(args)
+        model = {"cutoffs": args.cutoffs} if args.cutoffs is not None else {}
+    run = open_run(args, JOB, data=data, model=model, keep=("sample_length",), print_notes=False)
+    corpus = read_corpus(run.config.data, run.config.training.batch_size)
+    # bad combinations (e.g. adaptive cutoffs beyond the vocabulary) fail before training
+    JOB.model_config(run.config, vocab_size=len(corpus.vocab))
     with process_group() as workers:
-        if workers.is_main:
-            for note in notes:
-                print(note, file=sys.stderr)
-        run = train_lm(
-            corpus,
-            model_fields,
-            config,
-            args.out,
-            progress=not args.no_progress,
-            resume=resume,
-            cli_options=recorded_options(args),
-        )
+        for note in run.notes if workers.is_main else ():
+            print(note, file=sys.stderr)
+        result = train_lm(corpus, run, progress=not args.no_progress)
     if not workers.is_main:
         return
-    print(run_summary(run))
+    print(run_summary(result))
     if args.sample_length:
-        vocab = run.model.vocab
-        prime = "\n" if "\n" in vocab.stoi or run.unit == "word" else vocab.itos[1]
+        vocab = result.model.vocab
+        prime = "\n" if "\n" in vocab.stoi or result.unit == "word" else vocab.itos[1]
+        seed = run.config.training.seed
         print("--- sample ---")
-        print(generate(run.model, prime, args.sample_length, temperature=0.8, seed=args.seed))
+        print(generate(result.model, prime, args.sample_length, temperature=0.8, seed=seed))
+
+
+def corpus_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The data fields of a fresh run (``LMData``): files, token level, vocabulary options."""
+    given = [flag(k) for k in ("text", "train", "data_dir") if getattr(args, k) is not None]
+    if len(given) > 1:
+        raise UsageError(f"give one of --text, --train, --data-dir, not {' and '.join(given)}")
+    chosen = level(args)
+    if chosen == "char":
+        words_only = [flag(k) for k in ("train", "valid", "test", "data_dir", "max_vocab")]
+        if used := [f for f in words_only if getattr(args, f[2:].replace("-", "_")) is not None]:
+            raise UsageError(f"{used[0]} is for word-level models (add --level word)")
+    elif (args.train or args.text or args.data_dir) is None:
+        raise UsageError("a word-level model needs --train FILE, --text FILE or --data-dir DIR")
+    files = {k: str(getattr(args, k)) for k in FILES if getattr(args, k) is not None}
+    return {"level": chosen, "valid_fraction": args.valid_fraction, "max_vocab": args.max_vocab,
+            "min_freq": args.min_freq, **files}  # fmt: skip
 
 
 def level(args: argparse.Namespace) -> str:
@@ -170,37 +127,6 @@ def level(args: argparse.Namespace) -> str:
     if args.preset in WORD_PRESETS or args.train is not None or args.data_dir is not None:
         return "word"
     return "char"
-
-
-def read_corpus(args: argparse.Namespace, batch_size: int) -> LMCorpus:
-    """The corpus the options name (files read here, so a bad one fails before training)."""
-    from rnnkit.data.lm_corpus import char_corpus, read_word_corpus, split_files
-    from rnnkit.data.text import SHAKESPEARE, bundled_text, read_text
-
-    given = [flag(k) for k in ("text", "train", "data_dir") if getattr(args, k) is not None]
-    if len(given) > 1:
-        raise UsageError(f"give one of --text, --train, --data-dir, not {' and '.join(given)}")
-    if level(args) == "char":
-        words_only = [flag(k) for k in ("train", "valid", "test", "data_dir", "max_vocab")]
-        if used := [f for f in words_only if getattr(args, f[2:].replace("-", "_")) is not None]:
-            raise UsageError(f"{used[0]} is for word-level models (add --level word)")
-        source = str(args.text) if args.text is not None else f"bundled {SHAKESPEARE}"
-        text = read_text(args.text) if args.text is not None else bundled_text()
-        check_text_length(text, batch_size, args.valid_fraction, source)
-        return char_corpus(text, args.valid_fraction, source)
-    files = {"train": args.train or args.text, "valid": args.valid, "test": args.test}
-    if args.data_dir is not None:
-        files = {**split_files(args.data_dir), **{k: v for k, v in files.items() if v}}
-    if files["train"] is None:
-        raise UsageError("a word-level model needs --train FILE, --text FILE or --data-dir DIR")
-    return read_word_corpus(
-        files["train"],
-        files.get("valid"),
-        files.get("test"),
-        valid_fraction=args.valid_fraction,
-        max_vocab=args.max_vocab,
-        min_freq=args.min_freq,
-    )
 
 
 def run_summary(run: LMRun) -> str:

@@ -7,9 +7,9 @@ import math
 import sys
 from pathlib import Path
 
-from rnnkit.apps.longrange import CELL_PRESETS, PRESETS, LongRangeTask, cell_preset
+from rnnkit.apps.longrange import CELL_PRESETS, JOB, PRESETS, LongRangeTask, cell_preset
 from rnnkit.apps.longrange_table import REPRODUCTION_ROWS
-from rnnkit.checks import check_int
+from rnnkit.apps.runs import Preset
 from rnnkit.cli.common import UsageError, add_run_options, bounded, check_out_free
 from rnnkit.cli.options import (
     STREAM_ONLY,
@@ -17,18 +17,11 @@ from rnnkit.cli.options import (
     add_training_options,
     cli_fields,
     config_overrides,
+    open_run,
     option_string,
-    resumed_budget,
-    run_record,
-    train_config,
 )
-from rnnkit.tasks.longrange import (
-    TASK_METRICS,
-    LongRangeConfig,
-    check_cell_task,
-    check_last_step_task,
-)
-from rnnkit.training.checkpoint import load_run_record
+from rnnkit.errors import RnnkitError
+from rnnkit.tasks.longrange import TASK_METRICS, LongRangeConfig
 from rnnkit.training.config import TrainConfig
 
 EPILOG = """examples:
@@ -53,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "comparison table instead and writes it as Markdown.",
         epilog=EPILOG
         + "\ntask presets (default T, model, training):\n"
-        + "\n".join(f"  {n:9s} {d}" for n, (_, _, _, d) in PRESETS.items())
+        + "\n".join(f"  {n:9s} {p.description}" for n, p in PRESETS.items())
         + "\nchanged for one cell:\n"
         + "\n".join(f"  {t:9s} {c}: {changes_text(*ch)}" for (t, c), ch in CELL_PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -93,62 +86,23 @@ def run(args: argparse.Namespace) -> None:
         if getattr(args, name) != default:
             raise UsageError(f"--{name} needs --reproduce")
     if args.resume is not None:
-        record = load_run_record(args.resume, "longrange")
-        with run_record(args.resume):
-            task, cell, T = record["task"], record["cell"], record["T"]
-            model_fields, valid_sequences = record["model"], record["valid_sequences"]
-            state_gradients = record.get("state_gradients", False)
-            config = TrainConfig(**resumed_budget(args, record["training"]))
-            check_recorded(task, cell, T, model_fields, valid_sequences)
-        out = args.resume
+        run_ = open_run(args, JOB)
     else:
-        task_fields = config_overrides(args, LongRangeTask)
-        task, T = task_fields.get("task", "adding"), task_fields.get("T")
-        valid_sequences = task_fields.get("valid_sequences", LongRangeTask.valid_sequences)
-        T, model_fields, cell = check_run(args, task, T)
-        state_gradients = args.log_state_gradients
-        config, notes = train_config(args, cell_preset(task, cell)[1], metrics=TASK_METRICS[task])
-        for note in notes:
-            print(note, file=sys.stderr)
-        out = args.out
-        check_out_free(out, overwrite=args.overwrite)
-    from rnnkit.apps.longrange import train_longrange
+        task = args.task or "adding"
+        cell = args.cell or DEFAULT_CELL
+        model, training = cell_preset(task, cell)
+        preset = Preset("", data=PRESETS[task].data, model=model, training=training)
+        try:
+            run_ = open_run(args, JOB, preset=preset, model={"cell": cell},
+                            data={"state_gradients": args.log_state_gradients},
+                            metrics=TASK_METRICS.get(task, ()))  # fmt: skip
+        except RnnkitError as e:
+            raise UsageError(str(e).replace("cell 'ntm'", "--cell ntm")) from None
+    from rnnkit.apps.longrange import train_run
 
-    report = train_longrange(task, cell, T, model_fields, config, out,
-                             valid_sequences=valid_sequences, progress=not args.no_progress,
-                             resume=args.resume is not None,
-                             state_gradients=state_gradients)  # fmt: skip
+    report = train_run(run_, progress=not args.no_progress)
     print(report.line())
-    print(f"best checkpoint and report.json: {out}")
-
-
-def check_run(args: argparse.Namespace, task: str, T: int | None) -> tuple[int, dict, str]:
-    """(T, LongRangeConfig fields, cell) of a fresh run; bad combinations are one-line errors."""
-    from rnnkit.apps.longrange import check_length
-
-    given = config_overrides(args, LongRangeConfig)
-    cell = given.pop("cell", DEFAULT_CELL)
-    model_fields = {**cell_preset(task, cell)[0], **given}
-    try:
-        T = check_length(task, T)
-        check_cell_task(cell, task)
-        LongRangeConfig(task, 1, 1, cell=cell, **model_fields)
-        if args.log_state_gradients:
-            check_last_step_task(task)
-    except ValueError as e:
-        raise UsageError(str(e).replace("cell 'ntm'", "--cell ntm")) from None
-    return T, model_fields, cell
-
-
-def check_recorded(task: str, cell: str, T: int, model_fields: dict, valid_sequences: int) -> None:
-    """The checks of a fresh run, on what a resumed run recorded (ValueError if they fail)."""
-    from rnnkit.apps.longrange import check_length
-
-    if check_length(task, T) != T:
-        raise ValueError(f"T must be an integer, got {T!r}")
-    check_cell_task(cell, task)
-    LongRangeConfig(task, 1, 1, cell=cell, **model_fields)
-    check_int("valid_sequences", valid_sequences, 10)
+    print(f"best checkpoint and report.json: {run_.out}")
 
 
 def given_options(args: argparse.Namespace) -> list[str]:

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from rnnkit.apps.sort import MODELS, PRESETS, SortTask
-from rnnkit.cli.common import UsageError, add_run_options, check_out_free
-from rnnkit.cli.options import (
-    TBPTT_ONLY,
-    add_config_options,
-    add_training_options,
-    config_overrides,
-    preset_configs,
-)
-from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.apps.sort import JOB, MODELS, PRESETS, report_table
+from rnnkit.cli.common import UsageError, add_run_options
+from rnnkit.cli.options import TBPTT_ONLY, add_config_options, add_training_options, open_run
 
 EPILOG = """examples:
   rnnkit train sort --out runs/sort                      # all three models, 5 minutes each
@@ -21,7 +14,7 @@ EPILOG = """examples:
   rnnkit train sort --low 0 --high 999 --max-length 8 --report-length 16
 """
 #: set by the job (vocabularies) or by --models (what each model is)
-MODEL_FIELDS = ("source_vocab_size", "target_vocab_size", "attention", "output", "pointer_once")
+MODEL_FIELDS = (*JOB.sizes, "attention", "output", "pointer_once")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,21 +28,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "restarted rather than resumed.",
         epilog=EPILOG
         + "\npresets:\n"
-        + "\n".join(f"  {n:8s} {d}" for n, (_, _, d) in PRESETS.items()),
+        + "\n".join(f"  {n:8s} {p.description}" for n, p in PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--models", default=",".join(MODELS),
                    help=f"comma-separated, from {', '.join(MODELS)} (default: all)")  # fmt: skip
     p.add_argument("--preset", choices=sorted(PRESETS), default="default")
     add_run_options(p, "runs/sort")
-    add_config_options(p.add_argument_group("lists"), SortTask)
-    add_config_options(p.add_argument_group("model"), Seq2SeqConfig, skip=MODEL_FIELDS)
+    add_config_options(p.add_argument_group("lists"), JOB.data)
+    add_config_options(p.add_argument_group("model"), JOB.model, skip=MODEL_FIELDS)
     add_training_options(p, skip=TBPTT_ONLY)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    from rnnkit.apps.sort import report_table, train_sorters
+    from rnnkit.apps.sort import sorter_runs, train_sorters
 
     if args.resume is not None:
         raise UsageError("--resume: `train sort` regenerates its lists; start it again instead")
@@ -57,19 +50,10 @@ def run(args: argparse.Namespace) -> None:
     if not models or any(m not in MODELS for m in models) or len(set(models)) < len(models):
         raise UsageError(f"--models must list distinct names from {', '.join(MODELS)}, "
                          f"got {args.models!r}")  # fmt: skip
-    config, model_fields = preset_configs(args, PRESETS[args.preset], Seq2SeqConfig,
-                                          metrics=Seq2Seq.METRICS)
-    try:
-        task = SortTask(**config_overrides(args, SortTask))
-        Seq2SeqConfig(5, 5, **model_fields)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    for name in models:
-        check_out_free(args.out / name, overwrite=args.overwrite)
-    run_ = train_sorters(models, task, model_fields, config, args.out,
-                         progress=not args.no_progress)  # fmt: skip
+    runs = sorter_runs(models, open_run(args, JOB), overwrite=args.overwrite)
+    run_ = train_sorters(runs, args.out, progress=not args.no_progress)
     for name, fitted in run_.fitted.items():
         print(f"{name}: best valid sequence accuracy {fitted.best_valid:.2%} after "
               f"{fitted.steps} steps, {fitted.wall_seconds / 60:.1f} min")  # fmt: skip
-    print(report_table(run_.results, task.max_length))
+    print(report_table(run_.results, runs[models[0]].config.data.max_length))
     print(f"best on validation: {run_.best}; `rnnkit sort --checkpoint {args.out} 5 3 9 1`")

@@ -5,19 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rnnkit.apps.tag import PRESETS, TAG_COLUMNS
-from rnnkit.cli.common import UsageError, add_run_options, check_out_free, process_group
-from rnnkit.cli.options import (
-    STREAM_ONLY,
-    add_config_options,
-    add_training_options,
-    preset_configs,
-    resumed_budget,
-    run_record,
-)
-from rnnkit.tasks.tagger import Tagger, TaggerConfig
-from rnnkit.training.checkpoint import load_run_record
-from rnnkit.training.config import TrainConfig
+from rnnkit.apps.tag import JOB, PRESETS, TAG_COLUMNS
+from rnnkit.cli.common import UsageError, add_run_options, process_group
+from rnnkit.cli.options import STREAM_ONLY, add_config_options, add_training_options, open_run
 
 EPILOG = """examples:
   rnnkit train tag --preset ud-ewt --train en_ewt-ud-train.conllu --dev en_ewt-ud-dev.conllu \\
@@ -25,7 +15,6 @@ EPILOG = """examples:
   rnnkit train tag --train t.conllu --dev d.conllu --column XPOS --crf --out runs/xpos
   rnnkit train tag --resume runs/pos --max-minutes 30     # continue a killed run exactly
 """
-MODEL_FIELDS = ("word_vocab_size", "char_vocab_size", "num_tags")  # set by the job
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "checkpoint by dev accuracy is kept and reported on --test.",
         epilog=EPILOG
         + "\npresets:\n"
-        + "\n".join(f"  {n:7s} {d}" for n, (_, _, d) in PRESETS.items()),
+        + "\n".join(f"  {n:7s} {p.description}" for n, p in PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--train", type=Path, metavar="FILE", help="CoNLL-U training sentences")
@@ -45,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--column", choices=TAG_COLUMNS, default="UPOS", help="the column to predict")
     p.add_argument("--preset", choices=sorted(PRESETS), default="ud-ewt")
     add_run_options(p, "runs/tag")
-    add_config_options(p.add_argument_group("model"), TaggerConfig, skip=MODEL_FIELDS)
+    add_config_options(p.add_argument_group("model"), JOB.model, skip=JOB.sizes)
     add_training_options(p, skip=STREAM_ONLY)
     p.set_defaults(run=run)
 
@@ -53,37 +42,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from rnnkit.apps.tag import train_tagger
 
-    if args.resume is not None:
-        record = load_run_record(args.resume, "tag")
-        with run_record(args.resume):
-            train_path, dev_path, test_path = (p and Path(p) for p in record["paths"])
-            config = TrainConfig(**resumed_budget(args, record["training"]))
-            column, model_fields, out = record["column"], record["model"], args.resume
-            TaggerConfig(2, 2, 2, **model_fields)
-    else:
-        if args.train is None or args.dev is None:
-            raise UsageError("--train and --dev are required (CoNLL-U files)")
-        config, model_fields = preset_configs(args, PRESETS[args.preset], TaggerConfig,
-                                              metrics=Tagger.METRICS)
-        try:
-            TaggerConfig(2, 2, 2, **model_fields)  # bad combinations fail before any reading
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        train_path, dev_path, test_path, column, out = (
-            args.train, args.dev, args.test, args.column, args.out,
-        )  # fmt: skip
-        check_out_free(out, overwrite=args.overwrite)
+    if args.resume is None and (args.train is None or args.dev is None):
+        raise UsageError("--train and --dev are required (CoNLL-U files)")
+    files = {"train": args.train, "dev": args.dev, "test": args.test, "column": args.column}
+    run_ = open_run(args, JOB, data={k: v and str(v) for k, v in files.items()})
     with process_group() as workers:  # torchrun: data parallel
-        result = train_tagger(
-            train_path, dev_path, test_path, model_fields, config, out, column=column,
-            progress=not args.no_progress, resume=args.resume is not None,
-        )  # fmt: skip
+        result = train_tagger(run_, progress=not args.no_progress)
     if not workers.is_main:
         return
     print(
         f"best dev accuracy {result.best_dev_accuracy:.2%} after {result.steps} steps, "
-        f"{result.wall_seconds / 60:.1f} min; checkpoint: {out}"
+        f"{result.wall_seconds / 60:.1f} min; checkpoint: {run_.out}"
     )
     if result.test is not None:
-        print(f"--- test: {test_path} ---")
+        print(f"--- test: {run_.config.data.test} ---")
         print(result.test.text())

@@ -131,7 +131,7 @@ def gradient_flow(
         flow.init[name] = state_gradient_norms(model.cell, x, loss)
         if steps == 0:
             continue
-        fields = {**PRESETS["adding"][2], "batch_size": batch_size, "max_steps": steps,
+        fields = {**PRESETS["adding"].training, "batch_size": batch_size, "max_steps": steps,
                   "max_minutes": None, "eval_every": steps, "seed": seed}  # fmt: skip
         trainer, _ = make_trainer(spec, model, TrainConfig(**fields), None, progress=False)
         flow.mse[name] = trainer.fit()["valid_mse"]
