@@ -1,9 +1,16 @@
 """The classification job's preparation: splits, given files, class weights, baselines."""
 
+from dataclasses import replace
+
 import pytest
 
-from rnnkit.apps.classify import ClassifyData, class_weights, prepare, tfidf_baselines
+from rnnkit.apps.classify import ClassifyData, class_weights, tfidf_baselines
+from rnnkit.apps.classify import prepare as prepare_data
 from rnnkit.errors import DataError
+
+
+def prepare(path, data, *, seed):
+    return prepare_data(replace(data, data_path=str(path)), seed=seed)
 
 
 def corpus(path, n=40, repeat=0):

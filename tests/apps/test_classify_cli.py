@@ -30,7 +30,7 @@ def trained(tmp_path_factory) -> Path:
     result = rnnkit("train", "classify", "--data", data, "--no-header", *TINY, "--out", "run",
                     "--max-steps", "40", cwd=tmp)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "rnnkit lstm" in result.stdout and "true \\ pred" in result.stdout
+    assert "rnnkit LSTM, mean pooling" in result.stdout and "true \\ pred" in result.stdout
     return tmp / "run"
 
 
@@ -107,7 +107,7 @@ def folder_corpus(root: Path, labels=("ham", "spam")) -> Path:
         (lambda d: write(d / "x.tsv", "ham\tok\nspam\n"), ["--no-header"], ["x.tsv:2", "column"]),
         (lambda d: write(d / "one.tsv", "ham\ta\nham\tb\n"), ["--no-header"], ["two labels"]),
         (lambda d: write(folder_corpus(d / "bin") / "spam" / "x.bin", b"\x00\x01").parents[1],
-         [], ["x.bin", "binary"]),
+         ["--strict"], ["x.bin", "binary"]),  # without --strict: skipped and counted
         (lambda d: folder_corpus(d / "solo", ("ham",)), [], ["at least two labels"]),
         (lambda d: write(folder_corpus(d / "l1") / "spam" / "l.txt", b"caf\xe9").parents[1],
          ["--encoding-fallback", "none"], ["l.txt", "UTF-8"]),

@@ -10,13 +10,14 @@ import torch
 from safetensors.torch import load_file
 
 from cli_helpers import assert_one_line_error, rnnkit
-from rnnkit.apps import digits, language_model, longrange, runs, seq2seq, sort, tag
+from rnnkit.apps import classify, digits, language_model, longrange, runs, seq2seq, sort, tag
 from rnnkit.apps.runs import RunConfig, load_record, save_record
 from rnnkit.cli import main
 from rnnkit.errors import CheckpointError
+from rnnkit.training import checkpoint
 from rnnkit.training.config import TrainConfig
 
-JOBS = [language_model.JOB, tag.JOB, seq2seq.JOB, sort.JOB, digits.JOB, longrange.JOB]
+JOBS = [classify.JOB, language_model.JOB, tag.JOB, seq2seq.JOB, sort.JOB, digits.JOB, longrange.JOB]
 SENTENCES = [("The dog barks .", "DET NOUN VERB PUNCT"), ("A cat sleeps", "DET NOUN VERB"),
              ("She runs fast", "PRON VERB ADV")]  # fmt: skip
 
@@ -100,20 +101,15 @@ def test_resume_refuses_what_the_run_cannot_honour(recorded, capsys):
         assert f"drop {given[0]}" in err and "--max-steps" in err, err
 
 
-def test_the_classify_record_is_checked_before_the_job_reads_it(tmp_path):
-    """``train classify`` reads run.json itself (format 1) until it moves onto the lifecycle:
-    its record is still checked field by field (``"format": -1`` in data was a traceback)."""
+def test_the_classify_record_is_checked_field_by_field(tmp_path):
+    """``"format": -1`` in classify's data section was a traceback from deep in the reader."""
     from dataclasses import asdict
 
-    from rnnkit.apps.classify import ClassifyData
-    from rnnkit.training.checkpoint import load_run_record, save_run_record
-
-    data = {**asdict(ClassifyData()), "format": -1}
-    training = asdict(TrainConfig(max_steps=1))
-    record = {"data_path": "x.tsv", "data": data, "model": {}, "training": training}
-    save_run_record(tmp_path, "classify", record)
+    config = RunConfig(classify.ClassifyData("x.tsv"), {}, TrainConfig(max_steps=1))
+    record = {**config.as_record(), "data": {**asdict(config.data), "format": -1}}
+    checkpoint.save_run_record(tmp_path, "classify", record, version=runs.VERSION)
     with pytest.raises(CheckpointError, match=r"run.json: field data.format: expected str"):
-        load_run_record(tmp_path, "classify")
+        load_record(tmp_path, classify.JOB)
 
 
 def test_sigkill_then_resume_ends_with_the_uninterrupted_weights(tmp_path):

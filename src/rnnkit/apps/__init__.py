@@ -12,7 +12,3 @@ model and the :class:`~rnnkit.training.Trainer`, train, save the best checkpoint
 A job reads like a recipe and returns its report as data (a dataclass the tests read); printing
 it is the command line's part. Nothing here parses arguments.
 """
-
-from rnnkit.apps import runs  # registers the checks of every run.json a job reads
-
-__all__ = ["runs"]

@@ -1,31 +1,36 @@
 """The sequence-classification job: labelled texts -> splits -> vocabulary -> model -> report.
 
-What ``rnnkit train classify`` does, top to bottom: read the corpus (TSV/CSV/JSONL or a folder
-per label), drop repeated texts and split it stratified by label (or read the given validation
-and test files), build the tokenizer's vocabulary on the training split, train a
+What ``rnnkit train classify`` does, top to bottom: read the corpus (TSV/CSV/JSONL, a folder
+per label, or raw email), drop repeated texts and split it stratified by label (or read the
+given validation and test files), read the length cap and vocabulary settings the run leaves
+open off the training split (:mod:`rnnkit.apps.plan`), print the plan, train a
 :class:`~rnnkit.tasks.SequenceClassifier` with the one Trainer (best checkpoint by validation
 loss), and report the test split beside TF-IDF + linear baselines trained on the same split.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rnnkit.apps import plan
+from rnnkit.apps.plan import LONG_TEXT_CAP, MAX_VOCAB
+from rnnkit.apps.runs import Job, Preset, Run, begin
 from rnnkit.data.padded import TRUNCATE_KEEP, BucketBatches, iter_batches
 from rnnkit.data.records import FORMATS, LabelledCorpus, read_labelled
 from rnnkit.data.splits import split_corpus
 from rnnkit.data.tokenize import TOKENIZER_KINDS, TextEncoder, Tokenizer, TokenVocab
-from rnnkit.errors import CheckpointError, DataError
+from rnnkit.errors import DataError
 from rnnkit.options import option
 from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.pretrained import write_json
-from rnnkit.training.checkpoint import load_run_record, save_run_record
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import ClassificationReport
 from rnnkit.training.trainer import Trainer, in_eval_mode
@@ -36,9 +41,21 @@ BALANCE = ("none", "weights", "sampling")
 
 @dataclass(frozen=True)
 class ClassifyData:
-    """Where the examples come from and how texts become token ids."""
+    """Where the examples come from and how texts become token ids.
 
-    format: str | None = option(None, "input format (default: from the path)", choices=FORMATS)
+    ``None`` for ``max_length``, ``truncate``, ``min_freq`` or ``max_vocab`` means *read it off
+    the training split* (:mod:`rnnkit.apps.plan`); the run records the values it derived.
+    """
+
+    data_path: str | None = None  # the labelled file or folder (--data)
+    format: str | None = option(
+        None, "input format (default: from the path; email when files look like messages)",
+        choices=FORMATS,
+    )
+    email_fields: str = option(
+        "subject", "email: header fields kept before the body, comma-separated (e.g. subject,from)"
+    )
+    strict: bool = option(False, "a skipped file or record (binary, unparsable) is an error")
     text_column: str | None = option(None, "text column: header name or 0-based index")
     label_column: str | None = option(None, "label column: header name or 0-based index")
     no_header: bool = option(False, "TSV/CSV files have no header row")
@@ -57,18 +74,36 @@ class ClassifyData:
     digits_as_zero: bool = option(
         False, "write every digit as 0: numbers of one shape share a token"
     )
-    min_freq: int = option(1, "rarer training tokens become <unk>", low=1, high=10**9)
+    min_freq: int | None = option(
+        None, "rarer training tokens become <unk> (default: 2 when most word types occur once)",
+        low=1, high=10**9,
+    )
     max_vocab: int | None = option(
-        None, "vocabulary size cap (with <pad> and <unk>)", low=3, high=10**8
+        None, f"vocabulary size cap, <pad> and <unk> included (default: {MAX_VOCAB:,})",
+        low=3, high=10**8,
     )
     max_length: int | None = option(
-        None, "truncate longer texts to this many tokens", low=1, high=10**7
+        None, "truncate longer texts to this many tokens (default: the 99th percentile of the "
+        f"training texts, at most {LONG_TEXT_CAP})", low=1, high=10**7,
     )
-    truncate: str = option("head", "what a truncated text keeps", choices=TRUNCATE_KEEP)
+    truncate: str | None = option(
+        None, "what a truncated text keeps (default: head_tail when the cap cuts any text)",
+        choices=TRUNCATE_KEEP,
+    )
     balance: str = option(
         "none", "imbalanced classes: class weights or balanced sampling", choices=BALANCE
     )
     no_baseline: bool = option(False, "skip the TF-IDF + linear baselines (scikit-learn)")
+
+    def __post_init__(self) -> None:
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"valid_fraction + test_fraction must be < 1, got {self.valid_fraction} + "
+                f"{self.test_fraction}"
+            )
+
+    def email_field_names(self) -> tuple[str, ...]:
+        return tuple(f.strip() for f in self.email_fields.split(","))
 
     def column(self, value: str | None) -> str | int | None:
         return int(value) if value is not None and value.isdecimal() else value
@@ -81,49 +116,74 @@ class ClassifyData:
             label_column=self.column(self.label_column),
             header=False if self.no_header else None,
             encoding_fallback=None if self.encoding_fallback == "none" else self.encoding_fallback,
+            email_fields=self.email_field_names(),
+            strict=self.strict,
         )
 
 
-#: name -> (ClassifyData fields, ClassifierConfig fields, TrainConfig fields, description)
-PRESETS: dict[str, tuple[dict, dict, dict, str]] = {
-    "default": (
-        {},
-        {"cell": "lstm", "bidirectional": True, "pooling": "max", "hidden_size": 128},
-        {"batch_size": 32, "lr": 2e-3, "max_minutes": 5.0, "eval_every": 100, "clip_norm": 5.0},
-        "BiLSTM with max pooling over words, 5 minutes",
+PRESETS: dict[str, Preset] = {
+    "default": Preset(
+        "word BiLSTM with concat pooling, 8 minutes; lengths and vocabulary read off the data",
+        model={"cell": "lstm", "bidirectional": True, "pooling": "concat", "hidden_size": 128},
+        training={"batch_size": 32, "lr": 2e-3, "max_minutes": 8.0, "eval_every": 100,
+                  "clip_norm": 5.0},
     ),
-    "sms-spam": (
-        {"no_header": True, "tokenizer": "word", "max_length": 100},
-        {
-            "cell": "lstm", "bidirectional": True, "pooling": "max", "embedding_size": 100,
-            "hidden_size": 128, "dropout": 0.4,
-        },
-        {"batch_size": 32, "lr": 3e-3, "max_minutes": 3.0, "eval_every": 100, "clip_norm": 5.0},
+    "sms-spam": Preset(
         "SMS Spam Collection (label<TAB>text): word BiLSTM, max pooling, 3 minutes",
+        data={"no_header": True, "tokenizer": "word", "max_length": 100, "truncate": "head",
+              "min_freq": 1},
+        model={"cell": "lstm", "bidirectional": True, "pooling": "max", "embedding_size": 100,
+               "hidden_size": 128, "dropout": 0.4},
+        training={"batch_size": 32, "lr": 3e-3, "max_minutes": 3.0, "eval_every": 100,
+                  "clip_norm": 5.0},
     ),
-    "tiny": (
-        {},
-        {"hidden_size": 16, "embedding_size": 8, "pooling": "mean"},
-        {"batch_size": 8, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
+    "tiny": Preset(
         "16 units, 20 steps: smoke tests",
+        model={"hidden_size": 16, "embedding_size": 8, "pooling": "mean"},
+        training={"batch_size": 8, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
     ),
 }  # fmt: skip
+
+#: ``rnnkit train classify`` for the run lifecycle (:mod:`rnnkit.apps.runs`)
+JOB = Job(
+    "classify", ClassifyData, ClassifierConfig,
+    sizes=("vocab_size", "num_classes", "class_weights"), presets=PRESETS,
+    metrics=SequenceClassifier.METRICS, files=("data_path", "valid_file", "test_file"),
+    probe=(2, 2),
+)  # fmt: skip
 
 
 @dataclass
 class Prepared:
     """The splits, encoded, with what built them."""
 
+    data: ClassifyData  # the settings, every derived one filled in
     labels: list[str]
     encoder: TextEncoder
     train: LabelledCorpus
     valid: LabelledCorpus
     test: LabelledCorpus
+    lengths: list[int]  # tokens per training text, before the cap
     notes: list[str] = field(default_factory=list)
 
     def encoded(self, corpus: LabelledCorpus) -> tuple[list[list[int]], list[int]]:
         index = {label: i for i, label in enumerate(self.labels)}
         return [self.encoder(t) for t in corpus.texts], [index[y] for y in corpus.labels]
+
+    def cut_share(self) -> float:
+        """The share of training texts the length cap cuts."""
+        cap = self.data.max_length or math.inf
+        return sum(n > cap for n in self.lengths) / max(1, len(self.lengths))
+
+    def plan(self, model: SequenceClassifier, config: TrainConfig) -> plan.Plan:
+        """Sizes, settings and the epochs ``config``'s budget covers at the model's speed."""
+        vocab = len(self.encoder.vocab)
+        capped = [min(n, self.data.max_length or n) for n in self.lengths]
+        speed = plan.tokens_per_second(model, capped, vocab, config.batch_size)
+        return plan.Plan.of(
+            self.lengths, vocab, self.data.max_length, batch_size=config.batch_size,
+            max_steps=config.max_steps, max_minutes=config.max_minutes, tokens_per_second=speed,
+        )  # fmt: skip
 
 
 @dataclass
@@ -137,26 +197,58 @@ class ClassifyRun:
     wall_seconds: float
     sizes: dict[str, int]
     notes: list[str]
+    epochs: float = 0.0  # passes over the training split
+    cut_share: float = 0.0  # training texts the length cap cut
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "test": self.test.as_dict(),
             "baselines": {k: v.as_dict() for k, v in self.baselines.items()},
             "steps": self.steps,
+            "epochs": self.epochs,
             "wall_seconds": self.wall_seconds,
             "sizes": self.sizes,
             "notes": self.notes,
+            "verdict": self.verdict(),
         }
 
+    def name(self) -> str:
+        """The model as the table names it: ``rnnkit BiLSTM, concat pooling``."""
+        config = self.model.config
+        cell = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}.get(config.cell, config.cell)
+        return f"rnnkit {'Bi' if config.bidirectional else ''}{cell}, {config.pooling} pooling"
+
+    def verdict(self) -> str | None:
+        """A plain sentence when the model ends below a baseline, with the likely cause."""
+        if not self.baselines:
+            return None
+        name, best = max(self.baselines.items(), key=lambda kv: kv[1].accuracy)
+        gap = best.accuracy - self.test.accuracy
+        if gap <= 0:
+            return None
+        if self.epochs < 2:
+            cause = (f"it saw the training texts only {self.epochs:.1f} times; raise "
+                     "--max-minutes (or lower --max-length)")  # fmt: skip
+        elif self.cut_share > 0.25:
+            cause = (f"the length cap cut {self.cut_share:.0%} of the training texts; what "
+                     "decides may lie in the part it dropped (raise --max-length)")  # fmt: skip
+        else:
+            cause = (f"{self.sizes['train']:,} training texts are few for a recurrent model, "
+                     "and n-gram counts are a strong signal on this data")  # fmt: skip
+        return (f"the recurrent model is {gap:.2%} below {name} on this test split; "
+                f"likely cause: {cause}")  # fmt: skip
+
     def text(self) -> str:
-        rows = [("rnnkit " + self.model.config.cell, self.test), *self.baselines.items()]
+        rows = [(self.name(), self.test), *self.baselines.items()]
         spam = _positive_class(self.test.labels)
-        head = f"{'model':<34}{'accuracy':>9}{'macro F1':>9}{'MCC':>8}{spam + ' F1':>12}"
+        head = f"{'model':<36}{'accuracy':>9}{'macro F1':>9}{'MCC':>8}{spam + ' F1':>12}"
         lines = [head] + [
-            f"{name:<34}{r.accuracy:>9.2%}{r.macro_f1:>9.4f}{r.mcc:>8.4f}"
+            f"{name:<36}{r.accuracy:>9.2%}{r.macro_f1:>9.4f}{r.mcc:>8.4f}"
             f"{r.f1[r.labels.index(spam)]:>12.4f}"
             for name, r in rows
         ]
+        verdict = self.verdict()
+        lines += [f"note: {verdict}"] if verdict else []
         return "\n".join(
             [*self.notes, "", *lines, "", self.test.table(), "", self.test.confusion_table()]
         )
@@ -167,9 +259,10 @@ def _positive_class(labels: list[str]) -> str:
     return "spam" if "spam" in labels else labels[-1]
 
 
-def prepare(data_path: str | Path, data: ClassifyData, *, seed: int) -> Prepared:
-    """Read and split the corpus, build the tokenizer's vocabulary on the training split."""
-    corpus = data.read(data_path)
+def prepare(data: ClassifyData, *, seed: int) -> Prepared:
+    """Read and split the corpus, fill in what ``data`` leaves to the data (lengths,
+    vocabulary), build the tokenizer's vocabulary on the training split."""
+    corpus = data.read(data.data_path)
     notes = [corpus.summary()]
     train, valid, test, removed = split_corpus(  # a split given as a file is not cut from --data
         corpus,
@@ -189,20 +282,34 @@ def prepare(data_path: str | Path, data: ClassifyData, *, seed: int) -> Prepared
         _check_known_labels(part, labels, name)
     if len(valid) == 0:
         raise DataError(
-            f"{data_path}: no validation examples; raise --valid-fraction or give --valid-file"
+            f"{data.data_path}: no validation examples; raise --valid-fraction or give "
+            "--valid-file"
         )
     tokenizer = Tokenizer(
         data.tokenizer, lowercase=not data.keep_case, digits_as_zero=data.digits_as_zero
     )
-    vocab = TokenVocab.build(
-        (tokenizer(t) for t in train.texts), min_freq=data.min_freq, max_size=data.max_vocab
-    )
+    tokens = [tokenizer(t) for t in train.texts]
+    data = derived(data, tokens)
+    vocab = TokenVocab.build(tokens, min_freq=data.min_freq, max_size=data.max_vocab)
     encoder = TextEncoder(tokenizer, vocab, data.max_length, data.truncate)
-    notes.append(
-        f"split: {len(train)} train / {len(valid)} valid / {len(test)} test; "
-        f"vocabulary {len(vocab)} {data.tokenizer} tokens"
+    notes.append(f"split: {len(train)} train / {len(valid)} valid / {len(test)} test")
+    lengths = [len(t) for t in tokens]
+    return Prepared(data, labels, encoder, train, valid, test, lengths, notes)
+
+
+def derived(data: ClassifyData, tokens: list[list[str]]) -> ClassifyData:
+    """``data`` with each setting it leaves open (None) read off the tokenized training texts
+    (the rules of :mod:`rnnkit.apps.plan`)."""
+    lengths = [len(t) for t in tokens]
+    cap = data.max_length or plan.length_cap(lengths)
+    min_freq = data.min_freq or plan.min_frequency(Counter(w for t in tokens for w in t))
+    return replace(
+        data,
+        max_length=cap,
+        truncate=data.truncate or plan.truncation(lengths, cap),
+        min_freq=min_freq,
+        max_vocab=data.max_vocab or plan.MAX_VOCAB,
     )
-    return Prepared(labels, encoder, train, valid, test, notes)
 
 
 def _check_known_labels(corpus: LabelledCorpus, labels: list[str], name: str) -> None:
@@ -223,31 +330,24 @@ def class_weights(labels: list[int], num_classes: int) -> list[float]:
 
 
 def train_classifier(
-    data_path: str | Path,
-    data: ClassifyData,
-    model_fields: dict[str, Any],
-    train_config: TrainConfig,
-    out_dir: str | Path,
-    *,
-    progress: bool = True,
-    resume: bool = False,
+    run: Run, *, progress: bool = True, say: Callable[[str], Any] = print
 ) -> ClassifyRun | None:
-    """Train on ``data_path``, keep the best model by validation loss in ``out_dir``, report.
+    """Train on the run's data, keep the best model by validation loss in ``run.out``, report.
 
-    Under data parallelism only rank 0 reports; the other ranks return None.
+    ``say`` gets the plan (sizes, derived settings, the epochs the budget covers) before
+    training. Under data parallelism only rank 0 reports; the other ranks return None.
     """
-    prepared = prepare(data_path, data, seed=train_config.seed)
+    train_config, out_dir = run.config.training, run.out
+    prepared = prepare(run.config.data, seed=train_config.seed)
+    data = prepared.data
+    run = replace(run, config=replace(run.config, data=data))  # run.json: the derived values
     train_x, train_y = prepared.encoded(prepared.train)
     valid_x, valid_y = prepared.encoded(prepared.valid)
     k = len(prepared.labels)
     weights = class_weights(train_y, k)
     torch.manual_seed(train_config.seed)
-    config = ClassifierConfig(
-        len(prepared.encoder.vocab),
-        k,
-        **model_fields,
-        class_weights=tuple(weights) if data.balance == "weights" else None,
-    )
+    balanced = tuple(weights) if data.balance == "weights" else None
+    config = JOB.model_config(run.config, len(prepared.encoder.vocab), k, class_weights=balanced)
     model = SequenceClassifier(config, prepared.encoder, prepared.labels)
     source = BucketBatches(
         train_x,
@@ -258,13 +358,10 @@ def train_classifier(
     )
     valid = list(iter_batches(valid_x, valid_y, train_config.eval_batch_size * 4))
     trainer = Trainer(model, source, valid, train_config, out_dir=out_dir, progress=progress)
-    if resume:
-        trainer.resume()
-    elif trainer.workers.is_main:
-        record = {"data_path": str(Path(data_path).resolve()), "data": asdict(data)}
-        save_run_record(
-            out_dir, "classify", {**record, "model": model_fields, "training": asdict(train_config)}
-        )
+    if trainer.workers.is_main:
+        for line in [*prepared.notes, *prepared.plan(model, train_config).lines()]:
+            say(line)
+    begin(trainer, run)
     start = time.monotonic()
     trainer.fit()
     wall = time.monotonic() - start
@@ -274,9 +371,11 @@ def train_classifier(
     report = evaluate_classifier(best, prepared.test)
     baselines = tfidf_baselines(prepared.train, prepared.test) if not data.no_baseline else {}
     sizes = {"train": len(train_x), "valid": len(valid_x), "test": len(prepared.test)}
-    run = ClassifyRun(best, report, baselines, trainer.step, wall, sizes, prepared.notes)
-    write_json(Path(out_dir) / REPORT_NAME, run.as_dict())
-    return run
+    epochs = trainer.step * train_config.batch_size / max(1, len(train_x))
+    run_ = ClassifyRun(best, report, baselines, trainer.step, wall, sizes, prepared.notes,
+                       epochs, prepared.cut_share())  # fmt: skip
+    write_json(Path(out_dir) / REPORT_NAME, run_.as_dict())
+    return run_
 
 
 def evaluate_classifier(
@@ -315,13 +414,3 @@ def tfidf_baselines(train: LabelledCorpus, test: LabelledCorpus) -> dict[str, Cl
         predicted = estimator.fit(x_train, y_train).predict(x_test).tolist()
         reports[name] = ClassificationReport.from_predictions(y_test, predicted, labels)
     return reports
-
-
-def load_run(out_dir: str | Path) -> tuple[Path, ClassifyData, dict, dict]:
-    """(data path, data options, model fields, TrainConfig fields) a run was started with."""
-    record = load_run_record(out_dir, "classify")
-    try:
-        data = ClassifyData(**record["data"])
-        return Path(record["data_path"]), data, dict(record["model"]), dict(record["training"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{out_dir}: invalid run record ({e})") from None

@@ -354,27 +354,3 @@ def _json_type(value: Any) -> str:
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
              int: "a number", float: "a number", type(None): "null"}  # fmt: skip
     return names.get(type(value), type(value).__name__)
-
-
-# -- jobs that still read run.json themselves -------------------------------------------------
-
-
-def check_classify_record(record: dict[str, Any]) -> None:
-    """``train classify``'s own record (format 1), field by field, until it moves onto the
-    lifecycle (then this goes: :func:`load_record` checks every job's record)."""
-    from rnnkit.apps.classify import ClassifyData
-    from rnnkit.tasks.classifier import ClassifierConfig
-
-    unknown = sorted(set(record) - {"format", "data_path", "data", "model", "training"})
-    if unknown:
-        raise FieldError(f"field {unknown[0]!r}: unknown")
-    if not isinstance(record.get("data_path"), str):
-        raise FieldError(f"field data_path: expected a string, got {record.get('data_path')!r:.40}")
-    check_fields(ClassifyData, record.get("data"), where="data")
-    check_fields(ClassifierConfig, record.get("model"), where="model",
-                 skip=("vocab_size", "num_classes", "class_weights"), partial=True,
-                 construct=False)  # fmt: skip
-    check_fields(TrainConfig, record.get("training"), where="training")
-
-
-checkpoint.RECORD_CHECKS.setdefault("classify", check_classify_record)

@@ -176,3 +176,8 @@ def save_attention_plot(path: Path, translation: Any, source: list[str]) -> None
     rows = [*translation.tokens, "</s>"][: translation.attention.shape[0]]
     plot_attention(translation.attention[: len(rows), : len(source)], rows, source, path)
     print(f"attention heatmap: {path}", file=sys.stderr)
+
+
+def duration(seconds: float) -> str:
+    """``"42 s"`` under a minute, else ``"3.5 min"`` (a short run is not "0.0 min")."""
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"

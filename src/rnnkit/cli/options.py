@@ -13,15 +13,13 @@ import dataclasses
 import sys
 import types
 import typing
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from rnnkit.apps import runs
 from rnnkit.apps.runs import Job, Preset, Run, RunConfig
 from rnnkit.cli.common import UsageError, bounded, flag
-from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.options import Option
 from rnnkit.training.config import TrainConfig
 
@@ -238,41 +236,3 @@ def refuse_with_resume(args: argparse.Namespace, keep: Collection[str] = ()) -> 
             allowed = ", ".join(flag(k) for k in (*BUDGET, *keep, "no_progress"))
             raise UsageError(f"--resume continues the run with its own options; drop {given} "
                              f"(allowed with --resume: {allowed})")  # fmt: skip
-
-
-# -- train classify's own resume, until it moves onto open_run ------------------------
-
-
-@contextmanager
-def run_record(directory: Path) -> Iterator[None]:
-    """(``train classify``'s, until it moves onto :func:`open_run`.)
-
-    Reading the run record of ``--resume DIR``: fields that do not make a run (an edited or
-    damaged ``run.json``) are a one-line :class:`CheckpointError`, as in ``load_run``."""
-    try:
-        yield
-    except RnnkitError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
-        why = f"{type(e).__name__}: {e}"
-        raise CheckpointError(f"{directory}: invalid run record ({why})") from None
-
-
-def resumed_budget(args: argparse.Namespace, fields: dict[str, Any]) -> dict[str, Any]:
-    """(``train classify``'s, until it moves onto :func:`open_run`.)
-
-    A resumed run's TrainConfig fields, with the budget given on the command line (if any).
-
-    Any other training option (``--ss-k``, ``--lr``...) would be ignored: a one-line error.
-    """
-    given = [
-        option_string(field, how)
-        for field, how in cli_fields(TrainConfig)
-        if field.name not in BUDGET and getattr(args, option_dest(field, how), None) is not None
-    ]
-    if given:
-        raise UsageError(f"--resume continues the run with its own training options; drop "
-                         f"{given[0]} (only --max-steps or --max-minutes may change)")  # fmt: skip
-    if args.max_steps is not None or args.max_minutes is not None:
-        return {**fields, "max_steps": args.max_steps, "max_minutes": args.max_minutes}
-    return fields

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rnnkit.apps.digits import JOB, PRESETS
-from rnnkit.cli.common import add_run_options
+from rnnkit.cli.common import add_run_options, duration
 from rnnkit.cli.options import TBPTT_ONLY, add_config_options, add_training_options, open_run
 
 EPILOG = """examples:
@@ -43,6 +43,6 @@ def run(args: argparse.Namespace) -> None:
     result = train_digit_reader(run_, progress=not args.no_progress)
     fitted = result.fitted
     print(f"best valid sequence accuracy {fitted.best_valid:.2%} after {fitted.steps} steps, "
-          f"{fitted.wall_seconds / 60:.1f} min; checkpoint: {run_.out}")  # fmt: skip
+          f"{duration(fitted.wall_seconds)}; checkpoint: {run_.out}")  # fmt: skip
     print(f"test images: sequence accuracy {result.sequence_accuracy:.2%}, character "
           f"accuracy {result.character_accuracy:.2%}")  # fmt: skip

@@ -18,6 +18,7 @@ from rnnkit.cli.common import (
     UsageError,
     add_run_options,
     bounded,
+    duration,
     flag,
     process_group,
 )
@@ -141,7 +142,7 @@ def run_summary(run: LMRun) -> str:
     speed = run.tokens / max(run.wall_seconds, 1e-9)
     lines = [
         f"best validation: {figures(run.best_valid_nats)} after {run.steps} steps{resumed}, "
-        f"wall time {run.wall_seconds / 60:.1f} min ({speed:,.0f} {unit}s/s); "
+        f"wall time {duration(run.wall_seconds)} ({speed:,.0f} {unit}s/s); "
         f"checkpoint: {run.out_dir}"
     ]
     if run.test_nats is not None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from rnnkit.apps.seq2seq import JOB, PRESETS
-from rnnkit.cli.common import BEAM_MAX, UsageError, add_run_options, bounded
+from rnnkit.cli.common import BEAM_MAX, UsageError, add_run_options, bounded, duration
 from rnnkit.cli.options import TBPTT_ONLY, add_config_options, add_training_options, open_run
 
 EPILOG = """examples:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> None:
     result = train_pairs(splits, run_, beam_size=args.beam, progress=not args.no_progress)
     fitted = result.fitted
     print(f"best valid sequence accuracy {fitted.best_valid:.2%} after {fitted.steps} steps, "
-          f"{fitted.wall_seconds / 60:.1f} min; checkpoint: {run_.out}")  # fmt: skip
+          f"{duration(fitted.wall_seconds)}; checkpoint: {run_.out}")  # fmt: skip
     for report in result.reports:
         print(report.line())
     for source, output, reference in result.reports[-1].examples if result.reports else []:

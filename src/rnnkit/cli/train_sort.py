@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rnnkit.apps.sort import JOB, MODELS, PRESETS, report_table
-from rnnkit.cli.common import UsageError, add_run_options
+from rnnkit.cli.common import UsageError, add_run_options, duration
 from rnnkit.cli.options import TBPTT_ONLY, add_config_options, add_training_options, open_run
 
 EPILOG = """examples:
@@ -54,6 +54,6 @@ def run(args: argparse.Namespace) -> None:
     run_ = train_sorters(runs, args.out, progress=not args.no_progress)
     for name, fitted in run_.fitted.items():
         print(f"{name}: best valid sequence accuracy {fitted.best_valid:.2%} after "
-              f"{fitted.steps} steps, {fitted.wall_seconds / 60:.1f} min")  # fmt: skip
+              f"{fitted.steps} steps, {duration(fitted.wall_seconds)}")  # fmt: skip
     print(report_table(run_.results, runs[models[0]].config.data.max_length))
     print(f"best on validation: {run_.best}; `rnnkit sort --checkpoint {args.out} 5 3 9 1`")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from rnnkit.apps.tag import JOB, PRESETS, TAG_COLUMNS
-from rnnkit.cli.common import UsageError, add_run_options, process_group
+from rnnkit.cli.common import UsageError, add_run_options, duration, process_group
 from rnnkit.cli.options import STREAM_ONLY, add_config_options, add_training_options, open_run
 
 EPILOG = """examples:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
         return
     print(
         f"best dev accuracy {result.best_dev_accuracy:.2%} after {result.steps} steps, "
-        f"{result.wall_seconds / 60:.1f} min; checkpoint: {run_.out}"
+        f"{duration(result.wall_seconds)}; checkpoint: {run_.out}"
     )
     if result.test is not None:
         print(f"--- test: {run_.config.data.test} ---")

@@ -7,7 +7,8 @@ outputs (H' = H, or 2H bidirectional) into one (B, H') vector per sequence, igno
   forward one at each sequence's own end, the backward one at its start);
 - ``mean`` / ``max``: over the positions within each sequence's length;
 - ``attention``: additive attention pooling (Yang et al. 2016),
-  ``a = softmax_t(v^T tanh(W o_t + b))`` over valid positions, ``z = sum_t a_t o_t``.
+  ``a = softmax_t(v^T tanh(W o_t + b))`` over valid positions, ``z = sum_t a_t o_t``;
+- ``concat``: ``[last; max; mean]``, (B, 3H') (ULMFiT's concat pooling, Howard & Ruder 2018).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from rnnkit.tasks.pretrained import Pretrained
 FORMAT = "rnnkit.sequence_classifier/1"
 #: the cells a classifier (and a tagger) can use: rows of :data:`rnnkit.layers.stacks.CELLS`
 CELLS = ("lstm", "gru", "rnn", "layer_norm_lstm", "peephole_lstm")
-POOLINGS = ("last", "mean", "max", "attention")
+CONCAT = ("last", "max", "mean")  # the parts of concat pooling, in order
+POOLINGS = ("last", "mean", "max", "attention", "concat")
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def recurrent_stack(config: ClassifierConfig) -> nn.Module:
         num_layers=config.num_layers,
         bidirectional=config.bidirectional,
         dropout=config.dropout,
+        fused=True,  # an LSTM trains on rnnkit's fused CPU kernels: no packed, quadratic backward
         zoneout=config.zoneout,
         weight_drop=config.weight_drop,
         recurrent_dropout=config.recurrent_dropout,
@@ -108,11 +111,12 @@ class SequenceClassifier(Pretrained):
             list(labels) if labels is not None else [str(i) for i in range(config.num_classes)]
         )
         width = config.hidden_size * (2 if config.bidirectional else 1)  # H'
+        pooled = 3 * width if config.pooling == "concat" else width
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=0)
         self.rnn = recurrent_stack(config)
         self.dropout = nn.Dropout(config.dropout)
         self.attention = AttentionPooling(width) if config.pooling == "attention" else None
-        self.proj = nn.Linear(width, config.num_classes)
+        self.proj = nn.Linear(pooled, config.num_classes)
         weights = config.class_weights
         self.register_buffer(
             "class_weights", None if weights is None else torch.tensor(weights), persistent=False
@@ -124,8 +128,12 @@ class SequenceClassifier(Pretrained):
         return self.proj(self.dropout(self.pool(out, state, lengths)))  # (B, C)
 
     def pool(self, out: Tensor, state: Any, lengths: Tensor) -> Tensor:
-        """(B, T, H') outputs -> (B, H'), ignoring positions past each length."""
-        pooling = self.config.pooling
+        """(B, T, H') outputs -> (B, H') (concat: (B, 3H')), ignoring positions past lengths."""
+        return self._pool(self.config.pooling, out, state, lengths)
+
+    def _pool(self, pooling: str, out: Tensor, state: Any, lengths: Tensor) -> Tensor:
+        if pooling == "concat":
+            return torch.cat([self._pool(p, out, state, lengths) for p in CONCAT], dim=-1)
         if pooling == "last":
             h_n = state[0] if isinstance(state, tuple) else state  # (L * dirs, B, H)
             dirs = 2 if self.config.bidirectional else 1

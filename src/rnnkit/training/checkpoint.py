@@ -190,9 +190,6 @@ def optimizer_from_files(
 # -- run records ------------------------------------------------------------------------
 
 RUN_NAME = "run.json"
-#: job -> a check of the record it reads (raises ValueError, TypeError or KeyError naming the
-#: field): for jobs that read run.json themselves; :mod:`rnnkit.apps.runs` validates its own
-RECORD_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {}
 
 
 def save_run_record(
@@ -208,7 +205,8 @@ def save_run_record(
 
 def load_run_record(out_dir: str | Path, job: str, *, version: int = 1) -> dict[str, Any]:
     """Read the record :func:`save_run_record` wrote for ``job``, with one-line errors (a
-    record of another job, of another layout version, or that fails ``RECORD_CHECKS``)."""
+    record of another job or of another layout version); :mod:`rnnkit.apps.runs` checks the
+    fields."""
     path = Path(out_dir) / STATE_DIR / RUN_NAME
     if not Path(out_dir).is_dir():
         raise CheckpointError(f"{out_dir}: no such run directory")
@@ -222,11 +220,4 @@ def load_run_record(out_dir: str | Path, job: str, *, version: int = 1) -> dict[
                                   f"does not resume (it reads {want!r}); start the run again")
         raise CheckpointError(f"{path}: field format: not an rnnkit `train {job}` run "
                               f"(expected {want!r}, got {found!r:.60})")  # fmt: skip
-    check = RECORD_CHECKS.get(job)
-    if check is not None:
-        try:
-            check(record)
-        except (ValueError, TypeError, KeyError) as e:
-            why = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
-            raise CheckpointError(f"{path}: {why}") from None
     return record
