@@ -57,6 +57,22 @@ def test_mean_and_max_pooling_match_hand_computation():
         torch.testing.assert_close(model.pool(out, None, lengths), expected)
 
 
+def test_concat_pooling_is_last_max_mean_by_hand():
+    """ULMFiT's concat pooling on a bidirectional stack: [h_fwd(end); h_bwd(start); max; mean]."""
+    model = model_for(pooling="concat", bidirectional=True)
+    seqs = sequences(3)
+    batch = pad_batch(seqs, None, list(range(3)))
+    with torch.no_grad():
+        out, state = model.rnn(model.embedding(batch.tokens), lengths=batch.lengths)
+        pooled = model.pool(out, state, batch.lengths)
+        for i, s in enumerate(seqs):
+            o = out[i, : len(s)]  # (T_i, 2H)
+            last = torch.cat([o[-1, :6], o[0, 6:]])  # forward at its end, backward at its start
+            expected = torch.cat([last, o.amax(0), o.mean(0)])
+            torch.testing.assert_close(pooled[i], expected)
+    assert model.proj.in_features == 3 * 12
+
+
 def test_attention_pooling_gives_padding_no_weight():
     model = model_for(pooling="attention")
     out = torch.randn(1, 5, 6)
