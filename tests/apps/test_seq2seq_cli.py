@@ -27,6 +27,7 @@ def g2p(tmp_path_factory) -> Path:
                     "--test-fraction", "0.2", *TINY, "--out", "run", cwd=tmp)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "sequence error" in result.stdout and "beam 5" in result.stdout
+    (tmp / "train.stderr").write_text(result.stderr)  # the plan: --no-progress says it there
     return tmp
 
 
@@ -36,6 +37,17 @@ def test_train_seq2seq_writes_a_loadable_model_and_a_report(g2p):
     assert report["splits"]["train"] + report["splits"]["valid"] + report["splits"]["test"] == 20
     config = json.loads((g2p / "run" / "config.json").read_text())
     assert config["format"] == "rnnkit.seq2seq/1"
+
+
+def test_train_seq2seq_prints_the_plan_before_training(g2p):
+    lines = (g2p / "train.stderr").read_text().splitlines()
+    assert lines[0] == "pairs: 12 train, 4 valid, 4 test"
+    assert lines[1] == (
+        "plan: 12 training pairs, source median 3 tokens, 95th percentile 4; target median 3 "
+        "tokens, 95th percentile 4; vocabularies: 8 source, 10 target; 78 tokens per epoch"
+    )
+    assert lines[2].startswith("plan: the budget covers about 6.7 epochs at the measured ")
+    assert not any(line.startswith("warning:") for line in lines)  # 20 steps of 4 over 12 pairs
 
 
 def test_translate_prints_the_n_best_with_scores(g2p):

@@ -40,6 +40,7 @@ def trained(tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stderr
     assert "best dev accuracy" in result.stdout and "most frequent confusions" in result.stdout
     assert "1 gold tags never seen in training" in result.stdout
+    (tmp / "train.stderr").write_text(result.stderr)  # the plan: --no-progress says it there
     return tmp / "run"
 
 
@@ -49,6 +50,16 @@ def test_train_writes_model_and_report(trained):
     assert report["test"]["unseen_tags"] == 1
     config = json.loads((trained / "config.json").read_text())
     assert config["format"] == "rnnkit.tagger/1" and config["model"]["crf"] is True
+
+
+def test_train_prints_the_plan_before_training(trained):
+    lines = (trained.parent / "train.stderr").read_text().splitlines()
+    assert lines[0] == (
+        "plan: 4 training sentences, median 4 tokens, 95th percentile 6; "
+        "vocabularies: 16 words, 25 characters, 7 tags; 16 tokens per epoch"
+    )
+    assert lines[1].startswith("plan: the budget covers about 20.0 epochs at the measured ")
+    assert not any(line.startswith("warning:") for line in lines)  # 20 steps of 4: 20 epochs
 
 
 def test_tag_fills_the_column_of_conllu_input_and_keeps_the_rest(trained):

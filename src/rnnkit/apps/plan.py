@@ -14,6 +14,11 @@ With no preset, a job derives the same choices from its training split instead:
 The rules use only the data, never a clock, so a seeded run derives the same settings on any
 machine. The clock enters only the plan's estimate of how many epochs the budget covers
 (:func:`tokens_per_second`, measured on the model before training).
+
+``train tag`` and ``train seq2seq`` derive nothing (a sentence or a pair is short and kept
+whole) but print the same plan: their examples' lengths, vocabularies, and the epochs the
+budget covers at the speed of one real training batch (:func:`batch_speed` on the examples
+nearest the median length, :func:`median_batch`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -77,6 +83,9 @@ class Plan:
     max_steps: int | None
     max_minutes: float | None
     tokens_per_second: float | None = None  # measured training speed; None: not measured
+    unit: str = "texts"  # what a training example is called: texts, sentences, pairs
+    vocabularies: tuple[tuple[str, int], ...] = ()  # named sizes (words, tags...); (): ``vocab``
+    sides: tuple[tuple[str, float, float], ...] = ()  # (side, median, p95) of each pair side
 
     @classmethod
     def of(
@@ -108,11 +117,9 @@ class Plan:
 
     def lines(self) -> list[str]:
         """The plan as printed: sizes, then the epoch estimate (and a warning under one)."""
-        cap = "none" if self.max_length is None else f"{self.max_length:,} tokens"
         lines = [
-            f"plan: {self.texts:,} training texts, median {self.median:,.0f} tokens, "
-            f"95th percentile {self.p95:,.0f}; vocabulary {self.vocab:,}; length cap {cap} "
-            f"({self.truncated:,} texts cut); {self.tokens_per_epoch:,} tokens per epoch"
+            f"plan: {self.texts:,} training {self.unit}, {self._lengths()}; "
+            f"{self._vocabulary()}{self._cap()}; {self.tokens_per_epoch:,} tokens per epoch"
         ]
         epochs = self.epochs()
         if epochs is None:
@@ -121,11 +128,29 @@ class Plan:
         measured = f" at the measured {speed:,.0f} tokens/s" if speed else ""
         lines.append(f"plan: the budget covers about {epochs:.1f} epochs{measured}")
         if epochs < 1:
+            shorter = ", or lower --max-length" if self.max_length is not None else ""
             lines.append(
                 "warning: the budget covers less than one epoch; raise --max-minutes or "
-                "--max-steps, or lower --max-length"
+                f"--max-steps{shorter}"
             )
         return lines
+
+    def _lengths(self) -> str:
+        sides = self.sides or (("", self.median, self.p95),)
+        return "; ".join(
+            f"{side + ' ' if side else ''}median {median:,.0f} tokens, 95th percentile {p95:,.0f}"
+            for side, median, p95 in sides
+        )
+
+    def _vocabulary(self) -> str:
+        if not self.vocabularies:
+            return f"vocabulary {self.vocab:,}"
+        return "vocabularies: " + ", ".join(f"{n:,} {name}" for name, n in self.vocabularies)
+
+    def _cap(self) -> str:
+        if self.max_length is None:
+            return ""
+        return f"; length cap {self.max_length:,} tokens ({self.truncated:,} {self.unit} cut)"
 
 
 def tokens_per_second(
@@ -144,6 +169,23 @@ def tokens_per_second(
         tokens, torch.full((batch_size,), T), torch.zeros(batch_size, dtype=torch.long),
         torch.arange(batch_size),
     )  # fmt: skip
+    return batch_speed(model, batch, batch_size * T)
+
+
+def median_batch(lengths: Sequence[int], batch_size: int) -> list[int]:
+    """Positions of the ``batch_size`` examples whose lengths lie nearest the median (ties:
+    the earlier first): a typical batch of a length-bucketed epoch."""
+    median = percentile(lengths, 50)
+    return sorted(range(len(lengths)), key=lambda i: (abs(lengths[i] - median), i))[:batch_size]
+
+
+def batch_speed(model: torch.nn.Module, batch: Any, tokens: int) -> float:
+    """``tokens`` (what ``batch`` holds) per second of ``model.loss(batch)``, forward and
+    backward, the best of two timed passes after one to warm up.
+
+    The model's gradients are set back to None and torch's random state is restored (dropout
+    draws from it), so a run that measures trains exactly as one that does not.
+    """
     rng = torch.get_rng_state()
     seconds = []
     for _ in range(3):  # the first pass warms up the kernels; the best of the next two counts
@@ -153,4 +195,4 @@ def tokens_per_second(
         seconds.append(time.perf_counter() - start)
     model.zero_grad(set_to_none=True)
     torch.set_rng_state(rng)
-    return batch_size * T / min(seconds[1:])
+    return tokens / min(seconds[1:])

@@ -4,7 +4,8 @@ What ``rnnkit train seq2seq`` does, top to bottom: read a pairs file (``source<T
 tokens by characters or by whitespace) or build the CMU Pronouncing Dictionary's pairs, split
 them so that no source sits in two splits (a source with several targets, such as a word with
 several pronunciations, keeps them all together), build the vocabularies on the training pairs,
-train a :class:`~rnnkit.tasks.Seq2Seq` with the one Trainer (best checkpoint by greedy
+print the plan (:mod:`rnnkit.apps.plan`: pair lengths, vocabularies, the epochs the budget
+covers), train a :class:`~rnnkit.tasks.Seq2Seq` with the one Trainer (best checkpoint by greedy
 exact-sequence accuracy on validation), and report the test split with greedy decoding and
 with beam search: sequence error rate (WER for pronunciations: a word is right when the output
 equals any of its references) and token error rate (PER: edit distance to the closest reference
@@ -14,13 +15,14 @@ over that reference's length, summed over the split).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rnnkit.apps import plan
 from rnnkit.apps.runs import Job, Preset, Run, begin
 from rnnkit.data.cmudict import load_cmudict, split_words
 from rnnkit.data.padded import BucketBatches, iter_batches
@@ -209,12 +211,19 @@ class Fitted:
 
 
 def fit(
-    model: Pretrained, source: BucketBatches, valid: list[Any], run: Run, *, progress: bool = True
-) -> Fitted | None:
-    """Train with the one Trainer, keep the best checkpoint, reload it (rank 0; else None)."""
+    model: Pretrained, source: BucketBatches, valid: list[Any], run: Run, *, progress: bool = True,
+    make_plan: Callable[[], plan.Plan] | None = None, say: Callable[[str], Any] = print,
+) -> Fitted | None:  # fmt: skip
+    """Train with the one Trainer, keep the best checkpoint, reload it (rank 0; else None).
+
+    ``make_plan``'s plan (measured on rank 0 only) is said line by line before training starts.
+    """
     out_dir = run.out
     trainer = Trainer(model, source, valid, run.config.training, out_dir=out_dir,
                       progress=progress)  # fmt: skip
+    if make_plan is not None and trainer.workers.is_main:
+        for line in make_plan().lines():
+            say(line)
     begin(trainer, run)
     start = time.monotonic()
     trainer.fit()
@@ -235,6 +244,31 @@ def pair_batches(
         sources, targets, config.batch_size, seed=config.seed,
         collate=lambda order: encoder.batch(sources, targets, order),
     )  # fmt: skip
+
+
+def pair_plan(
+    model: Seq2Seq, encoder: PairEncoder, pairs: Sequence[Pair], config: TrainConfig
+) -> plan.Plan:
+    """Pairs, source and target lengths, the vocabularies, and the epochs ``config``'s budget
+    covers at the speed of a training batch of median-length pairs (a token: one source or
+    target token)."""
+    sources, targets = [p.source for p in pairs], [p.target for p in pairs]
+    lengths = [len(s) + len(t) for s, t in zip(sources, targets, strict=True)]
+    order = plan.median_batch(lengths, config.batch_size)
+    speed = plan.batch_speed(model, encoder.batch(sources, targets, order),
+                             sum(lengths[i] for i in order))  # fmt: skip
+    sizes = plan.Plan.of(
+        lengths, len(encoder.source), None, batch_size=config.batch_size,
+        max_steps=config.max_steps, max_minutes=config.max_minutes, tokens_per_second=speed,
+    )  # fmt: skip
+    sides = tuple(
+        (side, plan.percentile(n, 50), plan.percentile(n, 95))
+        for side, n in (("source", [len(s) for s in sources]),
+                        ("target", [len(t) for t in targets]))
+    )  # fmt: skip
+    named = [("source", len(encoder.source))]
+    named += [] if encoder.target is None else [("target", len(encoder.target))]
+    return replace(sizes, unit="pairs", vocabularies=tuple(named), sides=sides)
 
 
 def eval_batches(encoder: PairEncoder, pairs: Sequence[Pair], size: int = 256) -> list[Any]:
@@ -258,10 +292,11 @@ class PairRun:
 
 
 def train_pairs(
-    splits: PairSplits, run: Run, *, beam_size: int = 5, progress: bool = True
-) -> PairRun | None:
+    splits: PairSplits, run: Run, *, beam_size: int = 5, progress: bool = True,
+    say: Callable[[str], Any] = print,
+) -> PairRun | None:  # fmt: skip
     """Train on ``splits.train``, choose on ``splits.valid``, report ``splits.test`` (the
-    splits of ``run``'s data: :func:`read_splits`)."""
+    splits of ``run``'s data: :func:`read_splits`); ``say`` gets the plan before training."""
     data, config, out_dir = run.config.data, run.config.training, run.out
     pointer = run.config.model.get("output") == "pointer"
     encoder = PairEncoder.build(
@@ -277,7 +312,8 @@ def train_pairs(
                     task=task)  # fmt: skip
     source = pair_batches(encoder, splits.train, config)
     valid = eval_batches(encoder, splits.valid[:VALID_CAP])
-    fitted = fit(model, source, valid, run, progress=progress)
+    fitted = fit(model, source, valid, run, progress=progress, say=say,
+                 make_plan=lambda: pair_plan(model, encoder, splits.train, config))  # fmt: skip
     if fitted is None:
         return None
     reports = []

@@ -1,21 +1,24 @@
 """The tagging job: CoNLL-U treebank -> vocabularies -> Tagger -> dev-chosen checkpoint -> report.
 
 What ``rnnkit train tag`` does, top to bottom: read the training and development files (and a
-test file), build the word, character and tag vocabularies on the training sentences, train a
-:class:`~rnnkit.tasks.Tagger` with the one Trainer (best checkpoint by dev accuracy), and report
-the test file: accuracy over all words and over words unseen in training, per-tag scores and
-the most frequent confusions.
+test file), build the word, character and tag vocabularies on the training sentences, print
+the plan (:mod:`rnnkit.apps.plan`: sentence lengths, vocabularies, the epochs the budget
+covers), train a :class:`~rnnkit.tasks.Tagger` with the one Trainer (best checkpoint by dev
+accuracy), and report the test file: accuracy over all words and over words unseen in
+training, per-tag scores and the most frequent confusions.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rnnkit.apps import plan
 from rnnkit.apps.runs import Job, Preset, Run, begin
 from rnnkit.data.conllu import COLUMNS, Sentence, read_conllu
 from rnnkit.data.padded import BucketBatches, iter_batches
@@ -23,6 +26,7 @@ from rnnkit.data.tagging import UNSEEN_TAG, TaggingEncoder
 from rnnkit.errors import DataError
 from rnnkit.tasks.pretrained import write_json
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
+from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import ClassificationReport
 from rnnkit.training.trainer import Trainer
 
@@ -168,11 +172,30 @@ class TagRun:
     wall_seconds: float
 
 
-def train_tagger(run: Run, *, progress: bool = True) -> TagRun | None:
+def tag_plan(model: Tagger, train: Treebank, config: TrainConfig) -> plan.Plan:
+    """Sentences, their lengths, the vocabularies, and the epochs ``config``'s budget covers at
+    the speed of a training batch of median-length sentences."""
+    encoder, lengths = model.encoder, [len(s) for s in train.words]
+    order = plan.median_batch(lengths, config.batch_size)
+    batch = encoder.batch(train.words, train.tags, order)
+    speed = plan.batch_speed(model, batch, sum(lengths[i] for i in order))
+    sizes = plan.Plan.of(
+        lengths, len(encoder.words), None, batch_size=config.batch_size,
+        max_steps=config.max_steps, max_minutes=config.max_minutes, tokens_per_second=speed,
+    )  # fmt: skip
+    named = (("words", len(encoder.words)), ("characters", len(encoder.chars)),
+             ("tags", len(encoder.tags)))  # fmt: skip
+    return replace(sizes, unit="sentences", vocabularies=named)
+
+
+def train_tagger(
+    run: Run, *, progress: bool = True, say: Callable[[str], Any] = print
+) -> TagRun | None:
     """Train on the run's training file, keep the best model by dev accuracy in ``run.out``,
     report the test file (a run from :func:`rnnkit.apps.runs.start` or ``resume``).
 
-    Under data parallelism only rank 0 reports; the other ranks return None.
+    ``say`` gets the plan (sentences, lengths, vocabularies, the epochs the budget covers)
+    before training. Under data parallelism only rank 0 reports; the other ranks return None.
     """
     data, train_config, out_dir = run.config.data, run.config.training, run.out
     train, dev = read_treebank(data.train, data.column), read_treebank(data.dev, data.column)
@@ -197,6 +220,9 @@ def train_tagger(run: Run, *, progress: bool = True) -> TagRun | None:
         )
     )
     trainer = Trainer(model, source, dev_batches, train_config, out_dir=out_dir, progress=progress)
+    if trainer.workers.is_main:
+        for line in tag_plan(model, train, train_config).lines():
+            say(line)
     begin(trainer, run)
     start = time.monotonic()
     trainer.fit()

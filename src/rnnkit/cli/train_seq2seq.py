@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> None:
     splits = read_splits(run_.config.data, run_.config.training.seed)
     print(f"pairs: {len(splits.train):,} train, {len(splits.valid):,} valid, "
           f"{len(splits.test):,} test", file=sys.stderr)  # fmt: skip
-    result = train_pairs(splits, run_, beam_size=args.beam, progress=not args.no_progress)
+    say = print if not args.no_progress else (lambda line: print(line, file=sys.stderr))
+    result = train_pairs(splits, run_, beam_size=args.beam, progress=not args.no_progress,
+                         say=say)  # fmt: skip
     fitted = result.fitted
     print(f"best valid sequence accuracy {fitted.best_valid:.2%} after {fitted.steps} steps, "
           f"{duration(fitted.wall_seconds)}; checkpoint: {run_.out}")  # fmt: skip

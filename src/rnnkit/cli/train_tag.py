@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rnnkit.apps.tag import JOB, PRESETS, TAG_COLUMNS
@@ -46,8 +47,9 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError("--train and --dev are required (CoNLL-U files)")
     files = {"train": args.train, "dev": args.dev, "test": args.test, "column": args.column}
     run_ = open_run(args, JOB, data={k: v and str(v) for k, v in files.items()})
+    say = print if not args.no_progress else (lambda line: print(line, file=sys.stderr))
     with process_group() as workers:  # torchrun: data parallel
-        result = train_tagger(run_, progress=not args.no_progress)
+        result = train_tagger(run_, progress=not args.no_progress, say=say)
     if not workers.is_main:
         return
     print(
