@@ -1,5 +1,7 @@
 """SequenceClassifier: pooling ignores padding, loss, overfitting, checkpoints, resume."""
 
+from itertools import pairwise
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -36,7 +38,9 @@ def sequences(n=5, seed=0):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "layer_norm_lstm"])
 def test_padding_changes_nothing(pooling, bidirectional, cell):
     """Each sequence alone (no padding) gives the logits it gets in a padded batch."""
-    model = model_for(pooling=pooling, bidirectional=bidirectional, cell=cell, num_layers=2)
+    model = model_for(pooling=pooling, bidirectional=bidirectional, cell=cell, num_layers=2,
+                      ngram_buckets=11)  # fmt: skip
+    torch.nn.init.normal_(model.ngrams.weight)
     seqs = sequences()
     batch = pad_batch(seqs, None, list(range(len(seqs))))
     with torch.no_grad():
@@ -71,6 +75,26 @@ def test_concat_pooling_is_last_max_mean_by_hand():
             expected = torch.cat([last, o.amax(0), o.mean(0)])
             torch.testing.assert_close(pooled[i], expected)
     assert model.proj.in_features == 3 * 12
+
+
+def test_bag_of_ngrams_is_the_mean_of_hashed_unigram_and_bigram_rows_by_hand():
+    """Each sequence's bag: the mean of E[u mod N] over its tokens and E[(P u + v + 1) mod N]
+    over its adjacent pairs; padding adds nothing, and the bag is added to the logits."""
+    N = 7
+    model = model_for(ngram_buckets=N)
+    torch.nn.init.normal_(model.ngrams.weight)
+    seqs = sequences(4)
+    batch = pad_batch(seqs, None, list(range(4)))
+    E = model.ngrams.weight.detach()
+    with torch.no_grad():
+        bags = model.bag_of_ngrams(batch.tokens, batch.lengths)
+        plain = model_for()  # the same weights (seed 0) without the bag
+        for i, s in enumerate(seqs):
+            rows = [u % N for u in s] + [(1_000_003 * u + v + 1) % N for u, v in pairwise(s)]
+            torch.testing.assert_close(bags[i], E[rows].mean(0))
+        torch.testing.assert_close(
+            model(batch.tokens, batch.lengths), plain(batch.tokens, batch.lengths) + bags
+        )
 
 
 def test_attention_pooling_gives_padding_no_weight():

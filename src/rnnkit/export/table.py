@@ -46,6 +46,10 @@ MODELS = {
         SequenceClassifier,
         ClassifierConfig(12, 3, num_layers=2, bidirectional=True, pooling="last", **SMALL),
     ),
+    "classifier-bilstm-concat-ngrams": (  # the classify job's default architecture
+        SequenceClassifier,
+        ClassifierConfig(12, 3, bidirectional=True, pooling="concat", ngram_buckets=13, **SMALL),
+    ),
     "classifier-gru-attention": (
         SequenceClassifier,
         ClassifierConfig(12, 3, cell="gru", pooling="attention", **SMALL),
