@@ -24,7 +24,9 @@ def write(path: Path, data: bytes) -> Path:
 
 
 def read_one(tmp_path: Path, message: bytes, **options) -> tuple[str, LabelledCorpus]:
-    """The text of ``message`` read from a two-label email folder, and the corpus."""
+    """The text of ``message`` read from a two-label email folder (the Subject alone unless
+    ``email_fields`` says otherwise), and the corpus."""
+    options.setdefault("email_fields", ("subject",))
     write(tmp_path / "a" / "1.eml", message)
     write(tmp_path / "b" / "1.eml", OTHER)
     corpus = read_labelled(tmp_path, format="email", **options)

@@ -23,6 +23,7 @@ import torch
 from rnnkit.apps import plan
 from rnnkit.apps.plan import LONG_TEXT_CAP, MAX_VOCAB
 from rnnkit.apps.runs import Job, Preset, Run, begin
+from rnnkit.data.email import DEFAULT_FIELDS as DEFAULT_EMAIL_FIELDS
 from rnnkit.data.padded import TRUNCATE_KEEP, BucketBatches, iter_batches
 from rnnkit.data.records import FORMATS, LabelledCorpus, read_labelled
 from rnnkit.data.splits import split_corpus
@@ -53,7 +54,7 @@ class ClassifyData:
         choices=FORMATS,
     )
     email_fields: str = option(
-        "subject", "email: header fields kept before the body, comma-separated (e.g. subject,from)"
+        ",".join(DEFAULT_EMAIL_FIELDS), "email: header fields kept before the body, comma-separated"
     )
     strict: bool = option(False, "a skipped file or record (binary, unparsable) is an error")
     text_column: str | None = option(None, "text column: header name or 0-based index")

@@ -51,6 +51,12 @@ class MessageError(ValueError):
     """A file or mbox entry that cannot be read as a message; its text is the skip reason."""
 
 
+#: the header fields a message's text starts with by default: who sent it, to whom, through
+#: which list and mail program, in what form (on the SpamAssassin validation split, these beat
+#: the Subject alone: valid loss 0.050 vs 0.063, accuracy 99.3 % vs 98.1 %; docs/classification.md)
+DEFAULT_FIELDS = ("subject", "from", "to", "reply-to", "return-path", "list-id", "x-mailer",
+                  "content-type")  # fmt: skip
+
 def looks_like_email(head: bytes) -> bool:
     """Whether a file starting with ``head`` looks like an RFC 822 message or an mbox.
 

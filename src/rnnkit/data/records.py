@@ -156,7 +156,7 @@ def read_labelled(
     header: bool | None = None,
     encoding_fallback: str | None = "latin-1",
     delimiter: str | None = None,
-    email_fields: tuple[str, ...] = ("subject",),
+    email_fields: tuple[str, ...] = mail.DEFAULT_FIELDS,
     strict: bool = False,
 ) -> LabelledCorpus:
     """Read a labelled corpus.
@@ -178,7 +178,7 @@ def read_labelled(
         delimiter: field separator; default tab for TSV and comma for CSV. TSV treats quotes as
             ordinary characters, and when the text is the last column it keeps any extra tabs.
         email_fields: header fields an email's text starts with, as ``"Field: value"`` lines
-            (``("subject", "from")``); the body follows a blank line.
+            (default :data:`rnnkit.data.email.DEFAULT_FIELDS`); the body follows a blank line.
         strict: refuse any skipped record or file (a binary file, an empty text, a message
             that cannot be read) with one line naming it, instead of counting it.
 
@@ -200,7 +200,7 @@ def read_labelled(
     fmt = format or _infer_format(path)
     if fmt not in FORMATS:
         raise DataError(f"format must be one of {', '.join(map(repr, FORMATS))}, got {fmt!r}")
-    if fmt != "email" and fields != ("subject",):
+    if fmt != "email" and fields != mail.DEFAULT_FIELDS:
         raise DataError(f"{path}: email_fields apply to format 'email' only, not {fmt!r}")
     if fmt in ("folders", "email"):
         if text_column is not None or label_column is not None or header or delimiter:

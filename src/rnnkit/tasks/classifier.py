@@ -18,8 +18,7 @@ half of wide & deep, Cheng et al. 2016; fastText's hashed n-grams, Joulin et al.
     logits = W z + b + mean_{g in grams(x)} E[g]  E: (N, C), zero at the start
 
 The recurrent path learns what order and context say; the bag path learns, from the first
-update, what single words and pairs say, which on a few thousand long documents a recurrent
-model alone learns slowly (docs/classification.md has the measurements).
+update, what single words and pairs say (docs/classification.md has the measurements).
 """
 
 from __future__ import annotations
