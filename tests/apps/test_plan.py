@@ -1,7 +1,6 @@
 """Defaults read off the data, and the plan's epoch estimate (rnnkit.apps.plan)."""
 
 import random
-from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -48,15 +47,6 @@ def test_long_documents_are_capped_and_keep_head_and_tail():
     assert plan.length_cap([900] * 10) == LONG_TEXT_CAP and plan.length_cap([0, 0]) == 1
 
 
-def test_min_frequency_is_two_when_most_word_types_occur_once():
-    rare = Counter({f"id{i}": 1 for i in range(6)} | {"the": 9, "a": 4})  # 6 of 8 types once
-    common = Counter({"the": 9, "a": 4, "spam": 2, "x": 1})  # 1 of 4
-    half = Counter({"the": 3, "a": 2, "x": 1, "y": 1})  # exactly half: not "most"
-    assert plan.min_frequency(rare) == 2
-    assert plan.min_frequency(common) == 1 and plan.min_frequency(half) == 1
-    assert plan.min_frequency(Counter()) == 1
-
-
 def test_derived_fills_what_the_data_leaves_open_and_keeps_the_rest():
     tokens = [[f"w{i}"] * n for i, n in enumerate(range(1, 1001))]  # each type: one text
     tokens += [["rare", str(i)] for i in range(3000)]  # 3,000 types seen once
@@ -64,8 +54,8 @@ def test_derived_fills_what_the_data_leaves_open_and_keeps_the_rest():
     lengths = [len(t) for t in tokens]
     cap = plan.length_cap(lengths)
     assert (filled.max_length, filled.truncate) == (cap, plan.truncation(lengths, cap))
-    assert (filled.min_freq, filled.max_vocab) == (2, MAX_VOCAB)
-    given = ClassifyData(max_length=7, truncate="tail", min_freq=3, max_vocab=100)
+    assert (filled.min_freq, filled.max_vocab) == (1, MAX_VOCAB)  # every word is kept
+    given = ClassifyData(max_length=7, truncate="head", min_freq=3, max_vocab=100)
     assert classify.derived(given, tokens) == given
     partly = classify.derived(ClassifyData(max_length=5000), tokens)
     assert (partly.max_length, partly.truncate) == (5000, "head")  # nothing is cut at 5,000
@@ -79,9 +69,9 @@ def test_prepare_encodes_with_the_derived_cap(tmp_path):
     p = classify.prepare(data, seed=0)
     assert p.data.max_length == plan.length_cap(p.lengths) == LONG_TEXT_CAP
     assert (p.encoder.max_length, p.encoder.keep) == (LONG_TEXT_CAP, "head_tail")
-    assert p.data.min_freq == 2 and p.data.max_vocab == MAX_VOCAB  # each number occurs once
-    assert set(p.encoder.vocab.stoi) >= {"message", "word"}
-    assert not set(p.encoder.vocab.stoi) & {str(i) for i in range(60)}
+    assert p.data.min_freq == 1 and p.data.max_vocab == MAX_VOCAB
+    train_numbers = {t.split()[1] for t in p.train.texts}  # each occurs once: still kept
+    assert set(p.encoder.vocab.stoi) >= {"message", "word", *train_numbers}
     long = next(t for t in p.train.texts if len(t.split()) > LONG_TEXT_CAP)
     assert len(p.encoder(long)) == LONG_TEXT_CAP
     kept = classify.prepare(replace(data, max_length=8, truncate="head"), seed=0)

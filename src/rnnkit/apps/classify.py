@@ -44,7 +44,7 @@ BALANCE = ("none", "weights", "sampling")
 class ClassifyData:
     """Where the examples come from and how texts become token ids.
 
-    ``None`` for ``max_length``, ``truncate``, ``min_freq`` or ``max_vocab`` means *read it off
+    ``None`` for ``max_length``, ``truncate`` or ``max_vocab`` means *read it off
     the training split* (:mod:`rnnkit.apps.plan`); the run records the values it derived.
     """
 
@@ -75,10 +75,7 @@ class ClassifyData:
     digits_as_zero: bool = option(
         False, "write every digit as 0: numbers of one shape share a token"
     )
-    min_freq: int | None = option(
-        None, "rarer training tokens become <unk> (default: 2 when most word types occur once)",
-        low=1, high=10**9,
-    )
+    min_freq: int = option(1, "rarer training tokens become <unk>", low=1, high=10**9)
     max_vocab: int | None = option(
         None, f"vocabulary size cap, <pad> and <unk> included (default: {MAX_VOCAB:,})",
         low=3, high=10**8,
@@ -131,8 +128,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "sms-spam": Preset(
         "SMS Spam Collection (label<TAB>text): word BiLSTM, max pooling, 3 minutes",
-        data={"no_header": True, "tokenizer": "word", "max_length": 100, "truncate": "head",
-              "min_freq": 1},
+        data={"no_header": True, "tokenizer": "word", "max_length": 100, "truncate": "head"},
         model={"cell": "lstm", "bidirectional": True, "pooling": "max", "embedding_size": 100,
                "hidden_size": 128, "dropout": 0.4},
         training={"batch_size": 32, "lr": 3e-3, "max_minutes": 3.0, "eval_every": 100,
@@ -303,12 +299,10 @@ def derived(data: ClassifyData, tokens: list[list[str]]) -> ClassifyData:
     (the rules of :mod:`rnnkit.apps.plan`)."""
     lengths = [len(t) for t in tokens]
     cap = data.max_length or plan.length_cap(lengths)
-    min_freq = data.min_freq or plan.min_frequency(Counter(w for t in tokens for w in t))
     return replace(
         data,
         max_length=cap,
         truncate=data.truncate or plan.truncation(lengths, cap),
-        min_freq=min_freq,
         max_vocab=data.max_vocab or plan.MAX_VOCAB,
     )
 

@@ -8,8 +8,10 @@ With no preset, a job derives the same choices from its training split instead:
   reviews) is cut to a length whose epochs the time budget can pay for;
 - **truncation**: ``head_tail`` when the cap cuts any text: the end of a long document (a
   signature, an unsubscribe line, a closing verdict) says as much as its start;
-- **vocabulary**: ``min_freq`` 2 when most word types occur only once (ids, numbers, typos:
-  an embedding row each, never trained), and at most :data:`MAX_VOCAB` entries.
+- **vocabulary**: every training word, at most :data:`MAX_VOCAB` entries (the most frequent).
+  Keeping the words seen once measured better than dropping them (SpamAssassin validation
+  loss 0.039 vs 0.046): in mail, a rare sender, list or product name decides as much as a
+  common word, as a linear model's n-gram features show.
 
 The rules use only the data, never a clock, so a seeded run derives the same settings on any
 machine. The clock enters only the plan's estimate of how many epochs the budget covers
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,10 +37,8 @@ from rnnkit.data.padded import PaddedBatch
 
 #: the longest derived length cap (tokens): ~6 epochs of 5,000 emails in 8 minutes on 2 cores
 LONG_TEXT_CAP = 400
-#: the largest derived vocabulary (with <pad> and <unk>)
-MAX_VOCAB = 50_000
-#: the share of word types seen once above which rare words become <unk>
-SINGLETON_SHARE = 0.5
+#: the largest derived vocabulary (with <pad> and <unk>): 6.4 M embedding weights at width 64
+MAX_VOCAB = 100_000
 
 
 def percentile(values: Sequence[int], q: float) -> float:
@@ -60,12 +59,6 @@ def length_cap(lengths: Sequence[int]) -> int:
 def truncation(lengths: Sequence[int], cap: int) -> str:
     """``head_tail`` if ``cap`` cuts any text, else ``head`` (nothing is cut)."""
     return "head_tail" if any(n > cap for n in lengths) else "head"
-
-
-def min_frequency(counts: Counter) -> int:
-    """2 when more than :data:`SINGLETON_SHARE` of the word types occur once, else 1."""
-    singletons = sum(1 for n in counts.values() if n == 1)
-    return 2 if counts and singletons > SINGLETON_SHARE * len(counts) else 1
 
 
 @dataclass(frozen=True)
