@@ -120,10 +120,13 @@ class ClassifyData:
 
 
 PRESETS: dict[str, Preset] = {
+    # chosen on the validation splits of SpamAssassin and the SMS collection (docs): max
+    # pooling beat concat pooling on both (valid loss 0.027 vs 0.038 and 0.022 vs 0.045)
     "default": Preset(
-        "word BiLSTM with concat pooling, 8 minutes; lengths and vocabulary read off the data",
-        model={"cell": "lstm", "bidirectional": True, "pooling": "concat", "hidden_size": 128},
-        training={"batch_size": 32, "lr": 2e-3, "max_minutes": 8.0, "eval_every": 100,
+        "word BiLSTM with max pooling, 8 minutes; lengths and vocabulary read off the data",
+        model={"cell": "lstm", "bidirectional": True, "pooling": "max", "embedding_size": 100,
+               "hidden_size": 128, "dropout": 0.4},
+        training={"batch_size": 32, "lr": 3e-3, "max_minutes": 8.0, "eval_every": 100,
                   "clip_norm": 5.0},
     ),
     "sms-spam": Preset(
