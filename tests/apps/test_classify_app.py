@@ -57,3 +57,28 @@ def test_baselines_are_scored_on_the_same_test_split(tmp_path):
     assert len(reports) == 2
     for report in reports.values():
         assert sum(map(sum, report.confusion)) == len(p.test) and report.labels == ["ham", "spam"]
+
+
+def test_the_report_says_plainly_when_the_model_ends_below_a_baseline():
+    from rnnkit.apps.classify import ClassifyRun
+    from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
+    from rnnkit.training.metrics import ClassificationReport
+
+    labels = ["ham", "spam"]
+    gold = [0, 0, 0, 1, 1]
+    worse = ClassificationReport.from_predictions(gold, [0, 0, 1, 1, 0], labels)  # 60 %
+    better = ClassificationReport.from_predictions(gold, [0, 0, 0, 1, 0], labels)  # 80 %
+    model = SequenceClassifier(ClassifierConfig(5, 2, bidirectional=True), None, labels)
+
+    def verdict(test, epochs=5.0, cut=0.1):
+        run = ClassifyRun(model, test, {"svm": better}, 10, 1.0, {"train": 4000}, [], epochs, cut)
+        return run.verdict()
+
+    assert verdict(better) is None and verdict(worse, epochs=0.5).startswith(
+        "the recurrent model is 20.00% below svm on this test split"
+    )
+    assert "only 0.5 times" in verdict(worse, epochs=0.5)
+    assert "the length cap cut 60%" in verdict(worse, cut=0.6)
+    assert "4,000 training texts are few" in verdict(worse)
+    run = ClassifyRun(model, worse, {"svm": better}, 10, 1.0, {"train": 4000}, [], 5.0, 0.1)
+    assert "rnnkit BiLSTM, max pooling" in run.text() and "note: the recurrent" in run.text()

@@ -219,7 +219,8 @@ class ClassifyRun:
         return f"rnnkit {'Bi' if config.bidirectional else ''}{cell}, {config.pooling} pooling"
 
     def verdict(self) -> str | None:
-        """A plain sentence when the model ends below a baseline, with the likely cause."""
+        """A plain sentence when the model ends below a baseline, with a possible cause: too
+        few epochs, a cap that cut most texts, or else a training set small for the model."""
         if not self.baselines:
             return None
         name, best = max(self.baselines.items(), key=lambda kv: kv[1].accuracy)
@@ -229,14 +230,14 @@ class ClassifyRun:
         if self.epochs < 2:
             cause = (f"it saw the training texts only {self.epochs:.1f} times; raise "
                      "--max-minutes (or lower --max-length)")  # fmt: skip
-        elif self.cut_share > 0.25:
+        elif self.cut_share > 0.5:
             cause = (f"the length cap cut {self.cut_share:.0%} of the training texts; what "
                      "decides may lie in the part it dropped (raise --max-length)")  # fmt: skip
         else:
             cause = (f"{self.sizes['train']:,} training texts are few for a recurrent model, "
                      "and n-gram counts are a strong signal on this data")  # fmt: skip
         return (f"the recurrent model is {gap:.2%} below {name} on this test split; "
-                f"likely cause: {cause}")  # fmt: skip
+                f"possible cause: {cause}")  # fmt: skip
 
     def text(self) -> str:
         rows = [(self.name(), self.test), *self.baselines.items()]
