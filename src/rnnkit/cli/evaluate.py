@@ -23,7 +23,8 @@ EPILOG = """examples:
   rnnkit evaluate --checkpoint runs/g2p --data pairs.tsv --beam 10   # sequence to sequence
 """
 #: the reading options of the classification data that apply to an evaluation file
-READING = ("format", "text_column", "label_column", "no_header", "encoding_fallback")
+READING = ("format", "email_fields", "strict", "text_column", "label_column", "no_header",
+           "encoding_fallback")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
