@@ -234,3 +234,16 @@ def test_a_short_budget_caps_the_presets_warmup(tmp_path, capsys):
     )
     record = json.loads((out / "trainer_state" / "run.json").read_text())
     assert record["training"]["warmup_steps"] == 0
+
+
+def test_bare_rnnkit_lists_the_commands_and_version_prints_it(capsys):
+    import rnnkit
+
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: rnnkit") and all(c in err for c in ("train", "classify", "serve"))
+    assert main(["train"]) == 2
+    assert "classify" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"rnnkit {rnnkit.__version__}\n"

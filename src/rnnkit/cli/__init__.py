@@ -47,10 +47,15 @@ def command_modules(names: Sequence[str]) -> list[ModuleType]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``rnnkit`` parser with every command module registered."""
+    from rnnkit import __version__
+
     parser = OneLineParser(prog="rnnkit", description="Recurrent neural networks on PyTorch.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     train = commands.add_parser("train", help="train a model for a task")
-    tasks = train.add_subparsers(dest="task", required=True, parser_class=OneLineParser)
+    tasks = train.add_subparsers(dest="task", metavar="TASK", parser_class=OneLineParser)
+    parser.set_defaults(help_of=parser)  # no command given: the usage with the command list
+    train.set_defaults(help_of=train)
     for module in command_modules(TRAIN_COMMANDS):
         module.add_parser(tasks)
     for module in command_modules(COMMANDS):
@@ -62,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (2: a user error, printed as one line)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not hasattr(args, "run"):  # `rnnkit` or `rnnkit train` alone: say what there is
+        args.help_of.print_help(sys.stderr)
+        return 2
     try:
         args.run(args)
     except RnnkitError as e:
