@@ -37,6 +37,8 @@ def test_word_run_reports_validation_and_test_perplexity(wikitext, tmp_path, cap
     out = capsys.readouterr().out
     assert "nats/word" in out and "perplexity" in out
     assert "test (best model, measured once)" in out
+    sample = out.split("--- sample ---\n")[1]  # the model's words, not the "\n" that primed it
+    assert sample.strip() and not sample.startswith("\n")
     test_nats = float(out.split("test (best model, measured once): ")[1].split()[0])
     assert main(["evaluate", "--checkpoint", str(tmp_path / "lm"), "--data",
                  str(wikitext / "test.txt"), "--json"]) == 0  # fmt: skip

@@ -100,8 +100,11 @@ def run_train_lm(args: argparse.Namespace) -> None:
         vocab = result.model.vocab
         prime = "\n" if "\n" in vocab.stoi or result.unit == "word" else vocab.itos[1]
         seed = run.config.training.seed
+        sample = generate(result.model, prime, args.sample_length, temperature=0.8, seed=seed)
+        if prime == "\n":  # a start-of-text marker the job chose: not the model's writing
+            sample = sample[1:]
         print("--- sample ---")
-        print(generate(result.model, prime, args.sample_length, temperature=0.8, seed=seed))
+        print(sample if sample.strip() else "(only line ends: the model has barely trained)")
 
 
 def corpus_options(args: argparse.Namespace) -> dict[str, Any]:
