@@ -10,6 +10,7 @@ import torch
 from rnnkit.apps import classify, plan
 from rnnkit.apps.classify import ClassifyData
 from rnnkit.apps.plan import LONG_TEXT_CAP, MAX_VOCAB, Plan
+from rnnkit.data.padded import pad_batch
 from rnnkit.data.tagging import TaggingEncoder
 from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
@@ -146,11 +147,12 @@ def unchanged_by(measure, model):
     assert torch.equal(torch.get_rng_state(), rng)
 
 
-def test_tokens_per_second_changes_nothing():
+def test_batch_speed_of_a_classifier_changes_nothing():
     torch.manual_seed(0)
     config = ClassifierConfig(30, 2, embedding_size=8, hidden_size=8, dropout=0.5)
     model = SequenceClassifier(config).train()
-    unchanged_by(lambda m: plan.tokens_per_second(m, [3, 7, 12], 30, batch_size=4), model)
+    batch = pad_batch([[3, 4, 5], [6, 7, 8, 9, 10, 11, 12], [13] * 12], [0, 1, 0], [0, 1, 2])
+    unchanged_by(lambda m: plan.batch_speed(m, batch, tokens=22), model)
 
 
 def test_batch_speed_on_a_real_batch_changes_nothing():

@@ -24,7 +24,7 @@ from rnnkit.apps import plan
 from rnnkit.apps.plan import LONG_TEXT_CAP, MAX_VOCAB
 from rnnkit.apps.runs import Job, Preset, Run, begin
 from rnnkit.data.email import DEFAULT_FIELDS as DEFAULT_EMAIL_FIELDS
-from rnnkit.data.padded import TRUNCATE_KEEP, BucketBatches, iter_batches
+from rnnkit.data.padded import TRUNCATE_KEEP, BucketBatches, iter_batches, pad_batch
 from rnnkit.data.records import FORMATS, LabelledCorpus, read_labelled
 from rnnkit.data.splits import split_corpus
 from rnnkit.data.tokenize import TOKENIZER_KINDS, TextEncoder, Tokenizer, TokenVocab
@@ -175,11 +175,15 @@ class Prepared:
         cap = self.data.max_length or math.inf
         return sum(n > cap for n in self.lengths) / max(1, len(self.lengths))
 
-    def plan(self, model: SequenceClassifier, config: TrainConfig) -> plan.Plan:
-        """Sizes, settings and the epochs ``config``'s budget covers at the model's speed."""
+    def plan(
+        self, model: SequenceClassifier, config: TrainConfig, x: list[list[int]], y: list[int]
+    ) -> plan.Plan:
+        """Sizes, settings and the epochs ``config``'s budget covers at the model's speed on a
+        batch of the encoded training texts ``x`` (labels ``y``) nearest the median length."""
         vocab = len(self.encoder.vocab)
-        capped = [min(n, self.data.max_length or n) for n in self.lengths]
-        speed = plan.tokens_per_second(model, capped, vocab, config.batch_size)
+        order = plan.median_batch([len(ids) for ids in x], config.batch_size)
+        batch = pad_batch([x[i] for i in order], [y[i] for i in order], order)
+        speed = plan.batch_speed(model, batch, sum(len(x[i]) for i in order))
         return plan.Plan.of(
             self.lengths, vocab, self.data.max_length, batch_size=config.batch_size,
             max_steps=config.max_steps, max_minutes=config.max_minutes, tokens_per_second=speed,
@@ -358,7 +362,8 @@ def train_classifier(
     valid = list(iter_batches(valid_x, valid_y, train_config.eval_batch_size * 4))
     trainer = Trainer(model, source, valid, train_config, out_dir=out_dir, progress=progress)
     if trainer.workers.is_main:
-        for line in [*prepared.notes, *prepared.plan(model, train_config).lines()]:
+        sizes_and_speed = prepared.plan(model, train_config, train_x, train_y)
+        for line in [*prepared.notes, *sizes_and_speed.lines()]:
             say(line)
     begin(trainer, run)
     start = time.monotonic()

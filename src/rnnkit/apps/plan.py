@@ -15,7 +15,7 @@ With no preset, a job derives the same choices from its training split instead:
 
 The rules use only the data, never a clock, so a seeded run derives the same settings on any
 machine. The clock enters only the plan's estimate of how many epochs the budget covers
-(:func:`tokens_per_second`, measured on the model before training).
+(:func:`batch_speed`, measured on the model before training).
 
 ``train tag`` and ``train seq2seq`` derive nothing (a sentence or a pair is short and kept
 whole) but print the same plan: their examples' lengths, vocabularies, and the epochs the
@@ -28,13 +28,11 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-from rnnkit.data.padded import PaddedBatch
 
 #: the longest derived length cap (tokens): ~6 epochs of 5,000 emails in 8 minutes on 2 cores
 LONG_TEXT_CAP = 400
@@ -145,21 +143,6 @@ class Plan:
         if self.max_length is None:
             return ""
         return f"; length cap {self.max_length:,} tokens ({self.truncated:,} {self.unit} cut)"
-
-
-def tokens_per_second(
-    model: torch.nn.Module, lengths: Iterable[int], vocab_size: int, batch_size: int
-) -> float:
-    """Training tokens per second of ``model`` (:func:`batch_speed`) on a batch of
-    ``batch_size`` random texts as long as the median of ``lengths``."""
-    T = max(1, int(percentile(list(lengths), 50)))
-    generator = torch.Generator().manual_seed(0)
-    tokens = torch.randint(2, max(3, vocab_size), (batch_size, T), generator=generator)
-    batch = PaddedBatch(
-        tokens, torch.full((batch_size,), T), torch.zeros(batch_size, dtype=torch.long),
-        torch.arange(batch_size),
-    )  # fmt: skip
-    return batch_speed(model, batch, batch_size * T)
 
 
 def median_batch(lengths: Sequence[int], batch_size: int) -> list[int]:
