@@ -151,6 +151,40 @@ def test_save_load_gives_identical_beam_output(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    "task,text,tokens",
+    [({"source_tokens": "char"}, "a b\n", ("a", " ", "b")),
+     ({"source_tokens": "space"}, " ab  c ", ("ab", "c")),
+     ({}, "ab", ("a", "b")),  # checkpoints from before the field: characters
+     ({"source_tokens": "numbers", "low": 0, "high": 99}, "42 7 +19 03", ("42", "7", "19", "3")),
+     ({"job": "sort", "low": -5, "high": 9}, " -5 7", ("-5", "7"))],  # an older sorter
+)  # fmt: skip
+def test_read_input_splits_as_the_model_records(task, text, tokens):
+    model = model_for()
+    model.task = task
+    assert model.read_input(text) == tokens
+
+
+@pytest.mark.parametrize(
+    "text,needle", [("4 x", "'x'"), ("100", "100 is out of range"), ("", "at least")]
+)
+def test_a_numbers_model_refuses_what_is_not_a_number_in_its_range(text, needle):
+    model = model_for()
+    model.task = {"source_tokens": "numbers", "low": 0, "high": 99}
+    with pytest.raises(ValueError, match=needle):
+        model.read_input(text)
+
+
+@pytest.mark.parametrize(
+    "task,needle",
+    [({"source_tokens": "bytes"}, "source_tokens"), ({"source_tokens": "numbers"}, "range"),
+     ({"job": "sort", "low": 0, "high": "9"}, "range")],
+)  # fmt: skip
+def test_a_task_that_cannot_read_input_is_refused(task, needle):
+    with pytest.raises(ValueError, match=needle):
+        Seq2Seq(model_for().config, task=task)
+
+
 def test_config_rejects_bad_combinations():
     with pytest.raises(ValueError, match="pointer_once"):
         Seq2SeqConfig(10, 10, pointer_once=True)

@@ -31,7 +31,7 @@ from rnnkit.data.pairs import PAIR_TOKENS, Pair, read_pairs
 from rnnkit.errors import DataError
 from rnnkit.options import option
 from rnnkit.tasks.pretrained import Pretrained, write_json
-from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig, input_tokens
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import edit_distance
 from rnnkit.training.trainer import Trainer
@@ -187,7 +187,7 @@ def evaluate_pairs(
         for nbest in model.translate(sources, method=method, beam_size=beam_size, **options)
     ]
     wrong, edits, length, closest = score_outputs(outputs, references)
-    joiner = "" if model.task.get("source_tokens", "char") == "char" else " "
+    joiner = "" if input_tokens(model.task) == "char" else " "
     examples = [
         (joiner.join(s), " ".join(o), " ".join(r[c]))
         for s, o, r, c in zip(sources[:show], outputs, references, closest, strict=False)

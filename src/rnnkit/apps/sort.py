@@ -177,7 +177,9 @@ def train_sorters(runs: dict[str, Run], out_dir: str | Path, *, progress: bool =
                                     pointer=run.config.model["output"] == "pointer")  # fmt: skip
         torch.manual_seed(config.seed)
         target_size = 0 if encoder.target is None else len(encoder.target)
-        info = {"job": "sort", **asdict(task)}
+        # the input tokenisation travels with the model, so every entry point reads numbers
+        info = {"job": "sort", "source_tokens": "numbers", "target_tokens": "space",
+                **asdict(task)}  # fmt: skip
         model = Seq2Seq(JOB.model_config(run.config, len(encoder.source), target_size), encoder,
                         task=info)  # fmt: skip
         fitted[name] = fit(model, pair_batches(encoder, train, config),

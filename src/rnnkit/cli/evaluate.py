@@ -133,11 +133,17 @@ def save_confusion_plot(path: Path | None, report: ClassificationReport, title: 
 def print_seq2seq(model, args: argparse.Namespace) -> None:
     from rnnkit.apps.seq2seq import evaluate_pairs
     from rnnkit.cli.common import save_attention_plot
-    from rnnkit.data.pairs import read_pairs
+    from rnnkit.data.pairs import Pair, read_pairs
 
-    task = model.task
-    pairs = read_pairs(args.data, source_tokens=task.get("source_tokens", "char"),
-                       target_tokens=task.get("target_tokens", "space"))  # fmt: skip
+    # sources read as characters keep their text whole for the model's own reading of it
+    raw = read_pairs(args.data, source_tokens="char",
+                     target_tokens=model.task.get("target_tokens", "space"))  # fmt: skip
+    pairs = []
+    for n, pair in enumerate(raw, start=1):
+        try:
+            pairs.append(Pair(model.read_input("".join(pair.source)), pair.target))
+        except ValueError as e:
+            raise UsageError(f"{args.data}: pair {n}: {e}") from None
     reports = [evaluate_pairs(model, pairs, method="greedy")]
     if args.beam > 1:
         reports.append(evaluate_pairs(model, pairs, method="beam", beam_size=args.beam))

@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> None:
     from rnnkit.apps.sort import sorter_directory
     from rnnkit.checkpoint import load
     from rnnkit.cli.common import save_attention_plot
-    from rnnkit.data.synthetic import parse_numbers
     from rnnkit.tasks.seq2seq import Seq2Seq
 
     options = decoding_options(args)
@@ -43,10 +42,9 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.checkpoint}: not a number sorter (train one with "
                          "`rnnkit train sort`)")  # fmt: skip
     try:
-        numbers = parse_numbers(args.numbers, low=model.task["low"], high=model.task["high"])
+        source = list(model.read_input(" ".join(args.numbers)))
     except ValueError as e:
         raise UsageError(str(e)) from None
-    source = [str(n) for n in numbers]
     [nbest] = model.translate([source], **options)
     for t in nbest:
         print(" ".join(t.tokens) + (f"\t{t.score:.4f}" if len(nbest) > 1 else ""))

@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rnnkit.cli.common import UsageError, add_decoding_options, decoding_options
+
+if TYPE_CHECKING:
+    from rnnkit.tasks.seq2seq import Seq2Seq
 
 EPILOG = """examples:
   rnnkit translate --checkpoint runs/g2p --beam 5 --n-best 3 hello world
@@ -21,9 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "translate",
         help="decode inputs with a trained sequence-to-sequence model (beam search)",
         description="Each input (an argument, or a line of --input) is tokenised the way the "
-        "model was trained (characters or whitespace) and decoded; the n-best outputs are "
-        "printed with their scores (log-probability / length penalty). Source tokens unseen "
-        "in training read as <unk>; how many is said on stderr.",
+        "model was trained (characters, whitespace-separated words, or a sorter's numbers) and "
+        "decoded; the n-best outputs are printed with their scores (log-probability / length "
+        "penalty). Source tokens unseen in training read as <unk>; how many is said on stderr.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -38,7 +42,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from rnnkit.checkpoint import load
     from rnnkit.cli.common import save_attention_plot
-    from rnnkit.data.pairs import split_tokens
     from rnnkit.data.text import read_text
     from rnnkit.tasks.seq2seq import Seq2Seq
 
@@ -49,14 +52,14 @@ def run(args: argparse.Namespace) -> None:
     texts = list(args.texts)
     if args.input is not None:
         texts += read_text(args.input).splitlines()
-    tokens = model.task.get("source_tokens", "char")
-    sources = [split_tokens(t, tokens) for t in texts if t.strip()]
-    if not sources:
+    texts = [t for t in texts if t.strip()]  # blank lines are not inputs (nor misalign outputs)
+    if not texts:
         raise UsageError("give inputs to decode: TEXT arguments or --input FILE")
+    sources = [read_input(model, t) for t in texts]
     unknown = model.unknown_tokens(sources)
     if unknown:
-        print(f"note: {unknown} input tokens were not seen in training (read as <unk>)",
-              file=sys.stderr)  # fmt: skip
+        tokens = "1 input token was" if unknown == 1 else f"{unknown} input tokens were"
+        print(f"note: {tokens} not seen in training (read as <unk>)", file=sys.stderr)
     results = model.translate(sources, **options)
     joiner = " " if model.task.get("target_tokens", "space") == "space" else ""
     for text, nbest in zip(texts, results, strict=False):
@@ -69,3 +72,11 @@ def run(args: argparse.Namespace) -> None:
             print(f"{prefix}\t{joiner.join(t.tokens)}\t{t.score:.4f}")
     if args.plot_attention is not None:
         save_attention_plot(args.plot_attention, results[0][0], list(sources[0]))
+
+
+def read_input(model: Seq2Seq, text: str) -> tuple[str, ...]:
+    """One input -> the model's source tokens; an input it cannot read is a usage error."""
+    try:
+        return model.read_input(text)
+    except ValueError as e:
+        raise UsageError(f"input {text!r}: {e}") from None

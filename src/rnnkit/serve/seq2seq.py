@@ -1,6 +1,7 @@
 """The sequence-to-sequence view's API: an input's n-best outputs, scores and attention.
 
-The input is split the way the model was trained (characters or whitespace) and decoded by
+The input is split the way the model was trained (:meth:`rnnkit.tasks.Seq2Seq.read_input`:
+characters, whitespace-separated words, or a sorter's numbers) and decoded by
 :meth:`rnnkit.tasks.Seq2Seq.translate` (greedy for beam 1, else beam search); each output
 carries its attention matrix, one row per output token and ``</s>``, one column per source
 token (None for a model without attention).
@@ -14,11 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from rnnkit.data.pairs import split_tokens
 from rnnkit.decoding import LENGTH_PENALTIES
 from rnnkit.serve.models import pick
 from rnnkit.serve.requests import ApiError, Body, read_json
-from rnnkit.tasks.seq2seq import Seq2Seq, Translation
+from rnnkit.tasks.seq2seq import Seq2Seq, Translation, input_tokens
 
 KIND = "seq2seq"
 FORMAT = Seq2Seq.FORMAT
@@ -32,7 +32,7 @@ def problem(model: Seq2Seq) -> str | None:
 
 def describe(model: Seq2Seq) -> dict[str, Any]:
     return {"attention": bool(model.decoder.attends or model.pointing),
-            "source_tokens": model.task.get("source_tokens", "char"),
+            "source_tokens": input_tokens(model.task),
             "target_tokens": model.task.get("target_tokens", "space")}  # fmt: skip
 
 
@@ -77,7 +77,10 @@ async def translate(request: Request) -> Response:
     body = Body(await read_json(request, state.limits.max_body_bytes), FIELDS)
     model = pick(state.models, body, KIND)
     text = body.text("text", limit=state.limits.max_input_chars)
-    source = split_tokens(text, model.task.get("source_tokens", "char"))
+    try:
+        source = model.read_input(text)
+    except ValueError as e:  # a sorter given a word that is not a number in its range
+        raise ApiError(400, f"text: {e}") from None
     options = decoding(body, state.limits, len(source))
     return JSONResponse(await state.slots.run(translate_report, model, source, options))
 

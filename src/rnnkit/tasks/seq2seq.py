@@ -35,7 +35,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells import AttentionDecoderCell, LSTMState
+from rnnkit.checks import check_choice
 from rnnkit.data.pair_batches import PairBatch, PairEncoder
+from rnnkit.data.pairs import split_tokens
+from rnnkit.data.synthetic import parse_numbers
 from rnnkit.decoding import Hypothesis, beam_search, greedy, sample
 from rnnkit.decoding.scheduled import scheduled_sampling_forward
 from rnnkit.errors import CheckpointError
@@ -50,6 +53,25 @@ SEQ2SEQ_CELLS = ("lstm", "gru")
 ATTENTIONS = ("none", "additive", "dot", "general")
 OUTPUTS = ("vocab", "pointer")
 IGNORE = -100  # target positions past the end of a sequence
+#: How a model reads a user's input (``task["source_tokens"]``): every character, whitespace-
+#: separated words, or whitespace-separated integers in the sorter's range (each one token)
+INPUT_TOKENS = ("char", "space", "numbers")
+
+
+def input_tokens(task: dict[str, Any]) -> str:
+    """The input tokenisation a model's ``task`` records (one of :data:`INPUT_TOKENS`).
+
+    Checkpoints written before it was recorded default to what their job read: numbers for
+    the sorter, characters otherwise.
+    """
+    return task.get("source_tokens", "numbers" if task.get("job") == "sort" else "char")
+
+
+def check_input_task(task: dict[str, Any]) -> None:
+    """A ``task`` that can read input: a known tokenisation, and a range for numbers."""
+    tokens = check_choice("source_tokens", input_tokens(task), INPUT_TOKENS)
+    if tokens == "numbers" and not all(type(task.get(k)) is int for k in ("low", "high")):
+        raise ValueError("a model reading numbers needs its integer range (task low, high)")
 
 
 @dataclass(frozen=True)
@@ -302,6 +324,7 @@ class Seq2Seq(GeneratorMixin, Pretrained):
         super().__init__()
         self.config, self.encoder = config, encoder
         self.task = dict(task or {})  # what the job needs to know again (e.g. a number range)
+        check_input_task(self.task)
         if encoder is not None and encoder.pointer != (config.output == "pointer"):
             raise ValueError("the pair encoder's pointer mode must match config.output")
         E, H = config.embedding_size, config.hidden_size
@@ -400,6 +423,19 @@ class Seq2Seq(GeneratorMixin, Pretrained):
         for lo in range(0, len(sources), batch_size):
             order = list(range(lo, min(lo + batch_size, len(sources))))
             yield self.encoder.batch(sources, None, order)
+
+    def read_input(self, text: str) -> tuple[str, ...]:
+        """A user's input -> source tokens, split as the model was trained (every entry point
+        reads input through here, so a sorter gets numbers wherever it is asked).
+
+        Raises:
+            ValueError: one line, for a sorter's word that is not an integer in its range.
+        """
+        tokens = input_tokens(self.task)
+        if tokens != "numbers":
+            return split_tokens(text, tokens)
+        numbers = parse_numbers(text.split(), low=self.task["low"], high=self.task["high"])
+        return tuple(map(str, numbers))  # written as in training: "+07" is "7"
 
     def unknown_tokens(self, sources: Sequence[Sequence[str]]) -> int:
         """How many source tokens are not in the source vocabulary (they read as ``<unk>``)."""
