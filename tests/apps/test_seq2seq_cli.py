@@ -130,6 +130,39 @@ def test_sort_plots_attention(sorter):
     assert (sorter / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_sorter_answers_alike_through_sort_translate_and_the_server(sorter):
+    # the case: translate and the page read "12 7" as characters, sort as numbers
+    pytest.importorskip("starlette", reason="pip install 'rnnkit[serve]' to test rnnkit serve")
+    from starlette.testclient import TestClient
+
+    from rnnkit.serve import create_app
+
+    numbers, beam = ["12", "7", "19", "3"], ["--beam", "3"]
+    by_sort = rnnkit("sort", "--checkpoint", "run/attention", *beam, *numbers, cwd=sorter)
+    by_translate = rnnkit("translate", "--checkpoint", "run/attention", *beam, "--json",
+                          " ".join(numbers), cwd=sorter)  # fmt: skip
+    assert by_sort.returncode == 0 and by_translate.returncode == 0, by_translate.stderr
+    assert "not seen" not in by_translate.stderr  # every number is in the vocabulary
+    sorted_ = by_sort.stdout.strip()
+    assert json.loads(by_translate.stdout)["outputs"][0]["output"] == sorted_
+    with TestClient(create_app([sorter / "run" / "attention"])) as client:
+        reply = client.post("/api/translate", json={"text": " ".join(numbers), "beam": 3})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["source"] == numbers and reply.json()["unknown"] == 0
+    assert reply.json()["outputs"][0]["output"] == sorted_
+
+
+def test_a_sorter_refuses_words_through_translate_too(sorter):
+    result = rnnkit("translate", "--checkpoint", "run/pointer", "5 x", cwd=sorter)
+    assert_one_line_error(result, "'5 x'", "'x' is not an integer")
+
+
+def test_translate_says_one_unseen_token_in_the_singular(g2p):
+    result = rnnkit("translate", "--checkpoint", "run", "cax", cwd=g2p)
+    assert result.returncode == 0, result.stderr
+    assert "note: 1 input token was not seen in training" in result.stderr
+
+
 def test_sort_needs_a_sorter(g2p):
     assert_one_line_error(rnnkit("sort", "--checkpoint", "run", "3", "1", cwd=g2p), "sorter")
 
