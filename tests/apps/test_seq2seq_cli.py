@@ -157,6 +157,18 @@ def test_a_sorter_refuses_words_through_translate_too(sorter):
     assert_one_line_error(result, "'5 x'", "'x' is not an integer")
 
 
+def test_evaluate_reads_a_sorters_pairs_as_numbers(sorter):
+    (sorter / "lists.tsv").write_text("12 7 19\t7 12 19\n3 +1\t1 3\n")
+    result = rnnkit("evaluate", "--checkpoint", "run/plain", "--data", "lists.tsv", "--json",
+                    cwd=sorter)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    greedy = json.loads(result.stdout)[0]  # then beam 5
+    assert greedy["sequences"] == 2 and greedy["unknown_source_tokens"] == 0
+    (sorter / "bad.tsv").write_text("3 1\t1 3\n3 21\t3 21\n")
+    result = rnnkit("evaluate", "--checkpoint", "run/plain", "--data", "bad.tsv", cwd=sorter)
+    assert_one_line_error(result, "bad.tsv: pair 2", "21 is out of range")
+
+
 def test_translate_says_one_unseen_token_in_the_singular(g2p):
     result = rnnkit("translate", "--checkpoint", "run", "cax", cwd=g2p)
     assert result.returncode == 0, result.stderr
