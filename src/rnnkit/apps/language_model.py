@@ -158,6 +158,7 @@ class LMRun:
     resumed_from: int = 0  # the step a resumed run continued from (0: a fresh run)
     test_nats: float | None = None  # the best model's test loss, when a test stream was given
     tokens: int = 0  # training tokens seen
+    tokens_per_second: float = 0.0  # this session's training speed, as metrics.jsonl records it
 
     @property
     def unit(self) -> str:
@@ -236,7 +237,8 @@ def train_lm(
     if corpus.test is not None and is_main:
         test = evaluate(best, corpus.test, batch_size=train_config.eval_batch_size, bptt=100)
     steps, tokens = trainer.step, trainer.tokens
-    return LMRun(best, nats, steps, wall, Path(out_dir), resumed_from, test, tokens)
+    return LMRun(best, nats, steps, wall, Path(out_dir), resumed_from, test, tokens,
+                 trainer.throughput())  # fmt: skip
 
 
 def check_text_length(text: str, batch_size: int, valid_fraction: float, source: str) -> None:

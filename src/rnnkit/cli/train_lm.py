@@ -142,7 +142,7 @@ def run_summary(run: LMRun) -> str:
         bits = f"{nats:.4f} nats/{unit} ({nats / math.log(2):.4f} bits/{unit})"
         return f"{bits}, perplexity {math.exp(nats):.2f}" if unit == "word" else bits
 
-    speed = run.tokens / max(run.wall_seconds, 1e-9)
+    speed = run.tokens_per_second  # a resumed run's counts only its own steps
     lines = [
         f"best validation: {figures(run.best_valid_nats)} after {run.steps} steps{resumed}, "
         f"wall time {duration(run.wall_seconds)} ({speed:,.0f} {unit}s/s); "

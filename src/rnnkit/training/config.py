@@ -98,6 +98,13 @@ class TrainConfig:
     save_every: int = option(
         500, "updates between resumable checkpoints in OUT/trainer_state/", low=1, high=10**9
     )
+    save_every_minutes: float | None = option(
+        5.0,
+        "minutes of training between resumable checkpoints, besides --save-every; 0: off",
+        low=0.0,
+        high=1e6,
+        zero_is_none=True,
+    )
     keep_last: int = option(
         3, "resumable checkpoints kept (the best model is kept apart)", low=1, high=10**6
     )
@@ -132,6 +139,10 @@ class TrainConfig:
             check_int(name, getattr(self, name), 1, optional=True)
         if self.tbptt_k2 is not None and self.tbptt_k2 > self.bptt:
             raise ValueError(f"tbptt_k2 must be in [1, bptt={self.bptt}], got {self.tbptt_k2}")
+        if self.save_every_minutes is not None and not self.save_every_minutes > 0:
+            raise ValueError(
+                f"save_every_minutes must be > 0 or None (off), got {self.save_every_minutes!r}"
+            )
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"max_minutes must be > 0, got {self.max_minutes!r}")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)

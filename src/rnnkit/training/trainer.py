@@ -3,7 +3,9 @@
 A task model gives ``loss(batch) -> (loss, metrics)`` and ``evaluate(batches) -> metrics``; a
 source gives ``next_batch()`` and its position through ``state_dict()``. Each update reads as a
 sequence: next batch, forward and loss, backward, average across ranks, clip, NaN guard, step,
-schedule, log, validate, keep the best, stop early.
+schedule, log, validate, keep the best, stop early, save the resumable state (every
+``save_every`` updates, every ``save_every_minutes`` and on SIGINT/SIGTERM, which then stop
+the run: :mod:`rnnkit.training.interrupts`).
 
 A source may carry recurrent state from one batch to the next (a truncated-BPTT stream,
 :class:`~rnnkit.training.tbptt.TokenStream`): the model returns the state it ended in as
@@ -13,6 +15,7 @@ A source may carry recurrent state from one batch to the next (a truncated-BPTT 
 from __future__ import annotations
 
 import math
+import signal
 import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -25,7 +28,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.state import flatten_state, unflatten_state
 from rnnkit.data.batching import StreamBatches
-from rnnkit.errors import CheckpointError
+from rnnkit.errors import CheckpointError, Interrupted
 from rnnkit.tasks.pretrained import load_state, save_checkpoint
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import resume as files
@@ -33,6 +36,7 @@ from rnnkit.training.averaging import NTASGD
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import Workers
 from rnnkit.training.gradients import NonFiniteError, clip_gradients, nonfinite_reason
+from rnnkit.training.interrupts import SignalGuard
 from rnnkit.training.metrics_log import MetricsLog
 from rnnkit.training.precision import Precision
 from rnnkit.training.progress import ProgressBar
@@ -82,6 +86,8 @@ class Trainer:
         callbacks: event name (``on_step_end``, ``on_eval_end``) -> functions ``f(trainer, m)``.
         progress: draw the progress bar (rank 0 only).
         objective: for a token stream, the loss of a window (default teacher forcing).
+        clock: seconds, monotonic (the budget, time-based saves, throughput); tests pass a
+            fake one.
     """
 
     def __init__(
@@ -95,8 +101,9 @@ class Trainer:
         callbacks: dict[str, list[Callback]] | None = None,
         progress: bool = True,
         objective: Objective | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.model, self.config = model, config
+        self.model, self.config, self.clock = model, config, clock
         metrics = getattr(model, "METRICS", None)
         if config.monitor is not None and metrics and config.monitor not in metrics:
             raise ValueError(f"monitor must be one of {', '.join(metrics)}, got {config.monitor!r}")
@@ -121,6 +128,8 @@ class Trainer:
         self.early_stopping = EarlyStopping(config.patience)
         self.log = MetricsLog(self.out_dir if self.workers.is_main else None)
         self.step, self.tokens, self.elapsed = 0, 0, 0.0  # updates, tokens, seconds of training
+        self.session = (0, 0.0)  # tokens and elapsed when this process's fit() began
+        self.saved_at = 0.0  # elapsed at the last resumable save (or at the start of fit())
         self.best_valid = math.inf  # of the monitored metric, sign-adjusted (lower is better)
         self.lr, self.grad_norm = config.lr, 0.0
         self.history: list[dict[str, Any]] = []
@@ -228,39 +237,71 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------
 
     def fit(self) -> dict[str, Any]:
-        """Train until the budget is spent or early stopping; returns the last validation."""
+        """Train until the budget is spent or early stopping; returns the last validation.
+
+        Raises:
+            Interrupted: SIGINT or SIGTERM arrived; the update under way was finished and the
+                resumable state saved (a second signal aborts with KeyboardInterrupt).
+        """
         cfg = self.config
         self._start()
         max_seconds = cfg.max_minutes * 60 if cfg.max_minutes is not None else None
         bar = ProgressBar(max_steps=cfg.max_steps, max_seconds=max_seconds, elapsed=self.elapsed)
-        clock_zero = time.monotonic() - self.elapsed
+        clock_zero = self.clock() - self.elapsed
+        self.session, self.saved_at = (self.tokens, self.elapsed), self.elapsed
         self.model.train()
         last: dict[str, Any] = {}
-        while not (self.stopped_early or self._budget_spent()):
-            loss, metrics = self.train_step(self.source.next_batch())
-            if hasattr(self.source, "carry"):
-                self.source.carry(metrics.get("state"))  # None after a skip: start afresh
-            self.elapsed = self.workers.broadcast(time.monotonic() - clock_zero)
-            if loss is None:  # skipped
-                continue
-            self.step += 1
-            self.tokens += metrics.get("tokens", 0) * self.workers.world_size
-            if self.show_progress:
-                bar.update(self.step, loss, self.tokens / max(self.elapsed, 1e-9))
-            self.emit("on_step_end", {"step": self.step, "loss": loss, "lr": self.lr})
-            self._record_train_loss(loss)
-            if self.step % cfg.eval_every == 0 or self._budget_spent():
-                last = self.validate(loss, self.elapsed, self.tokens)
-                if self.show_progress:
-                    bar.message(self._describe(last))
-            if self.stopped_early:
-                self._note_early_stop(bar)
-            if self.stopped_early or self.step % cfg.save_every == 0 or self._budget_spent():
-                self.save_state()
-        bar.close()
-        self.log.close()
+        try:
+            with SignalGuard() as signals:
+                while not (self.stopped_early or self._budget_spent()):
+                    loss, metrics = self.train_step(self.source.next_batch())
+                    if hasattr(self.source, "carry"):
+                        self.source.carry(metrics.get("state"))  # None after a skip: afresh
+                    self.elapsed = self.workers.broadcast(self.clock() - clock_zero)
+                    if loss is None:  # skipped
+                        continue
+                    self.step += 1
+                    self.tokens += metrics.get("tokens", 0) * self.workers.world_size
+                    if self.show_progress:
+                        bar.update(self.step, loss, self.throughput())
+                    self.emit("on_step_end", {"step": self.step, "loss": loss, "lr": self.lr})
+                    self._record_train_loss(loss)
+                    if self.step % cfg.eval_every == 0 or self._budget_spent():
+                        last = self.validate(loss, self.elapsed, self.tokens)
+                        if self.show_progress:
+                            bar.message(self._describe(last))
+                    if self.stopped_early:
+                        self._note_early_stop(bar)
+                    self._checkpoint(signals)
+        finally:
+            bar.close()
+            self.log.close()
         self.workers.barrier()  # rank 0 has written the best model before any rank reads it
         return last
+
+    def _checkpoint(self, signals: SignalGuard) -> None:
+        """Save the resumable state when due; after SIGINT/SIGTERM, save it and stop."""
+        cfg = self.config
+        # any rank's signal stops every rank at this same update (the save is collective)
+        (signalled,) = self.workers.sum([1.0 if signals.received is not None else 0.0])
+        minutes = cfg.save_every_minutes
+        due = (
+            self.stopped_early
+            or self.step % cfg.save_every == 0
+            or self._budget_spent()
+            or (minutes is not None and self.elapsed - self.saved_at >= minutes * 60)
+        )
+        if not (due or signalled):
+            return
+        saved = self.save_state()
+        if signalled:
+            signum = signals.received or signal.SIGINT  # another rank's signal
+            raise Interrupted(signum, self.step, saved, best=not math.isinf(self.best_valid))
+
+    def throughput(self) -> float:
+        """Tokens per second of this process's training (a resumed run: since it resumed)."""
+        tokens, elapsed = self.session
+        return (self.tokens - tokens) / max(self.elapsed - elapsed, 1e-9)
 
     def _record_train_loss(self, loss: float) -> None:
         self.loss_window[0] += loss
@@ -278,7 +319,7 @@ class Trainer:
                 "grad_norm": self.grad_norm,
                 "epoch": self.source.epoch,
                 "tokens": self.tokens,
-                "tokens_per_s": round(self.tokens / max(self.elapsed, 1e-9), 1),
+                "tokens_per_s": round(self.throughput(), 1),  # this session's, as printed
                 "elapsed_s": round(self.elapsed, 3),
             }
         )
@@ -453,19 +494,23 @@ class Trainer:
                 "only the budget (max_steps, max_minutes) may change on resume"
             )
 
-    def save_state(self) -> None:
-        """Write a resumable checkpoint to ``OUT/trainer_state/step-NNNNNN`` (rank 0 writes)."""
+    def save_state(self) -> Path | None:
+        """Write a resumable checkpoint to ``OUT/trainer_state/step-NNNNNN`` (rank 0 writes);
+        returns its directory (None: no ``out_dir``)."""
+        self.saved_at = self.elapsed
         if self.out_dir is None:
-            return
+            return None
         state = self.state_dict()
+        directory = self.out_dir / ckpt.STATE_DIR / f"step-{self.step:06d}"
         if self.workers.is_main:
-            files.save_trainer_state(
+            directory = files.save_trainer_state(
                 self.out_dir,
                 self.step,
                 state,
                 write_model=self.write_model,
                 keep_last=self.config.keep_last,
             )
+        return directory
 
     def resume(self) -> int:
         """Load the newest checkpoint in ``OUT/trainer_state`` (if any); returns its step.
