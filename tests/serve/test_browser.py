@@ -6,6 +6,7 @@ view saves a screenshot (``$RNNKIT_SCREENSHOTS``, default a temporary directory)
 """
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -104,6 +105,8 @@ def page(server):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.console_errors = []  # a 404 (say for /favicon.ico) is logged here as an error
+        page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
         page.goto(server)
         page.wait_for_selector("body[data-ready=true]", timeout=20000)
         yield page
@@ -140,6 +143,33 @@ def test_generated_text_streams_in_and_is_coloured_by_a_cell(page, shots):
     unit = page.locator("#lm-ranked button").nth(1).inner_text()
     page.wait_for_function(f"document.querySelector('#lm-unit').value === '{unit}'")
     page.screenshot(path=shots / "serve_language_model.png", full_page=True)
+
+
+def test_coloured_text_is_black_or_white_by_the_backgrounds_luminance(page):
+    page.click("#tab-language_model")
+    page.fill("#lm-form textarea[name=prime]", "ROMEO:")
+    page.fill("#lm-form input[name=length]", "60")
+    page.click("#lm-form button[type=submit]")
+    page.wait_for_selector("#lm-output.coloured span[data-value]", timeout=30000)
+    spans = page.eval_on_selector_all(
+        "#lm-output span", "s => s.map(e => [e.style.backgroundColor, e.style.color])"
+    )
+    for background, colour in spans:  # rgba over the white output box, WCAG 2 luminance
+        *rgb, a = map(float, re.findall(r"[\d.]+", background))
+        r, g, b = (255 + (c - 255) * a for c in rgb)
+        want = "rgb(255, 255, 255)" if wcag_luminance(r, g, b) < 0.1791 else "rgb(0, 0, 0)"
+        assert colour == want, (background, colour)
+
+
+def wcag_luminance(r: float, g: float, b: float) -> float:
+    linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4
+              for c in (r, g, b)]  # fmt: skip
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_the_page_loads_with_no_console_errors(page, server):
+    assert page.console_errors == []
+    assert urllib.request.urlopen(f"{server}/favicon.ico", timeout=5).status == 204
 
 
 def test_classifier_answers_with_probabilities_and_token_colours(page, shots):

@@ -24,6 +24,7 @@ from rnnkit.serve import classifier, language_model, seq2seq, tagger
 from rnnkit.serve.limits import RunSlots, ServeLimits, ServerBusyError
 from rnnkit.serve.models import load_models
 from rnnkit.serve.requests import ApiError
+from rnnkit.viz.activations import TEXT_COLOUR_JS
 
 #: one API module per kind of model, in the page's order of views
 APIS = (language_model, classifier, tagger, seq2seq)
@@ -40,6 +41,16 @@ async def list_models(request: Request) -> Response:
 async def page(request: Request) -> Response:
     """``GET /``: the page (its script and style are under ``/static/``)."""
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def no_icon(request: Request) -> Response:
+    """``GET /favicon.ico``: nothing, rather than a 404 in the browser's console."""
+    return Response(status_code=204)
+
+
+async def text_colour(request: Request) -> Response:
+    """``GET /static/colours.js``: the text colour rule the page shares with ``rnnkit inspect``."""
+    return Response(TEXT_COLOUR_JS, media_type="text/javascript")
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -62,7 +73,8 @@ def create_app(model_dirs: Sequence[str | Path], limits: ServeLimits | None = No
     Raises:
         CheckpointError: a directory that does not load, or holds a model with no view.
     """
-    routes = [Route("/", page), Route("/api/models", list_models)]
+    routes = [Route("/", page), Route("/api/models", list_models), Route("/favicon.ico", no_icon),
+              Route("/static/colours.js", text_colour)]  # fmt: skip
     for api in APIS:
         routes += api.ROUTES
     routes.append(Mount("/static", StaticFiles(directory=STATIC)))

@@ -28,11 +28,27 @@ from rnnkit.layers.stacks import make_cell
 from rnnkit.layers.torch_layout import layer_weights, split_hidden
 from rnnkit.regularizers import Zoneout
 
-__all__ = ["GATES", "CellActivations", "cell_activations"]
+__all__ = ["GATES", "TEXT_COLOUR_JS", "CellActivations", "cell_activations"]
 
 #: Gate names per cell kind, in the order of their rows in ``weight_ih`` (the candidate left out).
 GATES = {"lstm": ("input", "forget", "output"), "gru": ("reset", "update"), "rnn": ()}
 _ROWS = {"lstm": (0, 1, 3), "gru": (0, 1), "rnn": ()}  # H-row blocks of the gates above
+
+#: The views' one rule for text on a coloured background, in the JavaScript both pages run
+#: (``rnnkit serve``'s page loads it, ``rnnkit inspect``'s page inlines it): black or white,
+#: whichever contrasts more by WCAG 2 (relative luminance ``L``, contrast ``(L1 + 0.05) /
+#: (L2 + 0.05)``), so white wins below ``L = sqrt(1.05 * 0.05) - 0.05``, about 0.179. The
+#: background is ``rgb`` (0-255) at opacity ``a`` over the white page.
+TEXT_COLOUR_JS = """\
+function textColour(r, g, b, a = 1) {
+  const linear = (c) => {  // an sRGB channel, blended over white, to linear light
+    const s = (255 + (c - 255) * a) / 255;
+    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
+  const L = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  return (L + 0.05) * (L + 0.05) < 1.05 * 0.05 ? "#fff" : "#000";  // white's contrast wins
+}
+"""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from html import escape
 
 import numpy as np
 
-from rnnkit.viz.activations import CellActivations
+from rnnkit.viz.activations import TEXT_COLOUR_JS, CellActivations
 from rnnkit.viz.inspect_template import TEMPLATE
 from rnnkit.viz.saturation import gate_saturation, saturation_svg
 
@@ -109,6 +109,7 @@ def inspect_page(
         "TITLE": escape(title),
         "WHAT": f"{what} of layer {layer} ({acts.kind.upper()})",
         "SATURATION": sat,
+        "TEXTCOLOUR": TEXT_COLOUR_JS,
         "DATA": data.replace("</", "<\\/"),  # no "</script>" inside the data
     }
     return re.sub(r"\$([A-Z]+)", lambda m: fields[m[1]], TEMPLATE)  # one pass

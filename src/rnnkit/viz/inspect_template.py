@@ -49,11 +49,13 @@ const picker = document.getElementById("cell");
 let cell = D.start;
 
 function value(c, t) { return codes[c * T + t] / 127 * D.scale; }
-function colour(v) {
+$TEXTCOLOUR
+function paint(span, v) {
   const x = Math.max(-1, Math.min(1, v / D.scale));
   const end = x > 0 ? [180, 4, 38] : [59, 76, 192];
-  const a = Math.abs(x);
-  return "rgb(" + end.map(e => Math.round(255 + (e - 255) * a)).join(",") + ")";
+  const rgb = end.map(e => Math.round(255 + (e - 255) * Math.abs(x)));  // over white
+  span.style.background = "rgb(" + rgb.join(",") + ")";
+  span.style.color = textColour(...rgb);
 }
 function shown(ch) { return ch === "\\n" ? "\\u21b5\\n" : ch; }
 function quoted(ch) { return JSON.stringify(ch); }
@@ -69,7 +71,7 @@ const spans = D.chars.map((ch, t) => {
 function choose(c) {
   cell = Math.max(0, Math.min(D.cells - 1, Math.floor(Number(c) || 0)));
   picker.value = cell;
-  spans.forEach((s, t) => { s.style.background = colour(value(cell, t)); });
+  spans.forEach((s, t) => paint(s, value(cell, t)));
   document.querySelectorAll("button.cell").forEach(b => {
     b.classList.toggle("on", Number(b.dataset.cell) === cell);
   });

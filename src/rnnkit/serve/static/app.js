@@ -59,11 +59,17 @@ function formBody(form) {
   return body;
 }
 
-// Blue (-1) .. white (0) .. red (+1), as a CSS colour.
-function diverging(value) {
-  const v = Math.max(-1, Math.min(1, value));
-  const [r, g, b] = v >= 0 ? [214, 39, 40] : [31, 119, 180];
-  return `rgba(${r}, ${g}, ${b}, ${Math.abs(v).toFixed(3)})`;
+// A span's background at opacity |strength| of rgb, and the text colour that reads on it
+// (textColour: /static/colours.js, the rule `rnnkit inspect` uses too).
+function shade(span, [r, g, b], strength) {
+  const a = Math.min(1, Math.abs(strength)).toFixed(3);
+  span.style.backgroundColor = `rgba(${r}, ${g}, ${b}, ${a})`;
+  span.style.color = textColour(r, g, b, Number(a));
+}
+
+// Blue (-1) .. white (0) .. red (+1).
+function diverging(span, value) {
+  shade(span, value >= 0 ? [214, 39, 40] : [31, 119, 180], value);
 }
 
 // -- language model ---------------------------------------------------------------------
@@ -136,7 +142,7 @@ function drawActivations(reply) {
     const value = reply.values[t];
     const next = reply.top[t].map(([s, p]) => `${JSON.stringify(s)} ${p.toFixed(2)}`).join(", ");
     const span = el("span", { "data-value": value, title: `${value.toFixed(3)} — next: ${next}` }, token);
-    span.style.backgroundColor = diverging(value);
+    diverging(span, value);
     output.append(span);
   });
   $("#lm-unit").value = reply.unit;
@@ -205,8 +211,7 @@ function drawContributions(box, reply) {
     const span = el("span", { "data-contribution": c === null ? "" : c }, token);
     span.title = c === null ? "not measured (past the occlusion limit)" : `contribution ${c.toFixed(4)}`;
     if (c !== null) {
-      const a = (Math.abs(c) / scale).toFixed(3);
-      span.style.backgroundColor = c >= 0 ? `rgba(44, 160, 44, ${a})` : `rgba(214, 39, 40, ${a})`;
+      shade(span, c >= 0 ? [44, 160, 44] : [214, 39, 40], c / scale);
     }
     box.append(span);
   });
@@ -260,7 +265,8 @@ async function translate(event) {
     });
     $("#translate-outputs").hidden = false;
     chooseHypothesis(reply, 0);
-    const unknown = reply.unknown ? `; ${reply.unknown} input tokens unseen in training` : "";
+    const tokens = reply.unknown === 1 ? "token" : "tokens";
+    const unknown = reply.unknown ? `; ${reply.unknown} input ${tokens} unseen in training` : "";
     setStatus(`${reply.outputs.length} outputs${unknown}`);
   } catch (error) {
     showError(view, error.message);
