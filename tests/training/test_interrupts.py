@@ -6,6 +6,8 @@ import itertools
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -232,3 +234,33 @@ def test_cli_resume_without_state_says_it_starts_over(tmp_path, text, capsys):
     captured = capsys.readouterr()
     assert f"note: {out}: no resumable state; starting over" in captured.err
     assert "after 2 steps" in captured.out and "resumed" not in captured.out
+
+
+#: the real CLI in a new process that sends itself $SIGNAL after update $AT, as a user or a
+#: job scheduler would from outside
+SIGNALLER = """
+import os, signal, sys
+from rnnkit.training.trainer import Trainer
+emit = Trainer.emit
+def signalling_emit(self, event, metrics):
+    emit(self, event, metrics)
+    if event == "on_step_end" and metrics["step"] == int(os.environ["AT"]):
+        os.kill(os.getpid(), int(os.environ["SIGNAL"]))
+Trainer.emit = signalling_emit
+from rnnkit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_cli_process_stopped_by_sigterm_after_a_validation(tmp_path, text):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AT": "11", "SIGNAL": str(int(signal.SIGTERM))}
+    argv = [sys.executable, "-c", SIGNALLER, *RUN, "--text", str(text), "--out", "run"]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert done.stderr == (
+        "rnnkit: interrupted at step 11; resumable state saved in run/trainer_state/step-000011; "
+        "the best model so far is in run; continue with: rnnkit train lm --resume run\n"
+    )
+    assert [p.name for p in checkpoint.step_dirs(tmp_path / "run")] == ["step-000011"]
+    assert [r["step"] for r in read_metrics(tmp_path / "run", "valid")] == [10]

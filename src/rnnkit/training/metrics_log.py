@@ -1,7 +1,8 @@
 """The run's metrics: ``metrics.jsonl`` (one JSON object per line) and TensorBoard if installed.
 
 Each record has a ``kind``: ``train`` (mean training loss over the last ``log_every``
-updates, learning rate, gradient norm, throughput), ``valid`` (validation loss after an
+updates, learning rate, gradient norm, throughput: ``tokens_per_s`` counts this process's
+updates and time only, so a resumed run's is its own), ``valid`` (validation loss after an
 evaluation), ``skip`` (a window dropped for a NaN/Inf loss) or ``stop`` (early stopping).
 """
 
