@@ -7,7 +7,11 @@ constructor can write ``self.p = check_probability("dropout", dropout)``.
 
 from __future__ import annotations
 
+import codecs
 import math
+import os
+import stat
+from pathlib import Path
 
 __all__ = [
     "check_bool",
@@ -18,7 +22,10 @@ __all__ = [
     "check_positive",
     "check_probability",
     "check_range",
+    "check_regular_file",
     "check_size",
+    "check_text_encoding",
+    "check_unicode",
 ]
 
 
@@ -97,4 +104,55 @@ def check_range(
     if not inside:
         bracket = ")" if high_open else "]"
         raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
+    return value
+
+
+def check_text_encoding(name: str, value: str) -> str:
+    """A codec that turns bytes into text (``latin-1``, ``cp1252``); ``rot13`` or ``hex`` are
+    codecs too, but of str to str or bytes to bytes, and would fail on the first file."""
+    try:
+        info = codecs.lookup(value)
+    except (LookupError, TypeError, ValueError):  # ValueError: a name with a NUL
+        raise ValueError(f"{name}: unknown encoding {value!r} (e.g. latin-1, cp1252)") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise ValueError(f"{name}: {value!r} is not a text encoding (e.g. latin-1, cp1252)")
+    return value
+
+
+#: what a path that is not a regular file is, by its ``stat`` mode
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_regular_file(path: str | Path, expected: str = "a file") -> Path:
+    """A path to a regular file (through links), checked before it is opened: opening a named
+    pipe blocks until someone writes to it, and a device may never end.
+
+    Raises:
+        FileNotFoundError: no such path (the caller words it).
+        ValueError: a directory, pipe, device or socket, in one line naming the path.
+    """
+    mode = os.stat(path).st_mode
+    for test, kind in _FILE_KINDS:
+        if test(mode):
+            raise ValueError(f"{path}: is {kind}, expected {expected}")
+    return Path(path)
+
+
+def check_unicode(name: str, value: str) -> str:
+    """Text that can be written as UTF-8: no lone surrogate (half of an emoji cut in two in a
+    JSON escape, or a byte that was not UTF-8 read with ``surrogateescape``)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        code = ord(value[e.start])
+        raise ValueError(
+            f"{name}: not valid Unicode (a lone surrogate U+{code:04X} at character "
+            f"{e.start + 1}: half of a character, or a byte that is not UTF-8)"
+        ) from None
     return value

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import UsageError, bounded
+from rnnkit.cli.common import UsageError, bounded, check_inputs, numbered
 
 EPILOG = """examples:
   rnnkit classify --checkpoint runs/spam "WINNER!! Claim your free prize now" "see you at 6?"
@@ -32,18 +32,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def input_name(path: Path) -> str:
+    return "<stdin>" if str(path) == "-" else str(path)
+
+
+def read_input(path: Path) -> str:
+    """``--input``: a file, or standard input for ``-`` (bytes that are not UTF-8 there are
+    one line, whatever the locale makes of them)."""
+    from rnnkit.data.text import read_stream, read_text
+
+    if str(path) != "-":
+        return read_text(path)
+    try:
+        return read_stream(sys.stdin)
+    except UnicodeDecodeError as e:  # a strict UTF-8 locale; UTF-8 mode gives surrogates
+        raise UsageError(f"<stdin>: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+
+
 def run(args: argparse.Namespace) -> None:
     from rnnkit.checkpoint import load
-    from rnnkit.data.text import read_stream, read_text
     from rnnkit.tasks.classifier import SequenceClassifier
 
+    check_inputs(numbered(args.texts, "TEXT "))  # before the model loads
     model = load(args.checkpoint)
     if not isinstance(model, SequenceClassifier):
         raise UsageError(f"{args.checkpoint}: not a classifier; `rnnkit classify` needs one")
     texts = list(args.texts)
     if args.input is not None:
-        lines = read_stream(sys.stdin) if str(args.input) == "-" else read_text(args.input)
-        texts += [line for line in lines.splitlines() if line.strip()]
+        lines = numbered(read_input(args.input).splitlines(), f"{input_name(args.input)}:")
+        check_inputs(lines)
+        texts += [line for _, line in lines if line.strip()]
     if not texts:
         raise UsageError("give texts to classify: TEXT arguments or --input FILE")
     sequences = [model.encoder(t) for t in texts]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rnnkit.checks import check_unicode
 from rnnkit.errors import RnnkitError
+from rnnkit.serve.limits import ServeLimits
 
 
 class UsageError(RnnkitError):
@@ -68,8 +70,34 @@ def bounded(
 SEED_MAX = 2**32 - 1
 #: the largest ``--beam``; wider beams only cost memory (``B * K`` hypotheses)
 BEAM_MAX = 10_000
+#: what ``rnnkit serve`` allows one request by default bounds one command-line input too: a
+#: decoder's memory grows with the input's length times the output's (attention, beams)
+_SERVE = ServeLimits()
 #: the longest ``--max-length`` a decoder runs to
-LENGTH_MAX = 10**6
+LENGTH_MAX = _SERVE.max_length
+#: the most characters of one input of ``translate``, ``classify`` or ``tag``
+INPUT_CHARS_MAX = _SERVE.max_input_chars
+
+
+def check_inputs(texts: Iterable[tuple[str, str]]) -> None:
+    """Each (where, text) input of a command: text that can be printed (a byte that was not
+    UTF-8 comes from argv or stdin as a lone surrogate) and at most :data:`INPUT_CHARS_MAX`
+    characters; ``where`` names it (``TEXT 2``, ``words.txt:7``)."""
+    for where, text in texts:
+        try:
+            check_unicode(where, text)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if len(text) > INPUT_CHARS_MAX:
+            raise UsageError(f"{where}: {len(text):,} characters, more than the "
+                             f"{INPUT_CHARS_MAX:,} one input may hold (as in `rnnkit serve`); "
+                             "split it")  # fmt: skip
+
+
+def numbered(texts: Iterable[str], prefix: str) -> list[tuple[str, str]]:
+    """``[("TEXT 1", a), ("TEXT 2", b)]`` (``prefix`` ``"TEXT "``; ``"words.txt:"`` numbers
+    lines): inputs named for :func:`check_inputs`."""
+    return [(f"{prefix}{i}", text) for i, text in enumerate(texts, 1)]
 
 
 def seed_type() -> Callable[[str], float]:

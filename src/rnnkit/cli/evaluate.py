@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rnnkit.apps.classify import ClassifyData
 from rnnkit.cli.common import BEAM_MAX, UsageError, bounded
+from rnnkit.cli.outputs import add_overwrite_option, check_outputs
 
 if TYPE_CHECKING:
     from rnnkit.training.metrics import ClassificationReport
@@ -52,6 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--plot-confusion", type=Path, metavar="FILE",
                    help="classifier or tagger: the confusion matrix (PNG)")  # fmt: skip
+    add_overwrite_option(p)
     skip = [f for f in ClassifyData.__dataclass_fields__ if f not in READING]
     add_config_options(p.add_argument_group("reading the data"), ClassifyData, skip=skip)
     p.set_defaults(run=run)
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> None:
     from rnnkit.tasks.seq2seq import Seq2Seq
     from rnnkit.tasks.tagger import Tagger
 
+    plots = [(args.plot_confusion, "--plot-confusion"), (args.plot_attention, "--plot-attention")]
+    check_outputs(plots, overwrite=args.overwrite)
     model = load(args.checkpoint)
     if args.plot_confusion is not None and not isinstance(model, (SequenceClassifier, Tagger)):
         raise UsageError("--plot-confusion: only classifiers and taggers have a confusion matrix")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from rnnkit.cli.common import OneLineParser, UsageError
+from rnnkit.cli.outputs import add_overwrite_option, check_outputs
 
 EPILOG = """examples:
   rnnkit export --checkpoint runs/lm --format onnx --out lm.onnx
@@ -32,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     p.add_argument(
         "--verify", action="store_true", help="compare onnxruntime with torch on random inputs"
     )
+    add_overwrite_option(p)
     p.set_defaults(run=run_export)
     return p
 
@@ -39,13 +41,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
 def run_export(args: argparse.Namespace) -> None:
     from rnnkit.checkpoint import load
     from rnnkit.export import EXPORTER, export_onnx
+    from rnnkit.export.onnx import graph_path, model_graphs
 
     out = args.out
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory; give a file name such as {out}/model.onnx")
     if out.suffix != ".onnx":
         raise UsageError(f"--out must end in .onnx, got {out}")
+    check_outputs([(out, "--out")], overwrite=args.overwrite)  # before the model loads
     model = load(args.checkpoint)
+    parts = [graph_path(out, graph) for graph in model_graphs(model)]
+    check_outputs([(path, "--out") for path in parts if path != out], overwrite=args.overwrite)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

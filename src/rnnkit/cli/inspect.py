@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rnnkit.cli.common import UsageError, bounded
+from rnnkit.cli.outputs import add_overwrite_option, check_outputs
 
 if TYPE_CHECKING:
     from rnnkit.tasks.language_model import LanguageModel
@@ -39,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"refuse longer texts (at most {MAX_CHARS})")  # fmt: skip
     p.add_argument("--saturation-png", type=Path, metavar="FILE.png",
                    help="also save the gate-saturation scatter as PNG")  # fmt: skip
+    add_overwrite_option(p)
     p.set_defaults(run=run)
 
 
@@ -77,6 +79,8 @@ def run(args: argparse.Namespace) -> None:
     from rnnkit.viz.inspect_page import inspect_page
     from rnnkit.viz.saturation import gate_saturation, plot_saturation
 
+    check_outputs([(args.out, "--out"), (args.saturation_png, "--saturation-png")],
+                  overwrite=args.overwrite)  # fmt: skip
     model = load_char_lm(args.checkpoint)
     text = read_capped(args.text, args.max_chars)
     layers = model.config.num_layers

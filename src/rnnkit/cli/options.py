@@ -19,7 +19,9 @@ from typing import Any
 
 from rnnkit.apps import runs
 from rnnkit.apps.runs import Job, Preset, Run, RunConfig
+from rnnkit.checks import check_text_encoding
 from rnnkit.cli.common import UsageError, bounded, flag
+from rnnkit.cli.outputs import check_training_out
 from rnnkit.options import Option
 from rnnkit.training.config import TrainConfig
 
@@ -39,6 +41,21 @@ STREAM_ONLY = ("bptt", "tbptt_k2", "random_bptt", "scheduled_sampling", "ss_k", 
 #: TrainConfig fields of truncated BPTT: a generator of whole sequences takes the rest
 TBPTT_ONLY = ("bptt", "tbptt_k2", "random_bptt")
 METAVARS = {int: "N", float: "X", str: "NAME"}
+
+
+def encoding_type(text: str) -> str:
+    """``--encoding-fallback``: ``none``, or a text encoding (checked now, not at the first
+    file that is not UTF-8)."""
+    if text == "none":
+        return text
+    try:
+        return check_text_encoding("--encoding-fallback", text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--encoding-fallback: ")) from None
+
+
+#: fields whose values the parser checks beyond their type
+PARSERS = {"encoding_fallback": encoding_type}
 
 #: an ArgumentParser, an argument group or a mutually exclusive group
 ArgumentContainer = argparse._ActionsContainer
@@ -109,7 +126,7 @@ def add_config_options(
         elif how.choices is not None:
             settings.update(type=kind, choices=how.choices)
         else:
-            parse = kind
+            parse = PARSERS.get(field.name, kind)
             if how.low is not None or how.high is not None:
                 parse = bounded(kind, how.low, how.high, open_high=how.open_high)
             settings.update(type=parse, metavar=METAVARS.get(kind))
@@ -215,6 +232,8 @@ def open_run(
     training, notes = train_config(args, dict(preset.training), metrics=metrics)
     data_fields = {**preset.data, **config_overrides(args, job.data), **(data or {})}
     model_fields = {**preset.model, **config_overrides(args, job.model), **(model or {})}
+    check_fractions(data_fields)
+    check_training_out(args.out)
     try:
         config = RunConfig(job.data(**data_fields), model_fields, training)
     except (TypeError, ValueError) as e:
@@ -223,6 +242,15 @@ def open_run(
     for note in notes if print_notes else ():
         print(note, file=sys.stderr)
     return dataclasses.replace(run, notes=tuple(notes))
+
+
+def check_fractions(data: dict[str, Any]) -> None:
+    """``--valid-fraction`` and ``--test-fraction`` must leave data to train on (each is
+    checked alone by the parser; their sum only here, before any file is read)."""
+    valid, test = data.get("valid_fraction"), data.get("test_fraction")
+    if valid is not None and test is not None and valid + test >= 1.0:
+        raise UsageError(f"--valid-fraction {valid:g} + --test-fraction {test:g} leave nothing "
+                         "to train on; their sum must be < 1")  # fmt: skip
 
 
 def refuse_with_resume(args: argparse.Namespace, keep: Collection[str] = ()) -> None:

@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from rnnkit.cli.common import OneLineParser, UsageError, bounded, seed_type
+from rnnkit.cli.outputs import add_overwrite_option, check_output, check_output_folder
 from rnnkit.tasks.longrange import CELLS
 
 FLOW_NAME = "gradient_flow.png"
@@ -45,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     eig.add_argument("--size", type=bounded(int, 1, 4096), default=64, help="U is size x size")
     eig.add_argument("--radii", default="0.9,1.0,1.1", help="comma-separated spectral radii")
     eig.add_argument("--seed", type=seed_type(), default=0)
+    add_overwrite_option(eig)
     eig.set_defaults(run=run_eigenvalues)
     flow = kinds.add_parser("gradients", help="‖∂L_T/∂h_t‖ against T - t per cell (adding)")
     flow.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -62,11 +64,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     flow.add_argument("--batch-size", type=bounded(int, 1, 65536), default=50,
                       help="sequences per update and in the measured batch")  # fmt: skip
     flow.add_argument("--seed", type=seed_type(), default=0)
+    add_overwrite_option(flow)
     flow.set_defaults(run=run_gradients)
     logged = kinds.add_parser("state-gradients", help="‖∂L_T/∂h_t‖ logged during a long-range "
                               "run (train longrange --log-state-gradients)")  # fmt: skip
     logged.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     logged.add_argument("--out", type=Path, required=True, metavar="FILE.png")
+    add_overwrite_option(logged)
     logged.set_defaults(run=run_state_gradients)
 
 
@@ -81,12 +85,14 @@ def add_curves_parser(kinds: argparse._SubParsersAction) -> None:
     curves.add_argument("--x", choices=X_AXES, default="step", help="horizontal axis")
     curves.add_argument("--metric", help="validation metric of the right panel "
                         "(default: the monitored one, e.g. accuracy)")  # fmt: skip
+    add_overwrite_option(curves)
     curves.set_defaults(run=run_curves)
 
 
 def run_curves(args: argparse.Namespace) -> None:
     from rnnkit.viz.curves import plot_curves, read_curves
 
+    check_output(args.out, "--out", overwrite=args.overwrite)
     names = [run.name or str(run) for run in args.runs]
     if len(set(names)) < len(names):  # same directory names: label by the whole path
         names = [str(run) for run in args.runs]
@@ -118,6 +124,7 @@ def parse_list(text: str, option: str, parse: type, allowed: tuple | None = None
 def run_eigenvalues(args: argparse.Namespace) -> None:
     from rnnkit.viz.gradients import eigenvalue_curves, plot_eigenvalues
 
+    check_output(args.out, "--out", overwrite=args.overwrite)
     radii = parse_list(args.radii, "--radii", float)
     if any(not 0 < r <= 10 for r in radii):
         raise UsageError(f"--radii must be in (0, 10], got {args.radii!r}")
@@ -133,8 +140,8 @@ def run_gradients(args: argparse.Namespace) -> None:
     from rnnkit.viz.gradients import gradient_flow, plot_gradient_flow
 
     cells = parse_list(args.cells, "--cells", str, CELLS[:4])
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out}: not a directory")
+    check_output_folder(args.out, "--out")
+    check_output(args.out / FLOW_NAME, "--out", overwrite=args.overwrite)
     args.out.mkdir(parents=True, exist_ok=True)
     flow = gradient_flow(cells, T=args.T, steps=args.steps, hidden_size=args.hidden_size,
                          batch_size=args.batch_size, seed=args.seed)  # fmt: skip
@@ -152,6 +159,7 @@ def run_gradients(args: argparse.Namespace) -> None:
 def run_state_gradients(args: argparse.Namespace) -> None:
     from rnnkit.viz.gradients import plot_state_gradients, read_state_gradients
 
+    check_output(args.out, "--out", overwrite=args.overwrite)
     logged = read_state_gradients(args.run_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     path = plot_state_gradients(logged, args.out, title=str(args.run_dir))

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> None:
         import uvicorn
 
         from rnnkit.serve import create_app
+        from rnnkit.serve.protocol import JsonErrorProtocol
     except ImportError:
         raise UsageError(INSTALL) from None
     import torch
@@ -73,4 +74,4 @@ def run(args: argparse.Namespace) -> None:
     names = ", ".join(f"{s.name} ({s.kind})" for s in app.state.models.values())
     print(f"serving {names} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
           file=sys.stderr, flush=True)  # fmt: skip
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", http=JsonErrorProtocol)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from rnnkit.cli.common import UsageError, add_decoding_options, decoding_options
+from rnnkit.cli.outputs import add_overwrite_option, check_output
 
 EPILOG = """examples:
   rnnkit sort --checkpoint runs/sort 5 3 9 1          # the run's best model (by validation)
@@ -27,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a sorter's directory, or a `train sort` run (its best model)")  # fmt: skip
     p.add_argument("numbers", nargs="+", metavar="N", help="integers to sort")
     add_decoding_options(p)
+    add_overwrite_option(p)
     p.set_defaults(run=run)
 
 
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> None:
     from rnnkit.tasks.seq2seq import Seq2Seq
 
     options = decoding_options(args)
+    check_output(args.plot_attention, "--plot-attention", overwrite=args.overwrite)
     model = load(sorter_directory(args.checkpoint))
     if not isinstance(model, Seq2Seq) or model.task.get("job") != "sort":
         raise UsageError(f"{args.checkpoint}: not a number sorter (train one with "

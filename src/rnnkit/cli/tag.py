@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import UsageError, bounded
+from rnnkit.cli.common import UsageError, bounded, check_inputs, numbered
 
 EPILOG = """examples:
   rnnkit tag --checkpoint runs/pos "The quick brown fox jumps over the lazy dog ."
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> None:
     )
     from rnnkit.tasks.tagger import Tagger
 
+    check_inputs(numbered(args.texts, "TEXT "))  # before the model loads
     model = load(args.checkpoint)
     if not isinstance(model, Tagger):
         raise UsageError(f"{args.checkpoint}: not a tagger; `rnnkit tag` needs one")
@@ -64,6 +65,8 @@ def run(args: argparse.Namespace) -> None:
         if not words:
             raise UsageError("give sentences to tag: TEXT arguments or --input FILE")
         sentences = sentences_from_words(words)
+    where = f"{args.input}: sentence " if args.input is not None else "sentence "
+    check_inputs(numbered((" ".join(s.words) for s in sentences), where))
     tags = model.tag([s.words for s in sentences], batch_size=args.batch_size)
     if args.format == "plain":
         for sentence, sentence_tags in zip(sentences, tags, strict=True):

@@ -20,6 +20,7 @@ from rnnkit.cli.options import (
     open_run,
     option_string,
 )
+from rnnkit.cli.outputs import check_output
 from rnnkit.errors import RnnkitError
 from rnnkit.tasks.longrange import TASK_METRICS, LongRangeConfig
 from rnnkit.training.config import TrainConfig
@@ -124,6 +125,7 @@ def run_table(args: argparse.Namespace) -> None:
         raise UsageError(f"--reproduce trains every row with its task's preset; leave out "
                          f"{', '.join(given)}")  # fmt: skip
     rows = chosen_rows(args.rows)
+    check_output(args.reproduce, "--reproduce", overwrite=args.overwrite)
     for row in rows:
         check_out_free(args.out / row.name, overwrite=args.overwrite)
     hours = math.ceil(len(rows) / args.jobs) * args.minutes_per_row / 60

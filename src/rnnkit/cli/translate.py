@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rnnkit.cli.common import UsageError, add_decoding_options, decoding_options
+from rnnkit.cli.common import (
+    UsageError,
+    add_decoding_options,
+    check_inputs,
+    decoding_options,
+    numbered,
+)
+from rnnkit.cli.outputs import add_overwrite_option, check_output
 
 if TYPE_CHECKING:
     from rnnkit.tasks.seq2seq import Seq2Seq
@@ -36,6 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", type=Path, metavar="FILE", help="one input per line")
     p.add_argument("--json", action="store_true", help="JSON Lines out")
     add_decoding_options(p)
+    add_overwrite_option(p)
     p.set_defaults(run=run)
 
 
@@ -46,12 +54,16 @@ def run(args: argparse.Namespace) -> None:
     from rnnkit.tasks.seq2seq import Seq2Seq
 
     options = decoding_options(args)
+    check_output(args.plot_attention, "--plot-attention", overwrite=args.overwrite)
+    check_inputs(numbered(args.texts, "TEXT "))  # before the model loads
     model = load(args.checkpoint)
     if not isinstance(model, Seq2Seq):
         raise UsageError(f"{args.checkpoint}: not a sequence-to-sequence model")
     texts = list(args.texts)
     if args.input is not None:
-        texts += read_text(args.input).splitlines()
+        lines = read_text(args.input).splitlines()
+        check_inputs(numbered(lines, f"{args.input}:"))
+        texts += lines
     texts = [t for t in texts if t.strip()]  # blank lines are not inputs (nor misalign outputs)
     if not texts:
         raise UsageError("give inputs to decode: TEXT arguments or --input FILE")

@@ -21,11 +21,13 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
+from rnnkit.checks import check_text_encoding, check_unicode
 from rnnkit.data import email as mail
 from rnnkit.data import text
 from rnnkit.data.text import (
@@ -266,12 +268,12 @@ def _read_file(
 
 
 def _check_encoding(encoding: str | None) -> None:
-    """A fallback encoding Python knows (checked before any reading)."""
+    """A fallback text encoding Python knows (checked before any reading)."""
     try:
         if encoding is not None:
-            codecs.lookup(encoding)
-    except LookupError:
-        raise DataError(f"unknown encoding_fallback {encoding!r} (e.g. latin-1, cp1252)") from None
+            check_text_encoding("encoding_fallback", encoding)
+    except ValueError as e:
+        raise DataError(str(e)) from None
 
 
 def _infer_format(path: Path) -> str:
@@ -457,7 +459,32 @@ def _read_jsonl(
         for lineno, line in enumerate(_text_lines(f, dirty), 1):
             if line.strip():
                 where = f"{path}:{lineno}"
-                corpus._add(*_json_fields(where, line, keys), where, strict)
+                text, label = _json_fields(where, line, keys)
+                corpus._add(_whole_characters(text, corpus), _valid_label(label, where), where,
+                            strict)  # fmt: skip
+
+
+#: a JSON escape can hold half of a character (``"\ud83d"``: a tweet cut mid-emoji)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_CUT = "cut characters replaced"  # the note of texts that held one
+
+
+def _whole_characters(text: str, corpus: LabelledCorpus) -> str:
+    """The text with each half character (a lone surrogate, which no file can hold) replaced
+    by U+FFFD, the replacement character, and counted in ``corpus.notes``."""
+    if not _LONE_SURROGATE.search(text):
+        return text
+    corpus.notes[_CUT] = corpus.notes.get(_CUT, 0) + 1
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _valid_label(label: str, where: str) -> str:
+    """A label is the model's output and is written to its config: a half character in one
+    is an error (a replacement would silently merge or rename classes)."""
+    try:
+        return check_unicode("label", label)
+    except ValueError as e:
+        raise DataError(f"{where}: {e}") from None
 
 
 def _json_fields(where: str, line: str, keys: tuple[Column, ...]) -> list[str]:
@@ -466,6 +493,10 @@ def _json_fields(where: str, line: str, keys: tuple[Column, ...]) -> list[str]:
         record = json.loads(line)
     except json.JSONDecodeError as e:
         raise DataError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
+    except RecursionError:  # [[[[...]]]] deeper than Python's stack
+        raise DataError(f"{where}: not valid JSON (nested too deeply)") from None
+    except ValueError as e:  # a number of more than 4,300 digits
+        raise DataError(f"{where}: not valid JSON ({str(e).split(';')[0]})") from None
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
     for key in keys:
@@ -495,10 +526,14 @@ def _read_folders(
     for _ in range(len(entries) - len(folders)):
         corpus._skip(_OUTSIDE)
     for folder in folders:
+        _check_label_folder(folder)
         for file in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
             name = file.relative_to(root).as_posix()
             if file.is_dir():
                 corpus._skip("folder inside a label folder", str(file), strict)
+                continue
+            if not file.is_file():  # a named pipe would block the read, a device never end
+                corpus._skip("not a regular file", str(file), strict)
                 continue
             raw = _read_bytes(file)
             if reason := binary_reason(raw[:SNIFF_BYTES]):
@@ -517,6 +552,16 @@ def _read_folders(
         corpus.fallback_encoding = None
     _check_mostly_read(corpus)
     return corpus
+
+
+def _check_label_folder(folder: Path) -> None:
+    """A folder's name is its documents' label, written to the model's config and printed by
+    ``rnnkit classify``: it must be text (a name that is not UTF-8 holds escaped bytes)."""
+    try:
+        check_unicode("label", folder.name)
+    except ValueError:
+        raise DataError(f"{folder}: the folder name is not valid UTF-8, and it is the label "
+                        "of its documents; rename the folder") from None  # fmt: skip
 
 
 def _read_bytes(file: Path) -> bytes:

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from rnnkit.checks import check_regular_file
 from rnnkit.errors import DataError
 
 #: Name of the public-domain Shakespeare sample shipped inside the package.
@@ -163,6 +164,7 @@ def open_data(path: Path, expected: str) -> BinaryIO:
     """Open a data file for reading bytes; a missing, unreadable or too large one (see
     :data:`MAX_FILE_BYTES`) is a one-line error."""
     try:
+        check_regular_file(path, expected)  # before opening: a named pipe would block it
         f = open(path, "rb")  # noqa: SIM115 (the caller closes it: `with open_data(...)`)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
@@ -170,6 +172,8 @@ def open_data(path: Path, expected: str) -> BinaryIO:
         raise DataError(f"{path}: is a directory, expected {expected}") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
+    except ValueError as e:  # a pipe, a device, a socket
+        raise DataError(str(e)) from None
     try:
         check_size(path, os.fstat(f.fileno()).st_size)
     except DataError:

@@ -8,15 +8,17 @@ reads like the matching command-line option's.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from rnnkit.checks import check_bool, check_choice, check_int
+from rnnkit.checks import check_bool, check_choice, check_int, check_unicode
 
 MAX_MESSAGE = 300  # characters of an error message (a huge bad value is not echoed whole)
+LOG = logging.getLogger("uvicorn.error")  # the server's log: its lines look like uvicorn's
 
 
 class ApiError(Exception):
@@ -38,10 +40,14 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"request body is {declared} bytes; the limit is {limit}")
     raw = bytearray()
-    async for chunk in request.stream():  # a body without Content-Length is counted too
-        raw += chunk
-        if len(raw) > limit:
-            raise ApiError(413, f"request body is over the limit of {limit} bytes")
+    try:
+        async for chunk in request.stream():  # a body without Content-Length is counted too
+            raw += chunk
+            if len(raw) > limit:
+                raise ApiError(413, f"request body is over the limit of {limit} bytes")
+    except ClientDisconnect:  # no one to answer: one line in the log, not a traceback
+        LOG.warning("client %s went away before sending the whole request body", _client(request))
+        raise ApiError(400, "the client went away before sending the whole body") from None
     try:
         body = json.loads(bytes(raw), parse_constant=_no_constants)
     except (ValueError, RecursionError) as e:
@@ -78,7 +84,7 @@ class Body:
             raise ApiError(400, f"{name} must be a non-empty string, got {_short(value)}")
         if len(value) > limit:
             raise ApiError(400, f"{name} is {len(value)} characters; the limit is {limit}")
-        return value
+        return self._checked(name, value, lambda v: check_unicode(name, v))
 
     def integer(self, name: str, default: int | None, low: int, high: int) -> int | None:
         """An integer in [low, high], or the default (None: not given)."""
@@ -105,6 +111,12 @@ def _number(name: str, value: Any, low: float, high: float, open_low: bool) -> f
         left = "(" if open_low else "["
         raise ValueError(f"{name} must be a number in {left}{low}, {high}], got {_short(value)}")
     return float(value)
+
+
+def _client(request: Request) -> str:
+    """``host:port`` of the request's client (``unknown`` without one)."""
+    client = request.client
+    return f"{client.host}:{client.port}" if client else "unknown"
 
 
 def _short(value: Any) -> str:

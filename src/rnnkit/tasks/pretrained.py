@@ -21,6 +21,9 @@ from rnnkit.errors import CheckpointError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+#: a lone surrogate (a file name's byte that is not UTF-8, kept by ``os.fsdecode``) has no
+#: UTF-8; written as ``\udcff`` it is the JSON escape that reads back as the same character
+JSON_ESCAPE = "backslashreplace"
 
 
 def save_checkpoint(directory: str | Path, config: dict, state_dict: dict) -> Path:
@@ -33,7 +36,7 @@ def save_checkpoint(directory: str | Path, config: dict, state_dict: dict) -> Pa
     atomic_write_all(  # both on disk before either is renamed: a failed write changes neither
         {
             directory / WEIGHTS_NAME: lambda tmp: save_file(tensors, tmp),
-            directory / CONFIG_NAME: lambda tmp: Path(tmp).write_text(text, "utf-8"),
+            directory / CONFIG_NAME: lambda tmp: Path(tmp).write_text(text, "utf-8", JSON_ESCAPE),
         }
     )
     return directory
@@ -42,7 +45,7 @@ def save_checkpoint(directory: str | Path, config: dict, state_dict: dict) -> Pa
 def write_json(path: Path, data: Any) -> None:
     """``data`` as indented UTF-8 JSON, written atomically (see :func:`atomic_write`)."""
     text = json.dumps(data, indent=2, ensure_ascii=False)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, "utf-8", JSON_ESCAPE))
 
 
 def load_config(directory: str | Path) -> dict:
@@ -61,6 +64,8 @@ def read_json(path: Path, missing: str) -> dict:
         raise CheckpointError(f"{path}: missing; {missing}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: corrupt JSON ({e})") from None
+    except (RecursionError, ValueError):  # nested too deeply; a number of 5,000 digits
+        raise CheckpointError(f"{path}: corrupt JSON (too deep, or a huge number)") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
     return data
