@@ -3,11 +3,14 @@
 A seeded script that swaps ``torch.nn.GRU`` for ``rnnkit.GRU`` must draw the same numbers
 afterwards: constructing a drop-in consumes the global stream exactly as torch.nn does. A
 script that ``torch.save``s the whole model must load it back with weights-only
-``torch.load`` given ``rnnkit.safe_globals()``.
+``torch.load``: a drop-in given only torch's options as the torch module it stands for, under
+the allow-list of torch classes a script already has; one with rnnkit's options as itself,
+given ``rnnkit.safe_globals()``.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import io
@@ -122,7 +125,8 @@ def roundtrip(module: nn.Module, *, trusted: list | None = None) -> nn.Module:
 def test_whole_module_survives_a_weights_only_load(kind, name):
     module = getattr(rnnkit, kind)(D, H, **options(kind, name))
     loaded = roundtrip(module)
-    assert type(loaded) is type(module)
+    torch_only = set(options(kind, name)) <= TORCH_ARGS
+    assert type(loaded) is (getattr(nn, kind) if torch_only else type(module))
     assert loaded.state_dict().keys() == module.state_dict().keys()
     for key, value in module.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
@@ -136,9 +140,76 @@ def test_whole_module_survives_a_weights_only_load(kind, name):
 
 
 def test_loading_without_the_list_is_refused_by_torch():
-    """The list is needed: torch rejects the drop-in's class by name."""
+    """With an rnnkit option the list is needed: torch rejects the drop-in's class by name."""
     with pytest.raises(pickle.UnpicklingError, match="rnnkit.layers.rnn.LSTM"):
-        roundtrip(rnnkit.LSTM(D, H), trusted=[])
+        roundtrip(rnnkit.LSTM(D, H, zoneout=0.1), trusted=[nn.LSTM])
+    with pytest.raises(pickle.UnpicklingError, match="rnnkit.layers.rnn.GRU"):
+        roundtrip(rnnkit.GRU(D, H, fused=True), trusted=[nn.GRU])
+    with pytest.raises(pickle.UnpicklingError, match="torch.nn.modules.rnn.LSTM"):
+        roundtrip(rnnkit.LSTM(D, H), trusted=[])  # torch's own class still needs listing
+
+
+#: torch's options only: each drop-in must pickle as exactly what torch.nn pickles
+TORCH_ONLY = [
+    ("LSTM", {"num_layers": 2, "bidirectional": True, "dropout": 0.3}),
+    ("LSTM", {"proj_size": 2, "batch_first": True}),
+    ("GRU", {"num_layers": 2, "bias": False}),
+    ("RNN", {"nonlinearity": "relu", "num_layers": 2, "bidirectional": True}),
+]
+
+
+@pytest.mark.parametrize(("kind", "kw"), TORCH_ONLY, ids=[k for k, _ in TORCH_ONLY])
+def test_torch_options_only_pickle_as_the_torch_class(kind, kw):
+    """Loads under torch's classes alone, with torch's attributes and numbers, no RNG use."""
+    torch.manual_seed(3)
+    twin = getattr(nn, kind)(D, H, **kw)
+    torch.manual_seed(3)
+    module = getattr(rnnkit, kind)(D, H, **kw)
+    state = torch.random.get_rng_state()
+    loaded = roundtrip(module, trusted=[getattr(nn, kind)])
+    assert torch.equal(torch.random.get_rng_state(), state)  # loading draws nothing
+    assert type(loaded) is getattr(nn, kind)
+    assert vars(loaded).keys() == vars(roundtrip(twin, trusted=[getattr(nn, kind)])).keys()
+    assert repr(loaded) == repr(twin)
+    for key, value in twin.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert all(p.device.type == "cpu" for p in loaded.parameters())
+    x = torch.randn(5, 2, D)
+    torch.manual_seed(4)  # the same dropout draws between layers, in training mode
+    want = twin(x)
+    loaded.flatten_parameters()  # what scripts do after loading
+    torch.manual_seed(4)
+    assert_close(loaded(x), want, rtol=0, atol=0)
+    assert loaded.weight_hh_l0.requires_grad  # trainable as loaded
+    also = pickle.loads(pickle.dumps(module))  # plain pickle (weights_only=False) too
+    assert type(also) is getattr(nn, kind)
+    torch.manual_seed(4)
+    assert_close(also(x), want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [rnnkit.GRU(D, H, fused=True), rnnkit.LSTM(D, H, weight_drop=0.5), FusedLSTM(D, H)],
+    ids=["fused GRU", "weight_drop", "FusedLSTM"],
+)
+def test_rnnkit_options_survive_a_round_trip(module):
+    loaded = roundtrip(module)
+    assert type(loaded) is type(module)
+    assert loaded.fused == module.fused
+    assert repr(loaded) == repr(module)
+    x = torch.randn(5, 2, D, requires_grad=True)
+    assert loaded._fused_now(x) == module._fused_now(x)
+
+
+def test_copies_keep_the_class_and_options():
+    """copy.deepcopy and copy.copy are not pickles: they never turn into the torch class."""
+    for module in (rnnkit.GRU(D, H), rnnkit.GRU(D, H, fused=True, num_layers=2)):
+        clone = copy.deepcopy(module)
+        assert type(clone) is rnnkit.GRU and clone.fused == module.fused
+        assert clone.weight_hh_l0 is not module.weight_hh_l0
+        assert torch.equal(clone.weight_hh_l0, module.weight_hh_l0)
+        shallow = copy.copy(module)
+        assert type(shallow) is rnnkit.GRU and shallow.weight_hh_l0 is module.weight_hh_l0
 
 
 def cells_usable_in_drop_ins():

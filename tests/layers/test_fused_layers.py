@@ -160,9 +160,8 @@ def test_dispatch_rules():
 def test_dropins_on_the_fused_path_equal_torch(kind):
     torch.manual_seed(5)
     twin = getattr(nn, kind)(D, H, num_layers=2, bidirectional=True)
-    mine = getattr(layers, kind)(
-        D, H, num_layers=2, bidirectional=True, zoneout=0.0, force_generic=kind == "LSTM"
-    )
+    fused = {"force_generic": True} if kind == "LSTM" else {"fused": True}
+    mine = getattr(layers, kind)(D, H, num_layers=2, bidirectional=True, zoneout=0.0, **fused)
     mine.load_state_dict(twin.state_dict())
     x = torch.randn(7, 3, D, requires_grad=True)
     assert mine._generic_now() or mine._fused_now(x)

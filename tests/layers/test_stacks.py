@@ -60,8 +60,9 @@ def test_the_old_tables_checkpoints_load_and_give_the_same_outputs(cell, fused):
     layer, cell_class = OLD_TABLE[cell]
     layer = FusedLSTM if fused and layer is LSTM else layer  # the tagger's and seq2seq's rule
     options = {"num_layers": 2, "batch_first": True, "bidirectional": True, "dropout": 0.2}
+    old_gru = {"fused": True} if layer is GRU else {}  # the fused kernel was GRU's default
     torch.manual_seed(0)
-    old = layer(D, H, **options, **({"cell": cell_class} if cell_class else {}))
+    old = layer(D, H, **options, **old_gru, **({"cell": cell_class} if cell_class else {}))
     torch.manual_seed(0)
     new = recurrent_stack(cell, D, H, **options, fused=fused)
     assert type(new) is type(old)
@@ -76,6 +77,7 @@ def test_options_reach_the_drop_in():
     assert stack.zoneout == (0.1, 0.1) and stack.weight_drop.p == 0.2
     assert stack.recurrent_dropout == 0.3 and stack.dropout == 0.0  # one layer: no dropout
     assert type(recurrent_stack("gru", D, H, fused=True)) is GRU  # fused names the LSTM only
+    assert recurrent_stack("gru", D, H).fused  # a task's GRU keeps the fused kernel
     assert recurrent_stack("rnn", D, H, batch_first=False).batch_first is False
 
 

@@ -121,7 +121,7 @@ def test_native_lstm_runs_in_bf16_under_cpu_autocast():
     torch.testing.assert_close(out.float(), lstm(x)[0], atol=0.03, rtol=0.0)
 
 
-@pytest.mark.parametrize("make", [lambda: GRU(6, 8), lambda: LSTM(6, 8, zoneout=0.2)])
+@pytest.mark.parametrize("make", [lambda: GRU(6, 8, fused=True), lambda: LSTM(6, 8, zoneout=0.2)])
 def test_fused_kernels_take_bf16_inputs_and_keep_float32_gradients(make):
     torch.manual_seed(0)
     layer, x = make(), torch.randn(7, 3, 6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -18,6 +19,7 @@ from rnnkit.checks import check_bool, check_choice, check_range
 from rnnkit.layers.bidirectional import MERGES, Bidirectional
 from rnnkit.layers.fused.checkpoint import check_checkpoint_every
 from rnnkit.layers.lengths import check_lengths, repack, unpack
+from rnnkit.layers.pickling import reduce_drop_in
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.layers.stacked import Stacked
 from rnnkit.layers.torch_layout import join_hidden, layer_directions, split_hidden, suffix
@@ -78,6 +80,12 @@ class DropIn:
     - ``force_generic``: run rnnkit's loop even where the native kernel could.
     - ``checkpoint_every``: K, gradient checkpointing over time in every layer (see
       :class:`Recurrent`); takes the generic path whenever gradients are recorded.
+    - ``fused``: train on rnnkit's fused CPU kernel (one autograd Function over the whole
+      sequence, batched backward) instead of torch's. The same values to float rounding,
+      not bit for bit, so it is an explicit opt-in: by default a drop-in given only torch's
+      options runs torch's kernel and trains bit for bit as the torch module would. The
+      Elman RNN has no fused kernel (``fused=True`` is refused there), nor has
+      ``proj_size``.
 
     ``forward(input, hx=None, *, lengths=None)``: ``lengths`` (B,) makes a padded input
     behave like a packed one (output zero past each length, final state each sequence's own).
@@ -86,10 +94,10 @@ class DropIn:
     alone stays native (the dropped weights are handed to the kernel);
     ``recurrent_dropout``/``variational_dropout`` take the generic path in training only
     (they are the identity in eval); ``cell``, ``zoneout``, ``residual``, ``merge`` and
-    ``force_generic`` always take it. A class with ``prefer_fused_on_cpu`` (``rnnkit.GRU``:
-    torch's CPU GRU has no fused kernel) takes the generic path, with its fused GRU kernel,
-    for CPU inputs whenever gradients are recorded, even without extras. ``proj_size`` works
-    only on the native path. The generic path is a :class:`Stacked` of :class:`Recurrent` /
+    ``force_generic`` always take it. ``fused=True`` (and :class:`FusedLSTM`) takes the
+    generic path, with its fused kernel, for CPU inputs whenever gradients are recorded,
+    even without extras; inference and CUDA stay native. ``proj_size`` works only on the
+    native path. The generic path is a :class:`Stacked` of :class:`Recurrent` /
     :class:`Bidirectional` layers over template cells that own no tensors: at each call they
     get this module's parameters through ``torch.func.functional_call`` (the same tensors, no
     copies).
@@ -104,12 +112,16 @@ class DropIn:
 
     In third-party code: construction draws from torch's global random stream exactly what
     the torch.nn module draws (rnnkit's own tensors come from a private stream seeded from
-    it), and ``rnnkit.safe_globals()`` lets ``torch.load`` read a pickled drop-in with
-    weights only. Setting ``prefer_fused_on_cpu = False`` on a module keeps it on torch's
-    kernel, for runs that must repeat torch's numbers bit for bit.
+    it). Pickling (``torch.save(model)``, see :mod:`rnnkit.layers.pickling`): a drop-in given
+    only torch's options pickles as the torch class it stands for, so a script that
+    allow-lists ``torch.nn.LSTM``/``GRU``/``RNN`` for weights-only ``torch.load`` loads it;
+    what comes back is that torch module (same weights and numbers), without rnnkit's class
+    and ``forward(..., lengths=)``. With any rnnkit option (``fused``, ``weight_drop``,
+    ``zoneout``, ``cell``, ...) it pickles as itself and keeps every option; a weights-only
+    load then needs ``rnnkit.safe_globals()``. ``copy.deepcopy`` always keeps the class.
     """
 
-    #: Take the generic path (whose fused kernel is faster) for CPU inputs even without extras.
+    #: Train on the fused kernel without being asked (:class:`FusedLSTM`); else ``fused=True``.
     prefer_fused_on_cpu: bool = False
 
     def __init__(
@@ -124,9 +136,11 @@ class DropIn:
         merge: str = "concat",
         force_generic: bool = False,
         checkpoint_every: int | None = None,
+        fused: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        torchs = set(self.__dict__)  # what a pickle standing in for the torch class keeps
         self.__dict__["_template"] = None  # unregistered: no second copy in state_dict
         if cell is not None and not callable(cell):
             raise ValueError(f"cell must be a RecurrentCell class or factory, got {cell!r}")
@@ -149,6 +163,7 @@ class DropIn:
         )
         self._train_only = bool(self.recurrent_dropout or self.variational_dropout)
         self._torch_layout = True
+        self.fused = self._check_fused(check_bool("fused", fused))
         generic = bool(self._structural or self._train_only or self.checkpoint_every)
         if generic and self.proj_size > 0:
             raise ValueError(
@@ -156,9 +171,23 @@ class DropIn:
                 "options that need rnnkit's loop (cell, zoneout, dropouts, residual, "
                 "merge, checkpoint_every)"
             )
-        if self.proj_size == 0 and (generic or self.prefer_fused_on_cpu):
+        self._torch_only = not (generic or self.fused or self.weight_drop is not None)
+        if self.proj_size == 0 and (generic or self.fused):
             with _private_stream():  # torch's __init__ alone draws from the global stream
                 self._build(kwargs.get("device"), kwargs.get("dtype"))
+        own = [name for name in self.__dict__ if name not in torchs]
+        self.__dict__["_rnnkit_attributes"] = (*own, "_rnnkit_attributes")  # a tuple pickles
+
+    def _check_fused(self, fused: bool) -> bool:
+        """``fused`` or the class's default; refused where no fused kernel would run."""
+        if fused and self.cell_factory is None and self.mode.startswith("RNN"):
+            raise ValueError(
+                "fused=True: rnnkit has no fused kernel for the Elman RNN; torch's native "
+                "kernel (the default) is its fast path"
+            )
+        if fused and self.proj_size > 0:
+            raise ValueError(f"fused=True needs proj_size=0, got proj_size={self.proj_size}")
+        return fused or self.prefer_fused_on_cpu
 
     # ----- construction of the generic path -----
 
@@ -257,6 +286,24 @@ class DropIn:
         if self.__dict__.get("_torch_layout", True):  # called by torch's __init__ too
             super().flatten_parameters()
 
+    # ----- pickling and copies (rnnkit.layers.pickling) -----
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """As the torch class when only torch's options are set, else as this class."""
+        return reduce_drop_in(self, protocol)
+
+    def __deepcopy__(self, memo: dict) -> DropIn:
+        """A copy of this class, options included: only a pickle stands in for torch's."""
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        copied.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return copied
+
+    def __copy__(self) -> DropIn:
+        copied = type(self).__new__(type(self))
+        copied.__setstate__(self.__getstate__())
+        return copied
+
     def train(self, mode: bool = True) -> DropIn:
         super().train(mode)
         if self._template is not None:
@@ -288,7 +335,7 @@ class DropIn:
         Only when gradients are recorded: the fused kernel wins by its batched backward; a
         forward pass alone is as fast or faster on the native kernel.
         """
-        if not (self.prefer_fused_on_cpu and self._template is not None):
+        if not (self.fused and self._template is not None):
             return False
         data = input.data if isinstance(input, PackedSequence) else input
         return data.is_cpu and torch.is_grad_enabled()
@@ -354,7 +401,8 @@ class DropIn:
         extras = [super().extra_repr()]
         if self.cell_factory is not None:
             extras.append(f"cell={getattr(self.cell_factory, '__name__', self.cell_factory)}")
-        for name in ("recurrent_dropout", "variational_dropout", "residual", "force_generic"):
+        names = ("recurrent_dropout", "variational_dropout", "residual", "force_generic", "fused")
+        for name in names:
             if getattr(self, name):
                 extras.append(f"{name}={getattr(self, name)}")
         if any(self.zoneout):

@@ -15,10 +15,11 @@ class LSTM(DropIn, nn.LSTM):
     """``torch.nn.LSTM`` (same arguments, state dict and return values) plus rnnkit's extras.
 
     The extra keyword options (``cell``, ``zoneout``, ``recurrent_dropout``,
-    ``variational_dropout``, ``weight_drop``, ``residual``, ``merge``, ``force_generic``)
-    and ``forward(..., lengths=)`` are described in :class:`~rnnkit.layers.dropin.DropIn`.
-    ``zoneout`` is a probability for h and c, or a pair ``(p_h, p_c)``. The generic path
-    unrolls :class:`~rnnkit.cells.lstm.LSTMCell` (torch's equations and layout).
+    ``variational_dropout``, ``weight_drop``, ``residual``, ``merge``, ``force_generic``,
+    ``checkpoint_every``, ``fused``) and ``forward(..., lengths=)`` are described in
+    :class:`~rnnkit.layers.dropin.DropIn`. ``zoneout`` is a probability for h and c, or a
+    pair ``(p_h, p_c)``. The generic path unrolls :class:`~rnnkit.cells.lstm.LSTMCell`
+    (torch's equations and layout). ``fused=True`` is :class:`FusedLSTM`'s behaviour.
 
     Example:
         >>> lstm = LSTM(8, 16, num_layers=2, batch_first=True, zoneout=(0.05, 0.5))
@@ -48,16 +49,16 @@ class GRU(DropIn, nn.GRU):
 
     Options as :class:`~rnnkit.layers.dropin.DropIn`; ``zoneout`` acts on h. The generic
     path unrolls :class:`~rnnkit.cells.gru.GRUCell` with ``reset_after=True`` (torch's form).
-    On CPU it runs even without extras whenever gradients are recorded: torch's CPU GRU is
-    a chain of per-step autograd ops, and rnnkit's fused GRU kernel (batched backward)
-    computes the same values faster (docs/benchmarks.md).
+    Given only torch's options it runs torch's kernel and trains bit for bit as
+    ``torch.nn.GRU``. ``fused=True`` opts in to rnnkit's fused GRU kernel when training on
+    CPU: torch's CPU GRU backward is a chain of per-step autograd ops, the fused kernel's is
+    batched, faster (docs/layers.md, "Speed") and equal to float rounding, not bit for bit.
 
     Example:
         >>> gru = GRU(8, 16, bidirectional=True, merge="sum", recurrent_dropout=0.25)
         >>> output, h_n = gru(torch.randn(10, 4, 8), lengths=torch.tensor([10, 7, 3, 1]))
+        >>> fast = GRU(8, 16, num_layers=2, fused=True)  # rnnkit's fused CPU kernel
     """
-
-    prefer_fused_on_cpu = True
 
     def _default_cell(self, input_size: int) -> RecurrentCell:
         return GRUCell(input_size, self.hidden_size, bias=self.bias)

@@ -89,13 +89,16 @@ def recurrent_stack(
     regularizers and ``residual`` are :class:`~rnnkit.layers.dropin.DropIn`'s; a native cell
     with none of them runs torch's kernel. ``fused``: an LSTM stack is a
     :class:`~rnnkit.layers.FusedLSTM` (rnnkit's fused CPU kernels when training on padded
-    batches; ``rnnkit.GRU`` already prefers them). Parameter names are torch's
-    (``weight_ih_l0``, ...), plus the cell's own for a non-native cell.
+    batches). A GRU stack always trains on rnnkit's fused GRU kernel (``GRU(fused=True)``).
+    Parameter names are torch's (``weight_ih_l0``, ...), plus the cell's own for a non-native
+    cell.
     """
     kind = _kind(cell)
     if kind.layer is None:
         raise ValueError(f"cell {cell!r} has no recurrent stack; build one step with make_cell")
     layer = FusedLSTM if fused and kind.layer is LSTM else kind.layer
+    # the tasks' GRUs trained on the fused kernel when it was rnnkit.GRU's default: keep it
+    gru = {"fused": True} if kind.layer is GRU else {}
     return layer(
         input_size,
         hidden_size,
@@ -107,5 +110,6 @@ def recurrent_stack(
         weight_drop=weight_drop,
         recurrent_dropout=recurrent_dropout,
         residual=residual,
+        **gru,
         **({} if kind.native else {"cell": kind.cell}),
     )
