@@ -3,6 +3,7 @@ state and stops; resuming from it gives the uninterrupted run's weights bit for 
 time-based saves (a fake clock) and the throughput of a resumed session."""
 
 import itertools
+import json
 import os
 import re
 import signal
@@ -68,9 +69,7 @@ def whole(tmp_path_factory):
 
 
 @pytest.mark.parametrize("step", [3, 14], ids=["before-validation", "after-validation"])
-def test_sigint_saves_the_state_and_resuming_gives_the_uninterrupted_weights(
-    tmp_path, whole, step
-):
+def test_sigint_saves_the_state_and_resuming_gives_the_uninterrupted_weights(tmp_path, whole, step):
     before = signal.getsignal(signal.SIGINT)
     t = trainer(tmp_path)
     t.callbacks = signal_at(step, signal.SIGINT)
@@ -264,3 +263,52 @@ def test_cli_process_stopped_by_sigterm_after_a_validation(tmp_path, text):
     )
     assert [p.name for p in checkpoint.step_dirs(tmp_path / "run")] == ["step-000011"]
     assert [r["step"] for r in read_metrics(tmp_path / "run", "valid")] == [10]
+
+
+#: two forked gloo ranks; only rank 1 receives SIGINT, after update 3
+DDP = """
+import json, os, signal, sys
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from rnnkit.errors import Interrupted
+from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.training.trainer import TrainConfig, Trainer
+
+def work(rank, tmp):
+    dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank,
+                            world_size=2)
+    ids = torch.randint(13, (1200,), generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = LanguageModel(LanguageModelConfig(13, hidden_size=10, num_layers=1))
+    config = TrainConfig(batch_size=4, bptt=10, max_steps=8, eval_every=4, save_every=100)
+    send = lambda t, m: m["step"] == 3 and rank == 1 and os.kill(os.getpid(), signal.SIGINT)
+    trainer = Trainer(model, ids[:1000], ids[1000:], config, out_dir=f"{tmp}/run",
+                      callbacks={"on_step_end": [send]}, progress=False)
+    try:
+        trainer.fit()
+        result = {"finished": trainer.step}
+    except Interrupted as e:
+        result = {"step": e.step, "signum": e.signum, "best": e.best}
+    with open(f"{tmp}/result-{rank}.json", "w") as f:
+        json.dump(result, f)
+    dist.destroy_process_group()
+
+if __name__ == "__main__":
+    import torch._dynamo  # noqa: F401  (what the optimizer imports: once, before the fork)
+    mp.start_processes(work, args=(sys.argv[1],), nprocs=2, start_method="fork")
+"""
+
+
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_update(tmp_path):
+    """The save is collective (every rank's RNG and carried state), so a signal that reaches
+    one rank only must stop all of them after the same update, or the others would hang."""
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                          text=True, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [json.loads((tmp_path / f"result-{r}.json").read_text()) for r in (0, 1)]
+    assert results == [{"step": 3, "signum": signal.SIGINT, "best": False}] * 2
+    assert [p.name for p in checkpoint.step_dirs(tmp_path / "run")] == ["step-000003"]
