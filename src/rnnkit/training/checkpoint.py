@@ -19,7 +19,9 @@ earlier steps as they were. Resuming picks the newest complete one.
 
 from __future__ import annotations
 
+import importlib
 import json
+import math
 import random
 import re
 import shutil
@@ -185,6 +187,279 @@ def optimizer_from_files(
         for g in meta["param_groups"]
     ]
     optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+# -- checking a saved state before loading it -----------------------------------------
+
+
+class StateFieldError(ValueError):
+    """A field of a saved trainer state that cannot be loaded (``str``: ``field X: why``)."""
+
+    def __init__(self, label: str, why: str) -> None:
+        super().__init__(f"field {label}: {why}")
+
+
+def check_state(
+    state: dict[str, Any],
+    reference: dict[str, Any],
+    optimizer: torch.optim.Optimizer,
+    *,
+    where: str | Path,
+) -> None:
+    """Check a saved trainer state field by field before anything of it is loaded.
+
+    ``reference`` is the ``state_dict()`` of the trainer about to load it: each section must
+    have its keys and the JSON types of its values (counters: integers >= 0); the optimizer's
+    groups and tensors must fit ``optimizer``'s parameters; RNG states are tried on scratch
+    generators, never the global ones; the step matches the directory's name.
+
+    Raises:
+        CheckpointError: one line, ``FILE: field X: what is wrong``.
+    """
+    where = Path(where)
+    meta, tensors = state["meta"], state["tensors"]
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    try:
+        _check_meta(meta, reference["meta"], where)
+    except StateFieldError as e:
+        raise CheckpointError(f"{where / META_NAME}: {e}") from None
+    try:
+        _check_tensors(tensors, meta, parameters)
+    except StateFieldError as e:
+        raise CheckpointError(f"{where / TENSORS_NAME}: {e}") from None
+
+
+#: sections whose reference value says nothing of the saved one (checked apart, or optional)
+_APART = ("config", "lr", "best_valid", "hidden", "optimizer", "global_rng", "grad_scaler",
+          "nt_asgd")
+
+
+def _check_meta(meta: dict[str, Any], reference: dict[str, Any], where: Path) -> None:
+    """``trainer.json``'s fields: like the reference's, then what types cannot say."""
+    _check_like(meta, {"format": FORMAT, **reference}, "", skip=_APART)
+    if not isinstance(meta["config"], dict):
+        raise StateFieldError("config", f"expected an object, got {_json_type(meta['config'])}")
+    if (m := _STEP_DIR.match(where.name)) and meta["step"] != int(m[1]):
+        raise StateFieldError("step", f"{meta['step']} in a directory named {where.name}")
+    for name in ("elapsed_s", "lr"):
+        if not _is_finite(meta[name]) or meta[name] < 0:
+            raise StateFieldError(name, f"expected a finite number >= 0, got {meta[name]!r:.40}")
+    best = meta["best_valid"]
+    if best is not None and not _is_finite(best):
+        raise StateFieldError("best_valid", f"expected null or a finite number, got {best!r:.40}")
+    if meta["world_size"] != reference["world_size"]:
+        raise StateFieldError("world_size", f"saved by {meta['world_size']} processes; resume "
+                              f"with the same number, not {reference['world_size']}")  # fmt: skip
+    _check_like(meta["global_rng"], reference["global_rng"], "global_rng", skip=("python",))
+    _check_python_rng(meta["global_rng"]["python"], "global_rng.python")
+    _check_numpy_rng(meta["global_rng"]["numpy"])
+    if isinstance(meta["data"], dict) and "window_rng" in meta["data"]:
+        _check_python_rng(meta["data"]["window_rng"], "data.window_rng")
+    _check_optimizer_meta(meta["optimizer"], reference["optimizer"])
+    _check_hidden_structure(meta["hidden"], "hidden")
+
+
+def _check_like(saved: Any, ref: Any, label: str, *, skip: tuple[str, ...] = ()) -> None:
+    """``saved`` has the JSON shape of ``ref``: the same keys, types and list lengths (a
+    reference ``None`` is optional and says nothing); integers are counters, so >= 0."""
+    if ref is None:
+        return
+    name = label or "(top level)"
+    if isinstance(ref, dict):
+        if not isinstance(saved, dict):
+            raise StateFieldError(name, f"expected an object, got {_json_type(saved)}")
+        if missing := [k for k in ref if k not in saved]:
+            raise StateFieldError(_join(label, missing[0]), "missing")
+        if unknown := sorted(set(saved) - set(ref), key=str):
+            raise StateFieldError(_join(label, unknown[0]), f"unknown (valid: {', '.join(ref)})")
+        for key, value in ref.items():
+            if key not in skip:
+                _check_like(saved[key], value, _join(label, key))
+    elif name.endswith("lr"):  # a learning rate: the schedule makes an integer a float
+        if not _is_finite(saved):
+            raise StateFieldError(name, f"expected a finite number, got {saved!r:.40}")
+    elif isinstance(ref, (list, tuple)):  # JSON's lists are tuples in a live state (betas)
+        if not isinstance(saved, list):
+            raise StateFieldError(name, f"expected a list, got {_json_type(saved)}")
+        if len(saved) == len(ref):
+            for i, (s, r) in enumerate(zip(saved, ref, strict=True)):
+                _check_like(s, r, f"{label}[{i}]")
+    elif isinstance(ref, bool):
+        if not isinstance(saved, bool):
+            raise StateFieldError(name, f"expected true or false, got {saved!r:.40}")
+    elif isinstance(ref, int):
+        if not (isinstance(saved, int) and not isinstance(saved, bool)) or saved < 0:
+            raise StateFieldError(name, f"expected an integer >= 0, got {saved!r:.40}")
+    elif isinstance(ref, float):
+        if not _is_finite(saved):
+            raise StateFieldError(name, f"expected a finite number, got {saved!r:.40}")
+    elif isinstance(ref, str) and not isinstance(saved, str):
+        raise StateFieldError(name, f"expected a string, got {_json_type(saved)}")
+
+
+def _check_python_rng(value: Any, label: str) -> None:
+    """A ``random.getstate()`` as JSON, tried on a scratch generator."""
+    try:
+        random.Random().setstate(python_rng_from_json(value))
+    except (TypeError, ValueError, OverflowError):
+        raise StateFieldError(label, "not a Python RNG state (version, 625 words, gauss)") from None
+
+
+def _check_numpy_rng(value: dict[str, Any]) -> None:
+    """NumPy's global RNG state as JSON, tried on a scratch generator."""
+    try:
+        state = {**value, "state": {**value["state"],
+                                    "key": np.array(value["state"]["key"], dtype=np.uint32)}}
+        np.random.RandomState().set_state(state)
+    except (TypeError, ValueError, OverflowError, KeyError):
+        raise StateFieldError("global_rng.numpy", "not a NumPy RNG state") from None
+
+
+def _check_optimizer_meta(saved: Any, ref: dict[str, Any]) -> None:
+    """The optimizer's groups are this optimizer's: same count, options and parameters."""
+    _check_like(saved, {"param_groups": [], "values": {}}, "optimizer")
+    groups, mine = saved["param_groups"], ref["param_groups"]
+    if len(groups) != len(mine):
+        raise StateFieldError("optimizer.param_groups",
+                              f"{len(groups)} groups; this model's optimizer has {len(mine)}")
+    for i, (group, own) in enumerate(zip(groups, mine, strict=True)):
+        label = f"optimizer.param_groups[{i}]"
+        _check_like(group, {**own, "params": []}, label)  # None options (foreach) stay open
+        if group["params"] != own["params"]:
+            raise StateFieldError(f"{label}.params", f"does not match this model's parameters "
+                                  f"(expected {len(own['params'])} indices in order)")
+    count = sum(len(g["params"]) for g in mine)
+    for index, entries in saved["values"].items():
+        label = f"optimizer.values.{index}"
+        if not (index.isdigit() and int(index) < count):
+            raise StateFieldError(label, f"no such parameter (the model has {count})")
+        if not isinstance(entries, dict):
+            raise StateFieldError(label, f"expected an object, got {_json_type(entries)}")
+
+
+def _check_hidden_structure(node: Any, label: str) -> None:
+    """What :func:`~rnnkit.cells.state.flatten_state` writes: null, "tensor" or a tuple/list
+    (of rnnkit's own NamedTuples, by name) of those."""
+    if node is None or node == "tensor":
+        return
+    if not (isinstance(node, dict) and set(node) == {"type", "items"}
+            and isinstance(node["items"], list) and isinstance(node["type"], str)):  # fmt: skip
+        raise StateFieldError(label, f"not a recurrent state's layout: {node!r:.60}")
+    kind = node["type"]
+    if kind not in ("tuple", "list") and not _is_rnnkit_class(kind):
+        raise StateFieldError(f"{label}.type", f"unknown state type {kind!r:.60}")
+    for i, item in enumerate(node["items"]):
+        _check_hidden_structure(item, f"{label}.items[{i}]")
+
+
+def _is_rnnkit_class(kind: str) -> bool:
+    """``"rnnkit.module:Name"`` naming a class of rnnkit (nothing outside it is imported)."""
+    module, _, name = kind.partition(":")
+    if not module.startswith("rnnkit.") or not name.isidentifier():
+        return False
+    try:
+        return isinstance(getattr(importlib.import_module(module), name), type)
+    except (ImportError, AttributeError):
+        return False
+
+
+def _count_tensors(node: Any) -> int:
+    if node == "tensor":
+        return 1
+    return sum(map(_count_tensors, node["items"])) if isinstance(node, dict) else 0
+
+
+_TENSOR_NAME = re.compile(r"^(?:rng\.torch\.(\d+)|hidden\.(\d+)\.(\d+)|nt_asgd\.(\d+)"
+                          r"|optimizer\.(\d+)\.(\w+))$")  # fmt: skip
+
+
+def _check_tensors(tensors: dict[str, Tensor], meta: dict[str, Any], params: list) -> None:
+    """``trainer.safetensors``: RNG states that load, carried state matching its layout,
+    optimizer and averaging tensors shaped like their parameters."""
+    world = meta["world_size"]
+    for rank in range(world):
+        _check_torch_rng(tensors.get(f"rng.torch.{rank}"), f"rng.torch.{rank}")
+    hidden = _count_tensors(meta["hidden"])
+    for name in sorted(tensors):
+        m = _TENSOR_NAME.match(name)
+        if m is None:
+            raise StateFieldError(name, "unknown tensor")
+        t = tensors[name]
+        if m[1] is not None and int(m[1]) >= world:
+            raise StateFieldError(name, f"a state of rank {m[1]} in a run of {world} processes")
+        if m[2] is not None and (int(m[2]) >= world or int(m[3]) >= hidden):
+            raise StateFieldError(name, f"not in the carried state's layout ({hidden} tensors "
+                                  f"per rank, {world} ranks)")  # fmt: skip
+        if m[2] is not None and not t.is_floating_point():
+            raise StateFieldError(name, f"expected a floating-point tensor, got {t.dtype}")
+        index = m[4] or m[5]
+        if index is not None:
+            _check_like_parameter(name, t, params, int(index))
+    for rank in range(world):
+        for i in range(hidden):
+            if f"hidden.{rank}.{i}" not in tensors:
+                raise StateFieldError(f"hidden.{rank}.{i}", "missing (the layout in trainer.json "
+                                      f"has {hidden} tensors)")  # fmt: skip
+    _check_optimizer_keys(tensors, meta["optimizer"]["values"])
+
+
+def _check_torch_rng(t: Tensor | None, label: str) -> None:
+    """A torch CPU generator's state, tried on a scratch generator."""
+    if t is None:
+        raise StateFieldError(label, "missing")
+    try:
+        torch.Generator().set_state(t)
+    except (TypeError, RuntimeError):
+        raise StateFieldError(label, f"not a torch RNG state ({t.dtype}, {tuple(t.shape)}; "
+                              f"expected torch.uint8, {tuple(torch.get_rng_state().shape)})"
+                              ) from None  # fmt: skip
+
+
+def _check_like_parameter(name: str, t: Tensor, params: list, index: int) -> None:
+    """An optimizer or averaging tensor: a float scalar (a step count) or the parameter's
+    shape."""
+    if index >= len(params):
+        raise StateFieldError(name, f"no parameter {index} (the model has {len(params)})")
+    shape = tuple(params[index].shape)
+    if not t.is_floating_point():
+        raise StateFieldError(name, f"expected a floating-point tensor, got {t.dtype}")
+    scalar_ok = name.startswith("optimizer.")
+    if tuple(t.shape) != shape and not (scalar_ok and t.dim() == 0):
+        raise StateFieldError(name, f"shape {tuple(t.shape)}; parameter {index} has {shape}")
+
+
+def _check_optimizer_keys(tensors: dict[str, Tensor], values: dict[str, dict]) -> None:
+    """Every parameter with optimizer state has the same entries (Adam: step, exp_avg,
+    exp_avg_sq): a dropped one would fail in the first update."""
+    keys: dict[int, set[str]] = {}
+    for name in tensors:
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            keys.setdefault(int(index), set()).add(key)
+    for index, entries in values.items():
+        keys.setdefault(int(index), set()).update(entries)
+    if not keys:
+        return
+    first = min(keys)
+    for index, found in sorted(keys.items()):
+        if found != keys[first]:
+            missing = sorted(keys[first] ^ found)[0]
+            raise StateFieldError(f"optimizer.{index}.{missing}", "missing or extra: parameter "
+                                  f"{first} has {', '.join(sorted(keys[first]))}")  # fmt: skip
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _join(label: str, key: Any) -> str:
+    return f"{label}.{key}" if label else str(key)
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             type(None): "null", int: "a number", float: "a number"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
 
 
 # -- run records ------------------------------------------------------------------------

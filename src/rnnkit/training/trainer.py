@@ -457,6 +457,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any], *, where: str = "trainer state") -> None:
         """Inverse of :meth:`state_dict`; refuses other settings or another process count."""
         meta, tensors = state["meta"], state["tensors"]
+        ckpt.check_state(state, self.state_dict(), self.optimizer, where=where)  # before any load
         self._check_compatible(meta, where)
         rank = self.workers.rank
         ckpt.optimizer_from_files(self.optimizer, tensors, meta["optimizer"])
