@@ -8,6 +8,7 @@ else (a traceback, another exit status, more than one line on stderr, a case tha
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import re
@@ -182,6 +183,16 @@ def timed(run: Callable[[], Outcome]) -> Outcome:
     outcome = run()
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """relative path -> SHA-256 of every file under ``root`` (and ``""`` for a folder): equal
+    digests mean no file was written, added or removed there."""
+    digest = {}
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
+        digest[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+    return digest
 
 
 def check(command: str, outcome: Outcome, case: str) -> Outcome:

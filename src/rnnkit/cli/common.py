@@ -202,6 +202,7 @@ def save_attention_plot(path: Path, translation: Any, source: list[str]) -> None
     if translation.attention is None:
         raise UsageError("--plot-attention: this model has no attention to plot")
     rows = [*translation.tokens, "</s>"][: translation.attention.shape[0]]
+    path.parent.mkdir(parents=True, exist_ok=True)  # as every other plot option does
     plot_attention(translation.attention[: len(rows), : len(source)], rows, source, path)
     print(f"attention heatmap: {path}", file=sys.stderr)
 
