@@ -16,7 +16,7 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.data.vocab import CharVocab
-from rnnkit.errors import Interrupted
+from rnnkit.errors import CheckpointError, Interrupted
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.training import checkpoint
 from rnnkit.training.interrupts import SignalGuard
@@ -271,7 +271,7 @@ import json, os, signal, sys
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from rnnkit.errors import Interrupted
+from rnnkit.errors import CheckpointError, Interrupted
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.training.trainer import TrainConfig, Trainer
 
@@ -312,3 +312,23 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_update(tmp_path):
     results = [json.loads((tmp_path / f"result-{r}.json").read_text()) for r in (0, 1)]
     assert results == [{"step": 3, "signum": signal.SIGINT, "best": False}] * 2
     assert [p.name for p in checkpoint.step_dirs(tmp_path / "run")] == ["step-000003"]
+
+
+def test_a_run_recorded_before_time_based_saves_still_resumes(tmp_path):
+    """A run.json written before ``save_every_minutes`` existed reads back with its default;
+    a bad value of it is still refused, naming the field."""
+    from rnnkit.apps import tag
+    from rnnkit.apps.runs import RunConfig, load_record, save_record
+
+    data = tag.TagData(str(tmp_path / "t.conllu"), str(tmp_path / "d.conllu"))
+    model = tag.JOB.complete_model(tag.PRESETS["tiny"].model)
+    config = RunConfig(data, model, TrainConfig(**tag.PRESETS["tiny"].training))
+    path = save_record(tmp_path, tag.JOB, config)
+    record = json.loads(path.read_text())
+    del record["training"]["save_every_minutes"]
+    path.write_text(json.dumps(record))
+    assert load_record(tmp_path, tag.JOB).training.save_every_minutes == 5.0
+    record["training"]["save_every_minutes"] = -1
+    path.write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match=r"field training.save_every_minutes: must be in"):
+        load_record(tmp_path, tag.JOB)
