@@ -14,6 +14,7 @@ over that reference's length, summed over the split).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -26,12 +27,13 @@ from rnnkit.apps import plan
 from rnnkit.apps.runs import Job, Preset, Run, begin
 from rnnkit.data.cmudict import load_cmudict, split_words
 from rnnkit.data.padded import BucketBatches, iter_batches
-from rnnkit.data.pair_batches import PairEncoder, pointer_positions
+from rnnkit.data.pair_batches import BOS, EOS, PairEncoder, pointer_positions
 from rnnkit.data.pairs import PAIR_TOKENS, Pair, read_pairs
 from rnnkit.errors import DataError
 from rnnkit.options import option
 from rnnkit.tasks.pretrained import Pretrained, write_json
 from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig, input_tokens
+from rnnkit.training import raml
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import edit_distance
 from rnnkit.training.trainer import Trainer
@@ -75,6 +77,10 @@ class PairData:
                                    high=0.5)  # fmt: skip
     test_fraction: float = option(0.1, "share of the sources for the test report", low=0.0,
                                   high=0.5)  # fmt: skip
+    raml_tau: float = option(
+        0.0, "RAML: train on targets sampled at edit distance e with weight exp(-e/tau), "
+        "rescaled (rnnkit.training.raml; 0: maximum likelihood)", low=0.0, high=10.0,
+    )  # fmt: skip
 
 
 #: ``rnnkit train seq2seq`` for the run lifecycle (:mod:`rnnkit.apps.runs`)
@@ -235,15 +241,32 @@ def fit(
 
 
 def pair_batches(
-    encoder: PairEncoder, pairs: Sequence[Pair], config: TrainConfig
-) -> tuple[BucketBatches, list[Any]]:
-    """Training batches (bucketed by source length) over ``pairs``."""
+    encoder: PairEncoder, pairs: Sequence[Pair], config: TrainConfig, *, raml_tau: float = 0.0
+) -> BucketBatches:
+    """Training batches (bucketed by source length) over ``pairs``; with ``raml_tau`` > 0 each
+    batch's targets are drawn afresh from RAML's payoff distribution around the gold ones."""
     sources = [p.source for p in pairs]
     targets = [p.target for p in pairs]
-    return BucketBatches(
-        sources, targets, config.batch_size, seed=config.seed,
-        collate=lambda order: encoder.batch(sources, targets, order),
-    )  # fmt: skip
+    collate = lambda order: encoder.batch(sources, targets, order)  # noqa: E731
+    if raml_tau > 0:
+        collate = raml_collate(encoder, sources, targets, raml_tau, config.seed)
+    return BucketBatches(sources, targets, config.batch_size, seed=config.seed, collate=collate)
+
+
+def raml_collate(
+    encoder: PairEncoder, sources: Sequence[Sequence[str]], targets: Sequence[Sequence[str]],
+    tau: float, seed: int,
+) -> Callable[[list[int]], Any]:  # fmt: skip
+    """A collate that samples each target from ``q(y | y*; tau)``. Its generator is seeded by
+    the run's seed and the batch's examples, so a resumed run draws the same targets."""
+    vocabulary = [t for t in encoder.target.itos[2:] if t not in (BOS, EOS)]
+
+    def collate(order: list[int]) -> Any:
+        rng = random.Random(f"raml:{seed}:{order}")
+        drawn = {i: raml.sample_target(targets[i], vocabulary, tau, rng) for i in order}
+        return encoder.batch(sources, drawn, order)
+
+    return collate
 
 
 def pair_plan(
@@ -304,13 +327,16 @@ def train_pairs(
     )
     if pointer:
         check_pointable(splits.train)
+        if data.raml_tau:
+            raise DataError("--raml-tau: a pointer output can only copy its source; RAML's "
+                            "edited targets would not be in it")  # fmt: skip
     torch.manual_seed(config.seed)
     target_size = 0 if encoder.target is None else len(encoder.target)
     task = {"job": "seq2seq", "source_tokens": data.source_tokens,
             "target_tokens": data.target_tokens}  # fmt: skip
     model = Seq2Seq(JOB.model_config(run.config, len(encoder.source), target_size), encoder,
                     task=task)  # fmt: skip
-    source = pair_batches(encoder, splits.train, config)
+    source = pair_batches(encoder, splits.train, config, raml_tau=data.raml_tau)
     valid = eval_batches(encoder, splits.valid[:VALID_CAP])
     fitted = fit(model, source, valid, run, progress=progress, say=say,
                  make_plan=lambda: pair_plan(model, encoder, splits.train, config))  # fmt: skip
