@@ -107,15 +107,19 @@ def interrupted(error: KeyboardInterrupt, args: argparse.Namespace | None) -> st
         return "interrupted"
     if isinstance(error, Interrupted):
         head, state, best = f"interrupted at step {error.step}", error.state_dir, error.best
+        out = state.parent.parent if state else out  # the run saved (train sort: OUT/<model>)
         saved = f"resumable state saved in {state}" if state else "no resumable state saved"
     else:
         head, state, best = "interrupted", newest_state(out), (out / "config.json").is_file()
         saved = f"resumable state kept in {state}" if state else "no resumable state yet"
     kept = f"the best model so far is in {out}" if best else "no best model yet (no validation)"
     line = f"{head}; {saved}; {kept}"
+    if not getattr(args, "resumable", True):  # the command regenerates its data each time
+        return f"{line}; start it again to train more"
     if (out / "trainer_state" / "run.json").is_file():
         again = "" if state else " (it starts over)"
-        line += f"; continue with: rnnkit train {args.task} --resume {shlex.quote(str(out))}{again}"
+        task = getattr(args, "task", "")
+        line += f"; continue with: rnnkit train {task} --resume {shlex.quote(str(out))}{again}"
     return line
 
 

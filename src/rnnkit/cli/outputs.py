@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from rnnkit.checks import check_unicode
 from rnnkit.cli.common import UsageError
 
 _CONFIG_BYTES = 1 << 20  # a config.json larger than this is not read to learn its format
@@ -110,7 +111,13 @@ def check_output_folder(folder: Path, option: str) -> None:
 
 def check_training_out(out: Path) -> None:
     """A fresh run's ``--out``: the directory it trains into may be a checkpoint (the run
-    lifecycle asks for ``--overwrite``), but not a folder inside another one."""
+    lifecycle asks for ``--overwrite``), but not a folder inside another one; and its name
+    must be UTF-8, which safetensors needs of a path (refused now, not at the first save)."""
+    try:
+        check_unicode("--out", str(out))
+    except ValueError:
+        raise UsageError(f"--out {out}: the name is not valid UTF-8, and the weights file "
+                         "cannot be written there; choose another name") from None  # fmt: skip
     held = holding_checkpoint(out)
     if held is not None and not _same(held[0], out):
         raise UsageError(f"--out {out}: inside the {held[1]} directory {held[0]}; train into "

@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_config_options(p.add_argument_group("lists"), JOB.data)
     add_config_options(p.add_argument_group("model"), JOB.model, skip=MODEL_FIELDS)
     add_training_options(p, skip=TBPTT_ONLY)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, resumable=False)  # an interrupt does not offer --resume
 
 
 def run(args: argparse.Namespace) -> None:
