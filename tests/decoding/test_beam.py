@@ -125,6 +125,35 @@ def test_an_example_decodes_the_same_alone_and_in_a_padded_batch(toys):
             assert not b.attention[:, S:].any()  # padding never attended
 
 
+@pytest.mark.parametrize(
+    "seed,eos_rate,beam,n_best", [(0, 0.3, 3, 1), (0, 1.0, 4, 2), (3, 0.3, 4, 3), (3, 1.0, 3, 1)]
+)
+def test_examples_stopping_at_different_steps_decode_as_they_do_alone(
+    toys, seed, eos_rate, beam, n_best
+):
+    # a stopped example leaves the batch (Beams.rows picks the rows kept): the examples that go
+    # on must keep their own rows, in order, with their own state and scores
+    model = toys.AttentionToy(seed=seed, eos_rate=eos_rate)
+    rows = []
+
+    def step(tokens, state):
+        rows.append(len(tokens))
+        return model.step(tokens, state)
+
+    kw = {"beam_size": beam, "n_best": n_best, "max_length": 12}
+    batch = beam_search(step, model.encode(SOURCES), batch_size=len(SOURCES), bos=model.bos,
+                        eos=EOS, attention=toys.attention_of, **kw)  # fmt: skip
+    shrinks = sum(later < now for now, later in itertools.pairwise(rows))
+    assert shrinks >= 2  # examples stopped at two different steps at least, others went on
+    for source, together in zip(SOURCES, batch, strict=True):
+        [alone] = beam_toy(toys, model, [source], **kw)
+        assert [(h.tokens, h.finished) for h in together] == [(h.tokens, h.finished) for h in alone]
+        for a, b in zip(alone, together, strict=True):
+            assert b.log_prob == pytest.approx(a.log_prob, abs=1e-6)
+            assert b.score == pytest.approx(a.score, abs=1e-6)
+            torch.testing.assert_close(b.attention[:, : len(source)], a.attention)
+
+
 class Recording:
     """A table model whose state carries the path fed to each row, and a log of those paths."""
 
