@@ -26,6 +26,7 @@ MODEL_FORMATS: dict[str, str] = {
     "rnnkit.seq2seq/1": "rnnkit.tasks.seq2seq:Seq2Seq",
     "rnnkit.context_to_sequence/1": "rnnkit.tasks.context_to_sequence:ContextToSequence",
     "rnnkit.long_range/1": "rnnkit.tasks.longrange:LongRangeModel",
+    "rnnkit.ctc_recognizer/1": "rnnkit.tasks.ctc:CTCRecognizer",
 }
 
 

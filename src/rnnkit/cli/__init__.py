@@ -27,12 +27,12 @@ __all__ = ["COMMANDS", "TRAIN_COMMANDS", "build_parser", "main"]
 #: modules of the ``rnnkit train <task>`` sub-commands, registered under ``train``
 TRAIN_COMMANDS = (
     "train_lm", "train_classify", "train_tag", "train_seq2seq", "train_sort", "train_digits",
-    "train_longrange",
+    "train_longrange", "train_ctc",
 )  # fmt: skip
 #: modules of the top-level commands
 COMMANDS = (
     "sample", "classify", "tag", "translate", "sort", "evaluate", "plot", "inspect", "serve",
-    "export",
+    "export", "recognise",
 )  # fmt: skip
 
 

@@ -1,0 +1,195 @@
+"""Reading lines with CTC: handwritten digit lines -> CNN columns -> BiLSTM -> CTC.
+
+What ``rnnkit train ctc`` does (``--source handwriting``, the only source so far): split
+scikit-learn's 1,797 scanned digits into training, validation and test scans (disjoint,
+stratified by digit), write lines of ``min_digits``–``max_digits`` digits with random widths,
+gaps and slant (:mod:`rnnkit.data.digit_lines`; test lines only from test scans), train a
+:class:`~rnnkit.tasks.ctc.CTCRecognizer` with the one Trainer (best checkpoint by validation
+sequence accuracy), and report on the test lines: sequence accuracy (the whole string right)
+and character error rate (edit distance / length, summed over the lines), greedy and prefix
+beam. With ``compare_minutes`` the attention reader of ``rnnkit train digits``
+(:class:`~rnnkit.tasks.context_to_sequence.ContextToSequence`) is trained on the same training
+lines for that long and read the same test lines, padded to its fixed width.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.apps import digits as digit_app
+from rnnkit.apps.runs import Job, Preset, Run
+from rnnkit.apps.seq2seq import Fitted, fit
+from rnnkit.data.digit_lines import DigitLines, digit_lines, max_line_width
+from rnnkit.data.digits import SIZE, split_scans
+from rnnkit.data.padded import BucketBatches, iter_batches
+from rnnkit.data.pair_batches import pad
+from rnnkit.options import option
+from rnnkit.tasks.context_to_sequence import ContextToSequence, ImageBatch, digit_vocab
+from rnnkit.tasks.ctc import CTCConfig, CTCRecognizer
+from rnnkit.tasks.pretrained import write_json
+from rnnkit.training.metrics import edit_distance
+from rnnkit.training.trainer import Trainer
+
+REPORT_NAME = "report.json"
+COMPARE_DIR = "attention"  # OUT/attention: the attention reader trained for comparison
+SOURCES = ("handwriting",)  # what the recogniser reads; a speech source will join these
+ALPHABETS = {"handwriting": "0123456789"}
+
+PRESETS: dict[str, Preset] = {
+    "handwriting": Preset(
+        "CNN columns -> BiLSTM 2x128 -> CTC, 10 minutes; the attention reader 10 minutes",
+        data={"compare_minutes": 10.0},
+        model={"channels": 32, "hidden_size": 128, "num_layers": 2},
+        training={"batch_size": 32, "lr": 2e-3, "max_minutes": 10.0, "eval_every": 250,
+                  "schedule": "cosine", "warmup_steps": 100, "clip_norm": 5.0},
+    ),
+    "tiny": Preset(
+        "tiny CNN and BiLSTM, 20 steps, few lines: smoke tests",
+        data={"train_lines": 64, "valid_lines": 16, "test_lines": 16},
+        model={"channels": 4, "hidden_size": 8, "num_layers": 1},
+        training={"batch_size": 8, "lr": 1e-2, "max_steps": 20, "eval_every": 10},
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CTCTask:
+    """The lines to read, and what to compare with."""
+
+    source: str = option("handwriting", "what to read: lines of handwritten digits",
+                         choices=SOURCES)  # fmt: skip
+    min_digits: int = option(3, "fewest digits in a line", low=1, high=32)
+    max_digits: int = option(8, "most digits in a line", low=1, high=32)
+    train_lines: int = option(40_000, "training lines (from training scans)", low=1,
+                              high=10**7)  # fmt: skip
+    valid_lines: int = option(1000, "validation lines (from validation scans)", low=1,
+                              high=10**6)  # fmt: skip
+    test_lines: int = option(2000, "test lines (from test scans)", low=1, high=10**6)
+    beam_size: int = option(8, "prefix beam width of the test report", low=1, high=1000)
+    compare_minutes: float = option(0.0, "minutes to train the attention reader of 'train "
+                                    "digits' on the same lines, for comparison (0: none)",
+                                    low=0.0, high=10_000.0)  # fmt: skip
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        if self.min_digits > self.max_digits:
+            raise ValueError(f"min_digits must be <= max_digits, got {self.min_digits} > "
+                             f"{self.max_digits}")  # fmt: skip
+
+
+#: ``rnnkit train ctc`` for the run lifecycle (:mod:`rnnkit.apps.runs`); the lines are
+#: regenerated from the recorded seed on ``--resume``
+JOB = Job("ctc", CTCTask, CTCConfig, sizes=("alphabet", "image_height"), presets=PRESETS,
+          metrics=CTCRecognizer.METRICS, probe=(ALPHABETS["handwriting"], SIZE))  # fmt: skip
+
+
+def make_lines(task: CTCTask, seed: int) -> tuple[DigitLines, DigitLines, DigitLines]:
+    """Train, validation and test lines, each from its own scans (and its own seed)."""
+    scans = split_scans(seed=seed)
+    counts = (task.train_lines, task.valid_lines, task.test_lines)
+    return tuple(
+        digit_lines(part, count, min_digits=task.min_digits, max_digits=task.max_digits,
+                    seed=seed * 3 + k)
+        for k, (part, count) in enumerate(zip(scans, counts, strict=True))
+    )  # fmt: skip
+
+
+def scores(found: Sequence[str], wanted: Sequence[str]) -> dict[str, float]:
+    """Sequence accuracy and character error rate (edits / characters, over all lines)."""
+    right = sum(f == w for f, w in zip(found, wanted, strict=True))
+    edits = sum(edit_distance(f, w) for f, w in zip(found, wanted, strict=True))
+    return {"sequence_accuracy": right / len(wanted),
+            "cer": edits / sum(len(w) for w in wanted)}  # fmt: skip
+
+
+@dataclass
+class CTCRun:
+    fitted: Fitted
+    greedy: dict[str, float]  # test sequence_accuracy, cer
+    beam: dict[str, float]
+    attention: dict[str, Any] | None  # the attention reader's test scores, steps, minutes
+
+
+def train_ctc(run: Run, *, progress: bool = True) -> CTCRun:
+    """Train on lines of training scans, choose on validation, report the test lines."""
+    task, config = run.config.data, run.config.training
+    train, valid, test = make_lines(task, config.seed)
+    torch.manual_seed(config.seed)
+    model = CTCRecognizer(JOB.model_config(run.config, ALPHABETS[task.source], SIZE))
+    batch = lambda data: lambda order: model.batch(data.images, data.labels, order)  # noqa: E731
+    source = BucketBatches(columns(train), train.labels, config.batch_size, seed=config.seed,
+                           collate=batch(train))  # fmt: skip
+    valid_batches = list(iter_batches(columns(valid), valid.labels, 256, collate=batch(valid)))
+    fitted = fit(model, source, valid_batches, run, progress=progress)
+    greedy = scores(fitted.model.recognise(test.images), test.labels)
+    beam = scores(fitted.model.recognise(test.images, beam_size=task.beam_size), test.labels)
+    attention = None
+    if task.compare_minutes > 0:
+        attention = compare_attention(task, config, (train, valid, test), run.out / COMPARE_DIR,
+                                      progress=progress)  # fmt: skip
+    write_json(Path(run.out) / REPORT_NAME, {
+        "best_valid_sequence_accuracy": fitted.best_valid, "steps": fitted.steps,
+        "wall_seconds": fitted.wall_seconds, "task": asdict(task),
+        "test": {"lines": len(test), "greedy": greedy,
+                 "beam": {**beam, "beam_size": task.beam_size}},
+        "attention": attention,
+    })  # fmt: skip
+    return CTCRun(fitted, greedy, beam, attention)
+
+
+def columns(data: DigitLines) -> list[range]:
+    """One sized item per line, its width: what the batches bucket by."""
+    return [range(image.shape[1]) for image in data.images]
+
+
+# -- the attention reader on the same lines -------------------------------------------------
+
+
+def compare_attention(
+    task: CTCTask, training: Any, lines: tuple[DigitLines, DigitLines, DigitLines], out: Path,
+    *, progress: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Train ``rnnkit train digits``'s model (its default preset) on the same training lines
+    for ``task.compare_minutes``, choose on the same validation lines, read the test lines.
+
+    Its CNN maps the whole image to one context vector, so every line is right-padded to the
+    widest line the generator can draw. It is trained afresh on every run (no ``--resume``).
+    """
+    train, valid, test = lines
+    width = max_line_width(task.max_digits)
+    width += width % 2  # the reader's one 2x2 pooling
+    vocab = digit_vocab()
+    preset = digit_app.PRESETS["default"]
+    config = replace(training, **{**preset.training, "max_minutes": task.compare_minutes,
+                                  "max_steps": None, "monitor": None})  # fmt: skip
+    torch.manual_seed(training.seed)
+    model = ContextToSequence(digit_app.JOB.model(len(vocab), SIZE, width, **preset.model), vocab)
+    batch = lambda data: lambda order: fixed_width(data, order, width, vocab)  # noqa: E731
+    source = BucketBatches(columns(train), train.labels, config.batch_size, seed=config.seed,
+                           collate=batch(train))  # fmt: skip
+    valid_batches = list(iter_batches(columns(valid), valid.labels, 256, collate=batch(valid)))
+    trainer = Trainer(model, source, valid_batches, config, out_dir=out, progress=progress)
+    trainer.fit()
+    best = ContextToSequence.from_pretrained(out)
+    everything = fixed_width(test, range(len(test)), width, vocab)
+    found = best.read(everything.images, everything.widths, max_length=task.max_digits + 1)
+    return {**scores(found, test.labels), "steps": trainer.step, "image_width": width,
+            "minutes": task.compare_minutes}  # fmt: skip
+
+
+def fixed_width(data: DigitLines, order: Sequence[int], width: int, vocab: Any) -> ImageBatch:
+    """Lines ``order`` as the attention reader's batch: (B, 1, 8, width) images, and as
+    "widths" the 8-column slots each line covers (what its attention mask counts)."""
+    images = torch.zeros(len(order), 1, SIZE, width)
+    for row, i in enumerate(order):
+        images[row, 0, :, : data.images[i].shape[1]] = data.images[i]
+    slots = torch.tensor([math.ceil(data.images[i].shape[1] / SIZE) for i in order])
+    target, lengths = pad([vocab.encode(data.labels[i]) for i in order])
+    return ImageBatch(images, slots, target, lengths, torch.tensor(list(order)))
