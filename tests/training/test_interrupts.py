@@ -332,3 +332,18 @@ def test_a_run_recorded_before_time_based_saves_still_resumes(tmp_path):
     path.write_text(json.dumps(record))
     with pytest.raises(CheckpointError, match=r"field training.save_every_minutes: must be in"):
         load_record(tmp_path, tag.JOB)
+
+
+def test_cli_interrupted_sort_names_the_models_directory_and_offers_no_resume(
+    tmp_path, monkeypatch, capsys
+):
+    """``train sort`` trains each model into OUT/<model> and refuses --resume (it regenerates
+    its lists), so the line points there and tells the user to start again."""
+    out = tmp_path / "sort"
+    interrupt_at(monkeypatch, 3)
+    args = ["train", "sort", "--preset", "tiny", "--models", "plain", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"rnnkit: interrupted at step 3; resumable state saved in {out}/plain/trainer_state/"
+        "step-000003; no best model yet (no validation); start it again to train more"
+    )
