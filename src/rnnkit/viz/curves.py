@@ -51,7 +51,7 @@ def metrics_records(path: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line) if line.strip() else None
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # bad JSON, or nested deeper than the stack
             if number == len(lines):  # no newline yet: the trainer is writing this line
                 break
             raise RnnkitError(f"{path}:{number}: not a JSON record") from None
