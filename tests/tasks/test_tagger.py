@@ -1,5 +1,7 @@
 """Tagger: padding, character words, word dropout, overfitting, checkpoints, evaluation."""
 
+import itertools
+
 import pytest
 import torch
 
@@ -89,6 +91,37 @@ def test_tiny_tagger_overfits_ten_sentences(crf):
     valid = list(iter_batches(lengths, TAGS, 10, collate=collate(model)))
     Trainer(model, source, valid, config, progress=False).fit()
     assert model.tag(WORDS) == TAGS
+
+
+def brute_force_best(emissions, start, transitions, end) -> list[int]:
+    """The highest-scoring tag sequence for (L, K) emissions, trying all K**L of them; the
+    score written from the CRF's definition: start + emissions + transitions + end."""
+    L, K = emissions.shape
+
+    def score(tags):
+        moves = sum(float(transitions[a, b]) for a, b in itertools.pairwise(tags))
+        emitted = sum(float(emissions[t, y]) for t, y in enumerate(tags))
+        return float(start[tags[0]]) + emitted + moves + float(end[tags[-1]])
+
+    return list(max(itertools.product(range(K), repeat=L), key=score))
+
+
+def test_a_crf_tagger_tags_with_the_best_sequence_over_all_tag_sequences():
+    model = tagger(crf=True)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # strong transitions: the best sequence is not the per-word best
+        for p in (model.crf.transitions, model.crf.start, model.crf.end):
+            p.copy_(torch.randn(p.shape, generator=g) * 3)
+    sentences = [w for w in WORDS if len(w) <= 4] + [["Unseen", "words", "here"]]
+    tagged = model.predict_ids(sentences)
+    argmax_differs = 0
+    for words, ids in zip(sentences, tagged, strict=True):
+        with torch.no_grad():
+            [emissions] = model(model.encoder.batch([words], None, [0]))  # (L, K)
+        crf = [p.detach() for p in (model.crf.start, model.crf.transitions, model.crf.end)]
+        assert ids == brute_force_best(emissions, *crf), words
+        argmax_differs += ids != emissions.argmax(-1).tolist()
+    assert argmax_differs >= 2  # so a per-word argmax would fail this test
 
 
 def test_load_round_trip_gives_identical_tags_and_scores(tmp_path):
