@@ -139,7 +139,7 @@ def test_label_without_lm_token_is_never_proposed() -> None:
     log_probs = frames(4, 3, 2)
     lm = LMFusion(bigram_step, torch.zeros(1, 1, dtype=torch.long), BOS, [None, 1, None])
     found = prefix_beam_search(log_probs, torch.tensor([4]), beam_size=50, lm=lm, lm_weight=1.0)[0]
-    assert all(2 not in h.tokens for h in found if math.isfinite(h.score))
+    assert found and all(2 not in h.tokens and math.isfinite(h.score) for h in found)
 
 
 @pytest.mark.parametrize(

@@ -176,8 +176,12 @@ def _extend(
         if prefix:
             stay.p_nb = np.logaddexp(stay.p_nb, beam.p_nb + y[prefix[-1]])
         for c in range(len(y)):
-            if c == blank or y[c] == NEG_INF:
-                continue
+            if (
+                c == blank
+                or y[c] == NEG_INF
+                or (lm is not None and _lm_step(beam, c, lm) == NEG_INF)
+            ):
+                continue  # impossible, or a label the LM has no token for
             grown = at((*prefix, c), beam, c)
             source = beam.p_b if prefix and c == prefix[-1] else total
             grown.p_nb = np.logaddexp(grown.p_nb, source + y[c])

@@ -8,6 +8,8 @@ compare outputs and every gradient with autograd, and with finite differences.
   ``backward(params, cache, dhs, ...) -> grads``, in torch's parameter layout.
 - :mod:`~rnnkit.reference.softmax`: the output layer ``W_hy``, ``b_y`` and softmax
   cross-entropy.
+- :mod:`~rnnkit.reference.ctc`: CTC's forward–backward recursion in log space, its loss and
+  gradient (the twin of :class:`rnnkit.layers.CTCLoss`).
 - :mod:`~rnnkit.reference.gradcheck`: central finite differences.
 - :mod:`~rnnkit.reference.char_rnn`: a complete character RNN (``python -m
   rnnkit.reference.char_rnn FILE``), after Karpathy's min-char-rnn.
@@ -15,11 +17,12 @@ compare outputs and every gradient with autograd, and with finite differences.
 See docs/glassbox.md.
 """
 
-from rnnkit.reference import gru, lstm, rnn, softmax
+from rnnkit.reference import ctc, gru, lstm, rnn, softmax
 from rnnkit.reference.gradcheck import max_relative_error, numerical_gradient
 from rnnkit.reference.softmax import softmax_cross_entropy
 
 __all__ = [
+    "ctc",
     "gru",
     "lstm",
     "max_relative_error",
