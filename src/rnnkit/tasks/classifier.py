@@ -114,6 +114,7 @@ class SequenceClassifier(Pretrained):
     """
 
     FORMAT, KIND = FORMAT, "sequence-classifier"
+    CONFIG = ClassifierConfig
     METRICS = ("loss", "accuracy")  # what evaluate() measures; the first picks the best model
 
     def __init__(

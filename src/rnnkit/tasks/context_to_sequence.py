@@ -130,6 +130,7 @@ class ContextToSequence(GeneratorMixin, Pretrained):
     """Context vector -> token sequence; see the module docstring."""
 
     FORMAT, KIND = FORMAT, "context-to-sequence model"
+    CONFIG = ContextConfig
 
     def __init__(
         self,

@@ -147,6 +147,7 @@ class LanguageModel(Pretrained):
     """
 
     FORMAT, KIND = FORMAT, "language-model"
+    CONFIG = LanguageModelConfig
     METRICS = ("nats", "bits")  # what evaluate() measures; the first picks the best model
 
     def __init__(self, config: LanguageModelConfig, vocab: Vocab | None = None) -> None:

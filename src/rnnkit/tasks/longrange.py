@@ -128,6 +128,7 @@ class LongRangeModel(Pretrained):
     """A cell and a linear head on one long-range task; see the module docstring."""
 
     FORMAT, KIND = FORMAT, "long-range"
+    CONFIG = LongRangeConfig
 
     def __init__(self, config: LongRangeConfig) -> None:
         super().__init__()

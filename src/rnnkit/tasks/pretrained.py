@@ -7,17 +7,19 @@ checkpoint where a good one stood.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import asdict
+from dataclasses import MISSING, asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from rnnkit.durable import atomic_write, atomic_write_all
 from rnnkit.errors import CheckpointError
+from rnnkit.tasks.fields import FieldError, check_fields
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -82,6 +84,68 @@ def load_weights(directory: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: corrupt weights file ({e})") from None
 
 
+def check_model_fields(config_cls: type, given: Any) -> dict[str, Any]:
+    """``config.json``'s ``model`` checked against its dataclass (:func:`check_fields`); a
+    field with a default may be missing (a checkpoint saved before the field existed)."""
+    fields = check_fields(config_cls, given, where="model", partial=True)
+    required = [f.name for f in dataclasses.fields(config_cls)
+                if f.init and f.default is MISSING and f.default_factory is MISSING]  # fmt: skip
+    if missing := [name for name in required if name not in fields]:
+        raise FieldError(f"field model.{missing[0]}: missing")
+    try:
+        config_cls(**fields)
+    except (TypeError, ValueError) as e:
+        raise FieldError(f"field model: {e}") from None
+    return fields
+
+
+def weight_shapes(directory: str | Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``{name: (shape, dtype)}`` of ``model.safetensors`` from its header alone (no tensor is
+    read), with one-line errors."""
+    path = Path(directory) / WEIGHTS_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        with safe_open(path, "pt") as f:
+            slices = {name: f.get_slice(name) for name in f.keys()}  # noqa: SIM118 (no __iter__)
+            return {k: (tuple(s.get_shape()), s.get_dtype()) for k, s in slices.items()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: corrupt weights file ({e})") from None
+
+
+def check_weights_fit(skeleton: torch.nn.Module, directory: str | Path) -> None:
+    """The tensors ``config.json`` implies (``skeleton``: the model built on the meta device,
+    so nothing is allocated) against those ``model.safetensors``'s header lists: a config
+    edited to a huge size is refused before the real model would allocate it.
+
+    Raises:
+        CheckpointError: a missing or extra tensor, or one of another shape or kind of dtype.
+    """
+    path = Path(directory) / WEIGHTS_NAME
+    saved = weight_shapes(directory)
+    implied = {k: (tuple(v.shape), v.dtype) for k, v in skeleton.state_dict().items()}
+    if missing := sorted(set(implied) - set(saved)):
+        raise CheckpointError(f"{path}: tensor {missing[0]}: missing ({CONFIG_NAME} implies it)")
+    if extra := sorted(set(saved) - set(implied)):
+        raise CheckpointError(f"{path}: tensor {extra[0]}: not part of the model "
+                              f"{CONFIG_NAME} describes")  # fmt: skip
+    for name, (shape, dtype) in implied.items():
+        found, kind = saved[name]
+        if found != shape:
+            raise CheckpointError(f"{path}: tensor {name}: shape {found}, but {CONFIG_NAME} "
+                                  f"implies {shape}")  # fmt: skip
+        if _dtype_kind(kind) != _dtype_kind(dtype):
+            raise CheckpointError(f"{path}: tensor {name}: dtype {kind}, expected {dtype}")
+
+
+def _dtype_kind(dtype: str | torch.dtype) -> str:
+    """``"float"``, ``"int"`` or ``"bool"``: a model loads any width of its kind."""
+    name = str(dtype).removeprefix("torch.").upper()
+    if name in ("BOOL",):
+        return "bool"
+    return "float" if name.startswith(("F", "BF")) else "int"
+
+
 def load_state(module: torch.nn.Module, directory: str | Path) -> None:
     """Load weights into ``module``, turning key or shape mismatches into a one-line error."""
     state = load_weights(directory)
@@ -104,6 +168,8 @@ class Pretrained(torch.nn.Module):
 
     FORMAT: ClassVar[str]
     KIND: ClassVar[str]  # e.g. "language-model", for messages
+    #: the config dataclass ``config.json``'s ``model`` is checked against, field by field
+    CONFIG: ClassVar[type | None] = None
     config: Any
 
     def checkpoint_extras(self) -> dict[str, Any]:
@@ -129,9 +195,24 @@ class Pretrained(torch.nn.Module):
         where = Path(directory) / CONFIG_NAME
         if raw.get("format") != cls.FORMAT:
             raise CheckpointError(f"{where}: not a {cls.KIND} checkpoint")
-        try:
-            model = cls.from_checkpoint_config(raw)
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{where}: invalid model config ({e})") from None
+        if cls.CONFIG is not None:
+            try:
+                raw = {**raw, "model": check_model_fields(cls.CONFIG, raw.get("model"))}
+            except FieldError as e:
+                raise CheckpointError(f"{where}: {e}") from None
+        with torch.device("meta"):  # shapes only: checked against the weights' header first
+            skeleton = cls._from_config(raw, where)
+        check_weights_fit(skeleton, directory)
+        model = cls._from_config(raw, where)
         load_state(model, directory)
         return model.to(map_location).eval()
+
+    @classmethod
+    def _from_config(cls, raw: dict[str, Any], where: Path) -> Pretrained:
+        """:meth:`from_checkpoint_config` with its errors as one line naming ``config.json``."""
+        try:
+            return cls.from_checkpoint_config(raw)
+        except KeyError as e:
+            raise CheckpointError(f"{where}: field {e.args[0]}: missing") from None
+        except (TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"{where}: invalid model config ({e})") from None

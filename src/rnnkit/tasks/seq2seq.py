@@ -313,6 +313,7 @@ class Seq2Seq(GeneratorMixin, Pretrained):
     """
 
     FORMAT, KIND = FORMAT, "sequence-to-sequence model"
+    CONFIG = Seq2SeqConfig
 
     def __init__(
         self,

@@ -96,6 +96,7 @@ class Tagger(Pretrained):
     """
 
     FORMAT, KIND = FORMAT, "tagger"
+    CONFIG = TaggerConfig
     METRICS = ("accuracy",)  # what evaluate() measures
 
     def __init__(
