@@ -9,7 +9,7 @@ from rnnkit.cells.state import reorder_state
 from rnnkit.decoding import beam_search, greedy, sample_sequence
 from rnnkit.tasks import lm_step as lm_step_module
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
-from rnnkit.tasks.lm_step import LMStep, generation_threads, lm_step
+from rnnkit.tasks.lm_step import PROBE_STEPS, LMStep, generation_threads, lm_step
 
 CELLS = ("lstm", "gru", "rnn")
 
@@ -139,6 +139,21 @@ def test_a_model_that_computes_something_else_fails_the_probe():
     assert LMStep.applies(model)  # the structure looks the same...
     assert not LMStep(model).agrees_with(model.step)  # ...the values do not
     assert lm_step(model) == model.step
+
+
+@pytest.mark.parametrize("wrong_at", range(PROBE_STEPS))
+def test_the_probe_compares_every_step(wrong_at):
+    model = make_model()
+    calls = []
+
+    def off_at_one_step(tokens, state):  # model.step, off by 0.01 at one step only
+        log_probs, state = model.step(tokens, state)
+        calls.append(len(calls))
+        return log_probs + (0.01 if calls[-1] == wrong_at else 0.0), state
+
+    assert LMStep(model).agrees_with(model.step)
+    assert not LMStep(model).agrees_with(off_at_one_step)
+    assert len(calls) == wrong_at + 1  # the probe stops at the first step that disagrees
 
 
 def test_one_thread_for_small_steps_only():

@@ -43,6 +43,8 @@ TABLE_BYTES = 32 * 2**20
 #: batch x hidden size up to which generation runs on one thread: such a step is a few
 #: matrix-vector products, bound by reading the weights, and a second thread only spins
 SMALL_WORK = 8192
+#: steps of the probe that checks :class:`LMStep` against ``model.step`` (every one compared)
+PROBE_STEPS = 3
 
 Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]  # w_ih, w_hh, b_ih, b_hh
 
@@ -136,20 +138,22 @@ class LMStep:
             return tuple(LSTMState(zeros(batch_size, H), zeros(batch_size, H)) for _ in self.layers)
         return tuple(zeros(batch_size, H) for _ in self.layers)
 
-    def agrees_with(self, step: Step, *, tolerance: float = 1e-4) -> bool:
-        """Whether two steps give ``step``'s log-probs (within ``tolerance``), from zeros.
+    def agrees_with(self, step: Step, *, tolerance: float = 1e-4, steps: int = PROBE_STEPS) -> bool:
+        """Whether every one of ``steps`` steps from zeros gives ``step``'s log-probs (within
+        ``tolerance``), each side carrying its own state: the first step alone cannot show
+        a state that is carried wrongly.
 
         Batch 4 on one thread: small work, where a second thread would only spin.
         """
         tokens = torch.arange(min(4, self.embedding.shape[0]), device=self.embedding.device)
-        again = tokens.flip(0)
+        ours = theirs = None
         with computing(1):
-            ours, theirs = self(tokens), step(tokens, None)
-            ours_next, theirs_next = self(again, ours[1])[0], step(again, theirs[1])[0]
-        return all(
-            a.shape == b.shape and torch.allclose(a, b, rtol=tolerance, atol=tolerance)
-            for a, b in ((ours[0], theirs[0]), (ours_next, theirs_next))
-        )
+            for t in range(steps):
+                fed = tokens.roll(t)  # other tokens at each step
+                (a, ours), (b, theirs) = self(fed, ours), step(fed, theirs)
+                if a.shape != b.shape or not torch.allclose(a, b, rtol=tolerance, atol=tolerance):
+                    return False
+        return True
 
 
 def detached(weights: tuple[Tensor | None, ...]) -> Weights:
