@@ -282,3 +282,32 @@ def test_corpus_subset_and_length_check():
     )
     with pytest.raises(ValueError, match="2 texts but 1 labels"):
         LabelledCorpus(["a", "b"], ["x"], "src", 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("d.tsv", "spam\twin cash\nham\tsee you\nspam\tfree prize\n"),
+        ("d.csv", 'label,text\nspam,"win cash"\nham,see you\nspam,free prize\n'),
+        ("d.jsonl", '{"text": "win cash", "label": "spam"}\n{"text": "see you", "label": "ham"}\n'),
+    ],
+)
+def test_old_mac_line_ends_read_as_line_ends(tmp_path, name, content):
+    """A file whose lines end in a lone CR (classic Mac OS) reads as the same file with LF."""
+    header = False if name.endswith(".tsv") else None
+    lf, cr = tmp_path / name, tmp_path / f"cr-{name}"
+    lf.write_bytes(content.encode())
+    cr.write_bytes(content.replace("\n", "\r").encode())
+    want, got = read_labelled(lf, header=header), read_labelled(cr, header=header)
+    assert (got.texts, got.labels) == (want.texts, want.labels)
+    assert len(got.texts) == content.count("\n") - name.endswith(".csv")
+
+
+def test_a_carriage_return_inside_an_lf_file_stays_in_its_line(tmp_path):
+    """Only a file with no LF at all takes CR as its line end: a stray CR in a text of an LF
+    file does not split the record."""
+    path = tmp_path / "d.tsv"
+    path.write_bytes(b"spam\twin\rcash\nham\tsee you\n")
+    corpus = read_labelled(path, header=False)
+    assert corpus.labels == ["spam", "ham"]
+    assert corpus.texts[1] == "see you"

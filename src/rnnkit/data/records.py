@@ -249,7 +249,7 @@ def _file_options(
 def _read_file(
     path: Path, options: _FileOptions, fallback: str | None, strict: bool
 ) -> LabelledCorpus:
-    encoding, dirty = _pick_encoding(path, fallback)
+    encoding, dirty, line_end = _pick_encoding(path, fallback)
     corpus = LabelledCorpus([], [], str(path), 0)
     if encoding != "utf-8-sig":
         corpus.fallback_files.append(str(path))
@@ -258,9 +258,9 @@ def _read_file(
         corpus.cleaned_files.append(str(path))
     try:
         if options.fmt == "jsonl":
-            _read_jsonl(path, encoding, dirty, corpus, options, strict)
+            _read_jsonl(path, (encoding, line_end), dirty, corpus, options, strict)
         else:
-            rows = _rows(path, encoding, dirty, options.fmt, options.delimiter)
+            rows = _rows(path, (encoding, line_end), dirty, options.fmt, options.delimiter)
             _read_delimited(path, rows, corpus, options, strict)
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: neither UTF-8 nor {encoding} ({e.reason})") from None
@@ -316,9 +316,10 @@ def _check_labels(corpus: LabelledCorpus) -> None:
         raise DataError(f"{where} needs at least two labels, found only {labels[0]!r}")
 
 
-def _pick_encoding(path: Path, fallback: str | None) -> tuple[str, bool]:
+def _pick_encoding(path: Path, fallback: str | None) -> tuple[str, bool, str]:
     """Scan a file's bytes: refuse a binary file; UTF-8 if it decodes, else ``fallback``;
-    and whether it holds stray control bytes."""
+    whether it holds stray control bytes; and its line end: ``"\r"`` for a file with no
+    ``\n`` but some ``\r`` (old Mac line ends), else ``"\n"`` (a ``\r\n`` too)."""
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
@@ -326,6 +327,7 @@ def _pick_encoding(path: Path, fallback: str | None) -> tuple[str, bool]:
     decoder = codecs.getincrementaldecoder("utf-8")()
     bad_at, pos, chunk, head, dirty = None, 0, b"start", b"", False
     line = (0, 0)  # (bytes of the unfinished line, line ends so far)
+    lf = cr = False
     with open_data(path, "a file") as f:
         while chunk:
             chunk = f.read(_CHUNK)  # b"" at the end: the final call flags a cut-off sequence
@@ -334,6 +336,7 @@ def _pick_encoding(path: Path, fallback: str | None) -> tuple[str, bool]:
                 if len(head) == SNIFF_BYTES or not chunk:
                     check_not_binary(path, head)
             dirty = dirty or has_controls(chunk)
+            lf, cr = lf or b"\n" in chunk, cr or b"\r" in chunk
             check_size(path, pos + len(chunk))
             line = _check_lines(path, chunk, *line)
             pending = len(decoder.getstate()[0])  # bytes of a sequence the last chunk cut
@@ -345,21 +348,27 @@ def _pick_encoding(path: Path, fallback: str | None) -> tuple[str, bool]:
             pos += len(chunk)
     if pos == 0:
         raise DataError(f"{path}: file is empty")
+    line_end = "\r" if cr and not lf else "\n"
     if bad_at is None:
-        return "utf-8-sig", dirty  # drops a leading byte-order mark
+        return "utf-8-sig", dirty, line_end  # drops a leading byte-order mark
     if fallback is None:
         raise DataError(f"{path}: not valid UTF-8 at byte offset {bad_at}")
-    return fallback, dirty
+    return fallback, dirty, line_end
 
 
 def _check_lines(path: Path, chunk: bytes, run: int, ends: int) -> tuple[int, int]:
     """Refuse a line longer than ``MAX_LINE_BYTES`` (streamed: ``run`` bytes of the current
-    line came before ``chunk``, after ``ends`` line ends); returns the two after ``chunk``."""
-    last = chunk.rfind(b"\n")
+    line came before ``chunk``, after ``ends`` line ends); returns the two after ``chunk``.
+    A lone ``\r`` ends a line too (old Mac files)."""
+    last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
     if run + len(chunk) > text.MAX_LINE_BYTES:  # only then can a line be too long
-        for i, part in enumerate(chunk.split(b"\n")):
+        for i, part in enumerate(_LINE_END.split(chunk)):
             check_line(f"{path}:{ends + i + 1}", run + len(part) if i == 0 else len(part))
-    return (run + len(chunk) if last < 0 else len(chunk) - last - 1), ends + chunk.count(b"\n")
+    count = len(_LINE_END.findall(chunk))
+    return (run + len(chunk) if last < 0 else len(chunk) - last - 1), ends + count
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def _text_lines(f: Iterator[str], dirty: bool) -> Iterator[str]:
@@ -367,10 +376,14 @@ def _text_lines(f: Iterator[str], dirty: bool) -> Iterator[str]:
     return map(strip_controls, f) if dirty else f
 
 
-def _rows(path: Path, encoding: str, dirty: bool, fmt: str, delimiter: str) -> Iterator[Row]:
-    """(line number, fields) of each non-blank row; a CSV row's number is its first line."""
+def _rows(
+    path: Path, reading: tuple[str, str], dirty: bool, fmt: str, delimiter: str
+) -> Iterator[Row]:
+    """(line number, fields) of each non-blank row; a CSV row's number is its first line.
+    ``reading``: (encoding, line end) from :func:`_pick_encoding`."""
+    encoding, line_end = reading
     if fmt == "tsv":
-        with path.open(encoding=encoding, newline="\n") as f:
+        with path.open(encoding=encoding, newline=line_end) as f:
             for lineno, line in enumerate(_text_lines(f, dirty), 1):
                 line = line.removesuffix("\n").removesuffix("\r")
                 if line.strip():
@@ -448,14 +461,15 @@ def _column_index(
 
 def _read_jsonl(
     path: Path,
-    encoding: str,
+    reading: tuple[str, str],
     dirty: bool,
     corpus: LabelledCorpus,
     options: _FileOptions,
     strict: bool,
 ) -> None:
     keys = (options.text_column, options.label_column)
-    with path.open(encoding=encoding, newline="\n") as f:
+    encoding, line_end = reading
+    with path.open(encoding=encoding, newline=line_end) as f:
         for lineno, line in enumerate(_text_lines(f, dirty), 1):
             if line.strip():
                 where = f"{path}:{lineno}"
