@@ -12,13 +12,13 @@ Forward variables, ``α_t(s)``: the probability of the first ``t`` frames' paths
 ``l'_s``::
 
     α_1(1) = y_1(∅),   α_1(2) = y_1(l_1),   α_1(s) = 0 for s > 2
-    α_t(s) = (α_{t-1}(s) + α_{t-1}(s-1) [+ α_{t-1}(s-2) if l'_s ≠ ∅ and l'_s ≠ l'_{s-2}]) · y_t(l'_s)
+    α_t(s) = (α_{t-1}(s) + α_{t-1}(s-1) [+ α_{t-1}(s-2) if l'_s ∉ {∅, l'_{s-2}}]) · y_t(l'_s)
 
 Backward variables, ``β_t(s)``: the probability of the last frames' paths from ``l'_s`` at
 frame ``t`` to the end (``y_t`` included, as Graves writes them)::
 
     β_T(S) = y_T(∅),   β_T(S-1) = y_T(l_U),   β_T(s) = 0 otherwise
-    β_t(s) = (β_{t+1}(s) + β_{t+1}(s+1) [+ β_{t+1}(s+2) if l'_s ≠ ∅ and l'_s ≠ l'_{s+2}]) · y_t(l'_s)
+    β_t(s) = (β_{t+1}(s) + β_{t+1}(s+1) [+ β_{t+1}(s+2) if l'_s ∉ {∅, l'_{s+2}}]) · y_t(l'_s)
 
 Then ``p(l | x) = α_T(S) + α_T(S-1)``, and for every frame ``t``,
 ``p(l | x) = Σ_s α_t(s) β_t(s) / y_t(l'_s)``. The loss is ``L = -ln p(l | x)`` and its gradient
