@@ -214,3 +214,31 @@ def test_ewt_dev_counts_and_round_trip(tmp_path):
     out = tmp_path / "dev.conllu"
     write_conllu(sentences, out)
     assert out.read_bytes() == EWT_DEV.read_bytes()
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    """A CoNLL-U file saved with a BOM reads as the same file without it (it used to be
+    reported as space-separated)."""
+    plain = read_conllu(write(tmp_path, SAMPLE))
+    marked = read_conllu(write(tmp_path, "\ufeff" + SAMPLE, "bom.conllu"))
+    assert [s.lines for s in marked] == [s.lines for s in plain]
+    assert [s.words for s in marked] == [s.words for s in plain]
+
+
+def test_old_mac_line_ends_are_named(tmp_path):
+    path = write(tmp_path, SAMPLE.replace("\n", "\r"))
+    with pytest.raises(DataError, match=r"a\.conllu:1: \\r inside a line \(old Mac") as e:
+        read_conllu(path)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_read_plain_takes_every_line_end_and_drops_a_bom(tmp_path, end):
+    text = "\ufeff" + end.join(["Hi there", "", "two words", "last"])
+    assert read_plain(write(tmp_path, text, "a.txt"), pretokenized=False) == [
+        ["Hi", "there"], ["two", "words"], ["last"]
+    ]  # fmt: skip
+    tokens = "\ufeff" + end.join(["Hi", "there", "", "last"])
+    assert read_plain(write(tmp_path, tokens, "b.txt"), pretokenized=True) == [
+        ["Hi", "there"], ["last"]
+    ]  # fmt: skip

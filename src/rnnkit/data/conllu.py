@@ -85,7 +85,8 @@ def read_conllu(path: str | Path) -> list[Sentence]:
     """Read a CoNLL-U file, streaming it line by line and checking what tagging relies on.
 
     Lines are split on ``\\n`` only and kept as they are, so :func:`write_conllu` gives back
-    the same bytes. Blank lines beyond the one that ends a sentence are skipped.
+    the same bytes (but a UTF-8 byte-order mark at the start, which is dropped). Blank lines
+    beyond the one that ends a sentence are skipped.
 
     Raises:
         DataError: with one line ``"{path}:{line}: ..."`` for a token line without 10 fields,
@@ -98,6 +99,11 @@ def read_conllu(path: str | Path) -> list[Sentence]:
     pending: list[str] = []  # lines of the sentence being read
     line_no = 0
     for line_no, line in enumerate(read_lines(path, "a CoNLL-U file"), start=1):
+        if line_no == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark, not part of the first field
+        if "\r" in line[:-1]:
+            raise DataError(f"{path}:{line_no}: \\r inside a line (old Mac \\r line ends?); "
+                            "expected \\n line ends only (try mac2unix)")
         if line and not line.strip():
             _refuse_whitespace_line(line, f"{path}:{line_no}")
         if line:
@@ -130,14 +136,16 @@ def read_plain(path: str | Path, *, pretokenized: bool) -> list[list[str]]:
 
     Without ``pretokenized``, each non-blank line is a sentence, tokenised by whitespace; no
     punctuation splitting (``"Hi, there."`` gives ``["Hi,", "there."]``). With it, each line is
-    one token (surrounding whitespace stripped) and blank lines separate sentences.
+    one token (surrounding whitespace stripped) and blank lines separate sentences. Lines end
+    in ``\\n``, ``\\r\\n`` or ``\\r``; a byte-order mark at the start is dropped.
 
     Raises:
         DataError: for a missing, empty, binary or mis-encoded file, a file with no words, or
             (pre-tokenised) a token holding a tab.
     """
     path = Path(path)
-    lines = read_text(path).split("\n")
+    text = read_text(path).removeprefix("\ufeff")  # a byte-order mark is not part of a word
+    lines = _LINE_END.split(text)
     if not pretokenized:
         sentences = [words for words in (line.split() for line in lines) if words]
     else:
@@ -159,6 +167,10 @@ def read_plain(path: str | Path, *, pretokenized: bool) -> list[list[str]]:
     if not sentences:
         raise DataError(f"{path}: no words (only blank lines)")
     return sentences
+
+
+#: a line end of a plain-text file: Unix, Windows or old Mac
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def sentences_from_words(sentences: list[list[str]]) -> list[Sentence]:
