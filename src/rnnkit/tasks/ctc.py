@@ -63,7 +63,12 @@ class CTCConfig:
 
 class Columns(nn.Module):
     """Images (B, 1, H, W) -> frames (B, W // 2, 2C · H/4): a small CNN that pools the width
-    once, so each frame sees two columns and a digit spans several frames."""
+    once, so each frame sees two columns and a digit spans several frames.
+
+    Every layer's output is zeroed right of each line's width (halved by the pooling), so a
+    line's frames are what the convolutions' own zero padding gives it alone: a line reads the
+    same in any batch.
+    """
 
     def __init__(self, height: int, channels: int) -> None:
         super().__init__()
@@ -75,9 +80,16 @@ class Columns(nn.Module):
         )  # fmt: skip
         self.frame_size = 2 * C * (height // 4)
 
-    def forward(self, images: Tensor) -> Tensor:
-        f = self.features(images)  # (B, 2C, H/4, W/2)
-        return f.flatten(1, 2).transpose(1, 2)  # (B, T, 2C·H/4)
+    def forward(self, images: Tensor, widths: Tensor) -> Tensor:
+        x = images
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.MaxPool2d):
+                kernel = layer.kernel_size
+                widths = widths // (kernel if isinstance(kernel, int) else kernel[1])
+            inside = torch.arange(x.shape[-1], device=x.device) < widths[:, None]  # (B, W')
+            x = x * inside[:, None, None, :]
+        return x.flatten(1, 2).transpose(1, 2)  # (B, 2C, H/4, W/2) -> (B, T, 2C·H/4)
 
 
 @dataclass
@@ -120,7 +132,7 @@ class CTCRecognizer(Pretrained):
 
     def forward(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor]:
         """Per-frame log-probabilities (B, T, 1 + L) and each line's frames (B,)."""
-        x = self.dropout(self.columns(images))  # (B, T, F)
+        x = self.dropout(self.columns(images, widths))  # (B, T, F)
         lengths = self.frames(widths).clamp(max=x.shape[1])
         out, _ = self.rnn(x, lengths=lengths)  # (B, T, 2H)
         return self.out(self.dropout(out)).log_softmax(-1), lengths
