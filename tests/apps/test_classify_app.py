@@ -45,6 +45,21 @@ def test_unknown_label_in_a_given_test_file_is_one_line(tmp_path):
         prepare(corpus(tmp_path / "a.tsv"), data, seed=0)
 
 
+@pytest.mark.parametrize(
+    ("rows", "named"),
+    [(["spam\twin", "ham\thi"], "label '(ham|spam)' has 1,"),
+     (["spam\twin", "ham\thi", "ham\tyo"], "label 'ham' has 2,")],
+)  # fmt: skip
+def test_a_split_of_too_few_texts_is_named_as_such(tmp_path, rows, named):
+    """Two texts cannot give every label a training text: the error says so, not that the
+    label is unknown to training (it used to list the empty set of known labels)."""
+    (tmp_path / "a.tsv").write_text("\n".join(rows) + "\n")
+    data = ClassifyData(no_header=True, valid_fraction=0.4, test_fraction=0.2)
+    with pytest.raises(DataError, match=f"too few texts to split: {named}") as e:
+        prepare(tmp_path / "a.tsv", data, seed=0)
+    assert "known" not in str(e.value)
+
+
 def test_balanced_class_weights_are_n_over_k_n_k():
     assert class_weights([0, 0, 0, 1], 2) == [4 / 6, 4 / 2]
     assert class_weights([0, 1, 1, 1, 1, 1], 3) == [2.0, 0.4, 0.0]

@@ -284,7 +284,7 @@ def prepare(data: ClassifyData, *, seed: int) -> Prepared:
         notes.append(f"{removed} repeated texts dropped before splitting")
     labels = train.label_set()
     for name, part in (("validation", valid), ("test", test)):
-        _check_known_labels(part, labels, name)
+        _check_known_labels(part, labels, name, Counter(corpus.labels))
     if len(valid) == 0:
         raise DataError(
             f"{data.data_path}: no validation examples; raise --valid-fraction or give "
@@ -315,8 +315,18 @@ def derived(data: ClassifyData, tokens: list[list[str]]) -> ClassifyData:
     )
 
 
-def _check_known_labels(corpus: LabelledCorpus, labels: list[str], name: str) -> None:
+def _check_known_labels(
+    corpus: LabelledCorpus, labels: list[str], name: str, read: Counter[str] | None = None
+) -> None:
+    """Every label of a held-out split occurs in training; ``read``: the labels of --data, to
+    tell a split cut from too few texts from a label that --data never has."""
     unknown = sorted(set(corpus.labels) - set(labels))
+    if unknown and read and unknown[0] in read:
+        n = read[unknown[0]]
+        raise DataError(
+            f"{corpus.source}: too few texts to split: label {unknown[0]!r} has {n}, none left "
+            f"for training (give more texts, or lower --valid-fraction and --test-fraction)"
+        )
     if unknown:
         raise DataError(
             f"{corpus.source}: {name} label {unknown[0]!r} never occurs in the training data "
