@@ -124,3 +124,13 @@ def test_tag_needs_a_tagger_and_sentences(trained, tmp_path):
     assert_one_line_error(rnnkit("tag", "--checkpoint", trained, cwd=tmp_path), "give sentences")
     result = rnnkit("train", "tag", "--dev", "x", *TINY, cwd=tmp_path)
     assert_one_line_error(result, "--train and --dev are required")
+
+
+def test_a_column_that_is_all_underscores_is_refused(tmp_path):
+    """XPOS left '_' for every word would be one tag, learnt at once: 100 % accuracy that
+    means nothing. The command refuses it before training and writes nothing."""
+    (tmp_path / "t.conllu").write_text(conllu())  # XPOS is '_' throughout
+    result = rnnkit("train", "tag", "--train", "t.conllu", "--dev", "t.conllu", "--column",
+                    "XPOS", *TINY, "--max-steps", "1", "--out", "run", cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(result, "t.conllu: column XPOS is '_' (unspecified) for every word")
+    assert not (tmp_path / "run").exists()

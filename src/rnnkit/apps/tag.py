@@ -95,7 +95,11 @@ class Treebank:
 def read_treebank(path: str | Path, column: str) -> Treebank:
     if column not in COLUMNS:
         raise DataError(f"--column must be one of {', '.join(COLUMNS)}, got {column!r}")
-    return Treebank(str(path), read_conllu(path), column)
+    bank = Treebank(str(path), read_conllu(path), column)
+    if all(tag == "_" for tags in bank.tags for tag in tags):  # nothing to learn or score
+        raise DataError(f"{path}: column {column} is '_' (unspecified) for every word; "
+                        f"pick another --column (one of {', '.join(TAG_COLUMNS)})")  # fmt: skip
+    return bank
 
 
 @dataclass
