@@ -31,6 +31,7 @@ from rnnkit.data.tokenize import TOKENIZER_KINDS, TextEncoder, Tokenizer, TokenV
 from rnnkit.errors import DataError
 from rnnkit.options import option
 from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.tasks.input_words import apply_word_vectors
 from rnnkit.tasks.pretrained import write_json
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import ClassificationReport
@@ -92,6 +93,11 @@ class ClassifyData:
         "none", "imbalanced classes: class weights or balanced sampling", choices=BALANCE
     )
     no_baseline: bool = option(False, "skip the TF-IDF + linear baselines (scikit-learn)")
+    word_vectors: str | None = option(
+        None, "pretrained word vectors for the embedding: word2vec (text or .bin), GloVe or "
+        "fastText .vec (the embedding size follows the file)",
+    )  # fmt: skip
+    freeze_word_vectors: bool = option(False, "keep the --word-vectors embedding fixed")
 
     def __post_init__(self) -> None:
         if self.valid_fraction + self.test_fraction >= 1.0:
@@ -148,7 +154,8 @@ PRESETS: dict[str, Preset] = {
 JOB = Job(
     "classify", ClassifyData, ClassifierConfig,
     sizes=("vocab_size", "num_classes", "class_weights"), presets=PRESETS,
-    metrics=SequenceClassifier.METRICS, files=("data_path", "valid_file", "test_file"),
+    metrics=SequenceClassifier.METRICS,
+    files=("data_path", "valid_file", "test_file", "word_vectors"),
     probe=(2, 2),
 )  # fmt: skip
 
@@ -362,6 +369,9 @@ def train_classifier(
     balanced = tuple(weights) if data.balance == "weights" else None
     config = JOB.model_config(run.config, len(prepared.encoder.vocab), k, class_weights=balanced)
     model = SequenceClassifier(config, prepared.encoder, prepared.labels)
+    if data.word_vectors:
+        coverage = apply_word_vectors(model, data.word_vectors, freeze=data.freeze_word_vectors)
+        prepared.notes.append(coverage.line(data.word_vectors))
     source = BucketBatches(
         train_x,
         train_y,

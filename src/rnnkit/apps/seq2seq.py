@@ -31,6 +31,7 @@ from rnnkit.data.pair_batches import BOS, EOS, PairEncoder, pointer_positions
 from rnnkit.data.pairs import PAIR_TOKENS, Pair, read_pairs
 from rnnkit.errors import DataError
 from rnnkit.options import option
+from rnnkit.tasks.input_words import apply_word_vectors
 from rnnkit.tasks.pretrained import Pretrained, write_json
 from rnnkit.tasks.seq2seq import Seq2Seq, Seq2SeqConfig, input_tokens
 from rnnkit.training import raml
@@ -81,11 +82,16 @@ class PairData:
         0.0, "RAML: train on targets sampled at edit distance e with weight exp(-e/tau), "
         "rescaled (rnnkit.training.raml; 0: maximum likelihood)", low=0.0, high=10.0,
     )  # fmt: skip
+    word_vectors: str | None = option(
+        None, "pretrained vectors for the source embedding: word2vec (text or .bin), GloVe or "
+        "fastText .vec (the embedding size follows the file)",
+    )  # fmt: skip
+    freeze_word_vectors: bool = option(False, "keep the --word-vectors embedding fixed")
 
 
 #: ``rnnkit train seq2seq`` for the run lifecycle (:mod:`rnnkit.apps.runs`)
 JOB = Job("seq2seq", PairData, Seq2SeqConfig, sizes=SIZES, presets=PRESETS,
-          metrics=Seq2Seq.METRICS, files=("path", "valid_file", "test_file"),
+          metrics=Seq2Seq.METRICS, files=("path", "valid_file", "test_file", "word_vectors"),
           probe=(5, 5))  # fmt: skip
 
 
@@ -336,6 +342,9 @@ def train_pairs(
             "target_tokens": data.target_tokens}  # fmt: skip
     model = Seq2Seq(JOB.model_config(run.config, len(encoder.source), target_size), encoder,
                     task=task)  # fmt: skip
+    if data.word_vectors:
+        coverage = apply_word_vectors(model, data.word_vectors, freeze=data.freeze_word_vectors)
+        say(coverage.line(data.word_vectors))
     source = pair_batches(encoder, splits.train, config, raml_tau=data.raml_tau)
     valid = eval_batches(encoder, splits.valid[:VALID_CAP])
     fitted = fit(model, source, valid, run, progress=progress, say=say,

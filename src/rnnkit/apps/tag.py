@@ -24,6 +24,7 @@ from rnnkit.data.conllu import COLUMNS, Sentence, read_conllu
 from rnnkit.data.padded import BucketBatches, iter_batches
 from rnnkit.data.tagging import UNSEEN_TAG, TaggingEncoder
 from rnnkit.errors import DataError
+from rnnkit.tasks.input_words import apply_word_vectors
 from rnnkit.tasks.pretrained import write_json
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
 from rnnkit.training.config import TrainConfig
@@ -62,6 +63,8 @@ class TagData:
     dev: str  # CoNLL-U sentences to choose the checkpoint on
     test: str | None = None  # CoNLL-U sentences to report on
     column: str = "UPOS"  # one of TAG_COLUMNS
+    word_vectors: str | None = None  # pretrained vectors for the word embedding
+    freeze_word_vectors: bool = False  # keep them fixed
 
     def __post_init__(self) -> None:
         if self.column not in TAG_COLUMNS:
@@ -71,7 +74,8 @@ class TagData:
 #: ``rnnkit train tag`` for the run lifecycle (:mod:`rnnkit.apps.runs`)
 JOB = Job(
     "tag", TagData, TaggerConfig, sizes=("word_vocab_size", "char_vocab_size", "num_tags"),
-    presets=PRESETS, metrics=Tagger.METRICS, files=("train", "dev", "test"), probe=(2, 2, 2),
+    presets=PRESETS, metrics=Tagger.METRICS, files=("train", "dev", "test", "word_vectors"),
+    probe=(2, 2, 2),
 )  # fmt: skip
 
 
@@ -208,6 +212,9 @@ def train_tagger(
     torch.manual_seed(train_config.seed)
     sizes = (len(encoder.words), len(encoder.chars), len(encoder.tags))
     model = Tagger(JOB.model_config(run.config, *sizes), encoder, column=data.column)
+    if data.word_vectors:
+        coverage = apply_word_vectors(model, data.word_vectors, freeze=data.freeze_word_vectors)
+        say(coverage.line(data.word_vectors))
     source = BucketBatches(
         train.words,  # with collate, the sequences only give the lengths to bucket by
         train.tags,

@@ -264,3 +264,14 @@ def refuse_with_resume(args: argparse.Namespace, keep: Collection[str] = ()) -> 
             allowed = ", ".join(flag(k) for k in (*BUDGET, *keep, "no_progress"))
             raise UsageError(f"--resume continues the run with its own options; drop {given} "
                              f"(allowed with --resume: {allowed})")  # fmt: skip
+
+
+def vectors_width(args: argparse.Namespace, job: Job, field: str) -> dict[str, Any]:
+    """``{field: D}``, the dimension of ``--word-vectors``' file, for the model's embedding
+    ``field``, unless the user gave that option (a mismatch is then refused at load)."""
+    path = getattr(args, "word_vectors", None)
+    if path is None or args.resume is not None or field in config_overrides(args, job.model):
+        return {}
+    from rnnkit.data.word_vectors import peek_dimension
+
+    return {field: peek_dimension(path)}

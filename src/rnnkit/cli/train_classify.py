@@ -8,7 +8,13 @@ from pathlib import Path
 
 from rnnkit.apps.classify import JOB, PRESETS
 from rnnkit.cli.common import UsageError, add_run_options, duration, process_group
-from rnnkit.cli.options import STREAM_ONLY, add_config_options, add_training_options, open_run
+from rnnkit.cli.options import (
+    STREAM_ONLY,
+    add_config_options,
+    add_training_options,
+    open_run,
+    vectors_width,
+)
 
 EPILOG = """examples:
   rnnkit train classify --data ../shared/data/spamassassin       # raw email, a folder per label
@@ -47,7 +53,8 @@ def run(args: argparse.Namespace) -> None:
 
     if args.resume is None and args.data is None:
         raise UsageError("--data is required (a labelled file or folder)")
-    run_ = open_run(args, JOB, data={"data_path": str(args.data)} if args.data else {})
+    data = {"data_path": str(args.data)} if args.data else {}
+    run_ = open_run(args, JOB, data=data, model=vectors_width(args, JOB, "embedding_size"))
     say = print if not args.no_progress else (lambda line: print(line, file=sys.stderr))
     with process_group() as workers:  # torchrun: data parallel
         result = train_classifier(run_, progress=not args.no_progress, say=say)

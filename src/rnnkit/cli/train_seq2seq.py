@@ -8,7 +8,13 @@ from pathlib import Path
 
 from rnnkit.apps.seq2seq import JOB, PRESETS
 from rnnkit.cli.common import BEAM_MAX, UsageError, add_run_options, bounded, duration
-from rnnkit.cli.options import TBPTT_ONLY, add_config_options, add_training_options, open_run
+from rnnkit.cli.options import (
+    TBPTT_ONLY,
+    add_config_options,
+    add_training_options,
+    open_run,
+    vectors_width,
+)
 
 EPILOG = """examples:
   rnnkit train seq2seq --preset cmudict --out runs/g2p      # pronunciations from the CMU dictionary
@@ -48,7 +54,8 @@ def run(args: argparse.Namespace) -> None:
     if args.resume is None and args.data is None and args.preset != "cmudict":
         raise UsageError("give --data FILE (source<TAB>target pairs) or --preset cmudict")
     path = None if args.data is None else str(args.data)
-    run_ = open_run(args, JOB, data={"path": path}, keep=("beam",))
+    width = vectors_width(args, JOB, "embedding_size")
+    run_ = open_run(args, JOB, data={"path": path}, model=width, keep=("beam",))
     splits = read_splits(run_.config.data, run_.config.training.seed)
     print(f"pairs: {len(splits.train):,} train, {len(splits.valid):,} valid, "
           f"{len(splits.test):,} test", file=sys.stderr)  # fmt: skip

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from rnnkit.apps.tag import JOB, PRESETS, TAG_COLUMNS
 from rnnkit.cli.common import UsageError, add_run_options, duration, process_group
-from rnnkit.cli.options import STREAM_ONLY, add_config_options, add_training_options, open_run
+from rnnkit.cli.options import (
+    STREAM_ONLY,
+    add_config_options,
+    add_training_options,
+    open_run,
+    vectors_width,
+)
 
 EPILOG = """examples:
   rnnkit train tag --preset ud-ewt --train en_ewt-ud-train.conllu --dev en_ewt-ud-dev.conllu \\
@@ -33,6 +39,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dev", type=Path, metavar="FILE", help="CoNLL-U sentences to choose on")
     p.add_argument("--test", type=Path, metavar="FILE", help="CoNLL-U sentences to report on")
     p.add_argument("--column", choices=TAG_COLUMNS, default="UPOS", help="the column to predict")
+    p.add_argument(
+        "--word-vectors",
+        type=Path,
+        metavar="FILE",
+        help="pretrained vectors for the word embedding: word2vec (text or .bin), "
+        "GloVe or fastText .vec (the word embedding size follows the file)",
+    )
+    p.add_argument(
+        "--freeze-word-vectors",
+        action="store_true",
+        default=None,
+        help="keep the --word-vectors embedding fixed",
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), default="ud-ewt")
     add_run_options(p, "runs/tag")
     add_config_options(p.add_argument_group("model"), JOB.model, skip=JOB.sizes)
@@ -45,8 +64,12 @@ def run(args: argparse.Namespace) -> None:
 
     if args.resume is None and (args.train is None or args.dev is None):
         raise UsageError("--train and --dev are required (CoNLL-U files)")
-    files = {"train": args.train, "dev": args.dev, "test": args.test, "column": args.column}
-    run_ = open_run(args, JOB, data={k: v and str(v) for k, v in files.items()})
+    files = {"train": args.train, "dev": args.dev, "test": args.test, "column": args.column,
+             "word_vectors": args.word_vectors}  # fmt: skip
+    data = {k: v and str(v) for k, v in files.items()}
+    data["freeze_word_vectors"] = bool(args.freeze_word_vectors)
+    width = vectors_width(args, JOB, "word_embedding_size")
+    run_ = open_run(args, JOB, data=data, model=width)
     say = print if not args.no_progress else (lambda line: print(line, file=sys.stderr))
     with process_group() as workers:  # torchrun: data parallel
         result = train_tagger(run_, progress=not args.no_progress, say=say)

@@ -193,14 +193,18 @@ def _rows(words: Sequence[str], vectors: np.ndarray) -> Iterator[str]:
 def match_vocabulary(
     vocabulary: Sequence[str], vectors: WordVectors
 ) -> tuple[dict[int, int], Coverage]:
-    """Vocabulary position -> vector row for each word found, exactly or lower-cased."""
+    """Vocabulary position -> vector row for each word found: exactly, else by lower case on
+    both sides (``Cash``'s vector for ``cash``, or ``cash``'s for ``CASH``)."""
     index, rows = vectors.index(), {}
+    folded: dict[str, int] = {}
+    for word, row in index.items():
+        folded.setdefault(word.lower(), row)
     exact = lowercased = 0
     for position, word in enumerate(vocabulary):
         if word in index:
             rows[position], exact = index[word], exact + 1
-        elif word.lower() in index:
-            rows[position], lowercased = index[word.lower()], lowercased + 1
+        elif word.lower() in folded:
+            rows[position], lowercased = folded[word.lower()], lowercased + 1
     return rows, Coverage(len(vocabulary), exact, lowercased)
 
 
@@ -220,3 +224,20 @@ def fill_embedding(
         with torch.no_grad():
             weight[positions] = found.to(weight.dtype)
     return coverage
+
+
+def peek_dimension(path: str | Path) -> int:
+    """The vectors' dimension from the first line (the header, or a GloVe row) alone."""
+    path = Path(path)
+    try:
+        with _open(path) as f:
+            first = f.readline(1 << 20)
+    except OSError as error:
+        raise DataError(f"{path}: cannot read word vectors ({error.strerror or error})") from None
+    header = _header(first + b"\n")
+    if header is not None:
+        return header[1]
+    fields = first.split()
+    if len(fields) < 2:
+        raise DataError(f"{path}:1: not a word-vectors line (word, then its numbers)")
+    return len(fields) - 1
