@@ -156,3 +156,22 @@ def test_monitor_must_be_a_classifier_metric(tmp_path, capsys):
         and "--monitor must be one of loss, accuracy, got 'nats'" in capsys.readouterr().err
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_json_of_a_diverged_model_is_valid_json_with_nulls(tmp_path, capsys):
+    """NaN weights give NaN probabilities; --json writes null for them (a bare NaN is not
+    JSON), and a null label since no class is the most likely."""
+    from rnnkit.data.tokenize import TextEncoder, Tokenizer, TokenVocab
+    from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
+
+    tokenizer = Tokenizer("word")
+    encoder = TextEncoder(tokenizer, TokenVocab.build([["free", "cash"]]), max_length=8)
+    model = SequenceClassifier(ClassifierConfig(len(encoder.vocab), 2), encoder, ["ham", "spam"])
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    model.save_pretrained(tmp_path / "nan")
+    assert main(["classify", "--checkpoint", str(tmp_path / "nan"), "--json", "free cash"]) == 0
+    line = capsys.readouterr().out.strip()
+    record = json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in {line}"))
+    assert record == {"text": "free cash", "label": None, "probability": None,
+                      "probabilities": {"ham": None, "spam": None}}  # fmt: skip

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from rnnkit.cli.common import UsageError, bounded, check_inputs, numbered
 
@@ -69,8 +71,19 @@ def run(args: argparse.Namespace) -> None:
     for text, p in zip(texts, probs.tolist(), strict=True):
         best = max(range(len(p)), key=p.__getitem__)
         if args.json:
-            record = {"text": text, "label": model.labels[best], "probability": p[best]}
-            record["probabilities"] = dict(zip(model.labels, p, strict=True))
-            print(json.dumps(record, ensure_ascii=False))
+            print(json.dumps(json_record(text, p, model.labels), ensure_ascii=False,
+                             allow_nan=False))  # fmt: skip
         else:
             print(f"{model.labels[best]}\t{p[best]:.4f}\t{text}")
+
+
+def json_record(text: str, p: list[float], labels: list[str]) -> dict[str, Any]:
+    """One ``--json`` line. JSON has no NaN: a model that diverged (NaN weights) gives null
+    probabilities and a null label, not a bare ``NaN`` that JSON readers refuse."""
+    if not all(math.isfinite(x) for x in p):
+        return {"text": text, "label": None, "probability": None,
+                "probabilities": dict.fromkeys(labels)}  # fmt: skip
+    best = max(range(len(p)), key=p.__getitem__)
+    probabilities = dict(zip(labels, p, strict=True))
+    return {"text": text, "label": labels[best], "probability": p[best],
+            "probabilities": probabilities}  # fmt: skip
