@@ -95,11 +95,29 @@ def test_train_seq2seq_needs_data(tmp_path):
 def sorter(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("sort")
     result = rnnkit("train", "sort", "--high", "20", "--max-length", "4", "--train-examples",
-                    "200", "--report-length", "5", "--report-examples", "5", *TINY,
-                    "--out", "run", cwd=tmp)  # fmt: skip
+                    "200", "--report-length", "5", "--report-examples", "5", "--preset", "tiny",
+                    "--out", "run", cwd=tmp)  # fmt: skip  (with progress: its lines are tested)
     assert result.returncode == 0, result.stderr
     assert "plain" in result.stdout and "pointer" in result.stdout and "5*" in result.stdout
+    (tmp / "train.stdout").write_text(result.stdout)
+    (tmp / "train.stderr").write_text(result.stderr)
     return tmp
+
+
+def test_train_sort_names_each_model_and_labels_its_progress(sorter):
+    said = [line for line in (sorter / "train.stdout").read_text().splitlines()
+            if line.startswith("training ")]  # fmt: skip
+    assert said == [
+        "training plain (1 of 3): the decoder sees only the encoder's final state",
+        "training attention (2 of 3): Luong's general attention with input feeding",
+        "training pointer (3 of 3): the output points at source positions (Vinyals et al. 2015)",
+    ]
+    lines = (sorter / "train.stderr").read_text().splitlines()
+    bars = [line.split(": [")[0] for line in lines if ": [" in line and "% step " in line]
+    assert bars and bars == sorted(bars, key=["plain", "attention", "pointer"].index)
+    assert set(bars) == {"plain", "attention", "pointer"}  # one labelled bar per model
+    valid = [line for line in lines if ": valid " in line]
+    assert valid and all(line.split(": ")[0] in bars for line in valid)
 
 
 def test_train_sort_reports_three_models_per_length(sorter):

@@ -225,14 +225,16 @@ class Fitted:
 def fit(
     model: Pretrained, source: BucketBatches, valid: list[Any], run: Run, *, progress: bool = True,
     make_plan: Callable[[], plan.Plan] | None = None, say: Callable[[str], Any] = print,
+    label: str = "",
 ) -> Fitted | None:  # fmt: skip
     """Train with the one Trainer, keep the best checkpoint, reload it (rank 0; else None).
 
-    ``make_plan``'s plan (measured on rank 0 only) is said line by line before training starts.
+    ``make_plan``'s plan (measured on rank 0 only) is said line by line before training starts;
+    ``label`` names the model on the progress bar.
     """
     out_dir = run.out
     trainer = Trainer(model, source, valid, run.config.training, out_dir=out_dir,
-                      progress=progress)  # fmt: skip
+                      progress=progress, label=label)  # fmt: skip
     if make_plan is not None and trainer.workers.is_main:
         for line in make_plan().lines():
             say(line)

@@ -14,6 +14,7 @@ every length from 1 to ``report_length``, including lengths never seen in traini
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,12 @@ MODELS: dict[str, dict[str, Any]] = {
     "plain": {"attention": "none", "output": "vocab"},
     "attention": {"attention": "general", "output": "vocab"},
     "pointer": {"attention": "none", "output": "pointer", "pointer_once": True},
+}
+#: model name -> what it is, said as its training starts
+ABOUT = {
+    "plain": "the decoder sees only the encoder's final state",
+    "attention": "Luong's general attention with input feeding",
+    "pointer": "the output points at source positions (Vinyals et al. 2015)",
 }
 PRESETS: dict[str, Preset] = {
     "default": Preset(
@@ -163,16 +170,20 @@ class SortRun:
     best: str
 
 
-def train_sorters(runs: dict[str, Run], out_dir: str | Path, *, progress: bool = True) -> SortRun:
+def train_sorters(
+    runs: dict[str, Run], out_dir: str | Path, *, progress: bool = True,
+    say: Callable[[str], Any] = print,
+) -> SortRun:  # fmt: skip
     """Train each model's run (:func:`sorter_runs`), report all of them side by side in
-    ``out_dir``."""
+    ``out_dir``; ``say`` gets a line naming each model as its training starts."""
     out_dir = Path(out_dir)
     first = next(iter(runs.values())).config
     task, config = first.data, first.training
     train = lists(task, task.train_examples, task.min_length, task.max_length, config.seed)
     valid = lists(task, task.valid_examples, task.min_length, task.max_length, config.seed + 1)
     fitted, results = {}, {}
-    for name, run in runs.items():
+    for i, (name, run) in enumerate(runs.items(), start=1):
+        say(f"training {name} ({i} of {len(runs)}): {ABOUT[name]}")
         encoder = PairEncoder.build([p.source for p in train], [p.target for p in train],
                                     pointer=run.config.model["output"] == "pointer")  # fmt: skip
         torch.manual_seed(config.seed)
@@ -183,7 +194,8 @@ def train_sorters(runs: dict[str, Run], out_dir: str | Path, *, progress: bool =
         model = Seq2Seq(JOB.model_config(run.config, len(encoder.source), target_size), encoder,
                         task=info)  # fmt: skip
         fitted[name] = fit(model, pair_batches(encoder, train, config),
-                           eval_batches(encoder, valid), run, progress=progress)  # fmt: skip
+                           eval_batches(encoder, valid), run, progress=progress,
+                           label=name)  # fmt: skip
         results[name] = evaluate_sorter(fitted[name].model, task, seed=config.seed)
     models = list(runs)
     best = max(models, key=lambda n: fitted[n].best_valid)  # chosen on validation only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rnnkit.apps.sort import JOB, MODELS, PRESETS, report_table
 from rnnkit.cli.common import UsageError, add_run_options, duration
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--models must list distinct names from {', '.join(MODELS)}, "
                          f"got {args.models!r}")  # fmt: skip
     runs = sorter_runs(models, open_run(args, JOB), overwrite=args.overwrite)
-    run_ = train_sorters(runs, args.out, progress=not args.no_progress)
+    say = print if not args.no_progress else (lambda line: print(line, file=sys.stderr))
+    run_ = train_sorters(runs, args.out, progress=not args.no_progress, say=say)
     for name, fitted in run_.fitted.items():
         print(f"{name}: best valid sequence accuracy {fitted.best_valid:.2%} after "
               f"{fitted.steps} steps, {duration(fitted.wall_seconds)}")  # fmt: skip

@@ -16,7 +16,8 @@ class ProgressBar:
     """Redraws in place on a terminal; elsewhere (CI, pipes) prints a line every ``interval`` s.
 
     Progress is the larger of the step fraction and the time fraction of the budget;
-    ``elapsed`` is time already spent before this bar started (a resumed run).
+    ``elapsed`` is time already spent before this bar started (a resumed run); ``label`` starts
+    each line (which of several models a job trains).
     """
 
     def __init__(
@@ -27,7 +28,9 @@ class ProgressBar:
         stream: TextIO | None = None,
         interval: float = 10.0,
         elapsed: float = 0.0,
+        label: str = "",
     ) -> None:
+        self.prefix = f"{label}: " if label else ""
         self.max_steps = max_steps
         self.max_seconds = max_seconds
         self.stream = stream or sys.stderr
@@ -54,7 +57,7 @@ class ProgressBar:
         elapsed = now - self.start
         eta = elapsed * (1 - done) / done if done > 0 else 0.0
         bar = "#" * int(20 * done) + "-" * (20 - int(20 * done))
-        line = (
+        line = self.prefix + (
             f"[{bar}] {100 * done:5.1f}% step {step} loss {loss:.4f} "
             f"{tokens_per_second:,.0f} tok/s elapsed {format_seconds(elapsed)} "
             f"ETA {format_seconds(eta)}"
@@ -65,7 +68,7 @@ class ProgressBar:
     def message(self, text: str) -> None:
         """Print a line without breaking the bar."""
         prefix = "\r\033[K" if self.interactive else ""
-        print(prefix + text, file=self.stream, flush=True)
+        print(prefix + self.prefix + text, file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.interactive:

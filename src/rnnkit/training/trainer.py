@@ -85,6 +85,7 @@ class Trainer:
             resumable checkpoints (``trainer_state/``) go; None: nothing is written.
         callbacks: event name (``on_step_end``, ``on_eval_end``) -> functions ``f(trainer, m)``.
         progress: draw the progress bar (rank 0 only).
+        label: what the bar's lines start with (which of a job's several models trains).
         objective: for a token stream, the loss of a window (default teacher forcing).
         clock: seconds, monotonic (the budget, time-based saves, throughput); tests pass a
             fake one.
@@ -100,6 +101,7 @@ class Trainer:
         out_dir: str | Path | None = None,
         callbacks: dict[str, list[Callback]] | None = None,
         progress: bool = True,
+        label: str = "",
         objective: Objective | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -110,7 +112,7 @@ class Trainer:
         self.workers = Workers.current()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.callbacks = callbacks or {}
-        self.show_progress = progress and self.workers.is_main
+        self.show_progress, self.label = progress and self.workers.is_main, label
         self.objective = objective
         self.sampling = config.scheduled_sampling_schedule()
         if self.sampling is not None and objective is None and isinstance(train, Tensor):
@@ -246,7 +248,8 @@ class Trainer:
         cfg = self.config
         self._start()
         max_seconds = cfg.max_minutes * 60 if cfg.max_minutes is not None else None
-        bar = ProgressBar(max_steps=cfg.max_steps, max_seconds=max_seconds, elapsed=self.elapsed)
+        bar = ProgressBar(max_steps=cfg.max_steps, max_seconds=max_seconds, elapsed=self.elapsed,
+                          label=self.label)  # fmt: skip
         clock_zero = self.clock() - self.elapsed
         self.session, self.saved_at = (self.tokens, self.elapsed), self.elapsed
         self.model.train()
