@@ -118,3 +118,11 @@ def test_invalid_config_values():
         LanguageModelConfig(10, dropout=1.0)
     with pytest.raises(ValueError, match="cell"):
         LanguageModelConfig(10, cell="transformer")
+
+
+def test_cutoffs_without_the_adaptive_output_are_refused():
+    """The full softmax has no clusters: cutoffs given with it would be silently ignored."""
+    with pytest.raises(ValueError, match=r"cutoffs need output='adaptive'.*got output='softmax'"):
+        LanguageModelConfig(100, hidden_size=16, cutoffs=(10, 50))
+    config = LanguageModelConfig(100, hidden_size=16, output="adaptive", cutoffs=(10, 50))
+    assert config.adaptive_cutoffs() == [10, 50]

@@ -98,6 +98,9 @@ class LanguageModelConfig:
             object.__setattr__(self, "cutoffs", tuple(self.cutoffs))
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+        if self.cutoffs is not None and self.output != "adaptive":  # would go unused
+            raise ValueError(f"cutoffs need output='adaptive' (the adaptive softmax's "
+                             f"clusters), got output={self.output!r}")  # fmt: skip
         if self.output == "adaptive":
             self.adaptive_cutoffs()  # raises if none fits the vocabulary
             if self.tie_weights:
