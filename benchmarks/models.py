@@ -78,7 +78,7 @@ ROWS = [
     Row("torch.nn.GRU (reference)", nn.GRU, "gru", vs_gru=True),
     Row("nn.LSTMCell Python loop (naive)", NaiveLSTM, "lstm"),
     Row("rnnkit.LSTM", LSTM, "lstm"),
-    Row("rnnkit.GRU (reset after)", GRU, "gru", vs_gru=True),
+    Row("rnnkit.GRU(fused=True) (reset after)", functools.partial(GRU, fused=True), "gru", True),
     Row(
         "rnnkit.GRU (reset before)",
         functools.partial(GRU, cell=functools.partial(GRUCell, reset_after=False)),
@@ -92,8 +92,8 @@ ROWS = [
     Row("peephole LSTM", functools.partial(LSTM, cell=PeepholeLSTMCell), "lstm"),
     Row("SimpleRNN (rnnkit.RNN, tanh)", RNN, "rnn"),
     Row(
-        "rnnkit.GRU (reset after), torch-op loop",
-        GRU,
+        "rnnkit.GRU(fused=True) (reset after), torch-op loop",
+        functools.partial(GRU, fused=True),
         "gru",
         vs_gru=True,
         path="torch_ops",

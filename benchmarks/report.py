@@ -22,15 +22,16 @@ NOTES = """\
   microseconds of dispatch), so its distance from 1.00× shows the noise of the run; on a
   shared 2-core VM it reaches ±10% at C1, and repeated runs move the ratios by about as
   much.
-- Which path runs: ``rnnkit.LSTM``/``rnnkit.RNN`` without extras, with weight drop, and
+- Which path runs: ``rnnkit.LSTM``/``GRU``/``RNN`` without extras, with weight drop, and
   with recurrent dropout in eval use torch's native kernel (oneDNN's fused LSTM on CPU).
-  LayerNorm, peephole and zoneout LSTMs, recurrent dropout in training and ``rnnkit.GRU``
-  in training (on CPU) run on the fused paths of ``rnnkit.layers.fused``: the input
-  projection as one GEMM, one autograd Function for the whole sequence whose hand-written
-  backward computes the weight gradients as one GEMM over all T·B rows, oneDNN pre-packed
-  weights for the forward step GEMM (B ≥ 8), and all of a step's element-wise work in one
-  call of the compiled step kernels (``_kernels.cpp``, built by ``pip install``; AVX2 clone
-  where the CPU has it). ``rnnkit.GRU`` in inference uses torch's kernel.
+  LayerNorm, peephole and zoneout LSTMs, recurrent dropout in training and
+  ``rnnkit.GRU(fused=True)`` in training (on CPU) run on the fused paths of
+  ``rnnkit.layers.fused``: the input projection as one GEMM, one autograd Function for the
+  whole sequence whose hand-written backward computes the weight gradients as one GEMM over
+  all T·B rows, oneDNN pre-packed weights for the forward step GEMM (B ≥ 8), and all of a
+  step's element-wise work in one call of the compiled step kernels (``_kernels.cpp``, built
+  by ``pip install``; AVX2 clone where the CPU has it). ``rnnkit.GRU(fused=True)`` in
+  inference uses torch's kernel.
   "torch-op loop" rows run the same fused paths with the compiled kernels switched off
   (``kernels.ENABLED = False``: the element-wise work as torch ops, what runs on CUDA or
   where no compiler was found); "step loop" rows with the fused paths off

@@ -82,7 +82,7 @@ def target_checks(all_times: dict[str, dict], ckpt: dict | None) -> list[tuple[s
     for cfg in ("C1", "C2"):
         for mode in ("train", "infer"):
             add("rnnkit.LSTM vs nn.LSTM", cfg, mode, "rnnkit.LSTM", lstm, 0.97)
-    for row in ("rnnkit.GRU (reset after)", "rnnkit.GRU (reset before)"):
+    for row in ("rnnkit.GRU(fused=True) (reset after)", "rnnkit.GRU (reset before)"):
         add(f"{row} vs nn.GRU", "C1", "train", row, gru, 1.5)
     for row in ("LayerNorm-LSTM", "LSTM + zoneout 0.1", "LSTM + recurrent dropout 0.25"):
         for cfg in ("C1", "C2"):
