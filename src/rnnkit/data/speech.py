@@ -1,0 +1,353 @@
+"""Spoken digit strings for CTC: espeak-ng voices, log-mel features, and a user's recordings.
+
+Synthesis (:func:`spoken_digits`): strings of ``min_digits``–``max_digits`` digits, spoken as
+words ("three one four" for ``314``) rather than as espeak-ng reads a number ("three hundred
+and fourteen"): one word per label, whatever the voice's rules for numbers, so the label string
+is exactly what is said. Each utterance draws a voice of its split, a speed (words per minute)
+and a pitch; everything is drawn from one NumPy generator, so a seed gives the same utterances.
+
+A voice is an accent and a variant (``en-us+m3``: the American accent, variant m3). The split
+of voices is fixed::
+
+    train  accents ACCENTS["train"] x variants VARIANTS["train"]
+    valid  accents ACCENTS["train"] x variants VARIANTS["valid"]   (new speakers)
+    test   accents ACCENTS["test"]  x variants VARIANTS["test"]    (new accents and speakers)
+
+so no test voice shares its accent or its variant with a training voice.
+
+Each utterance's WAV is cached under ``cache_dir`` (default ``$XDG_CACHE_HOME/rnnkit/speech``)
+in a file named by a hash of espeak-ng's version, the voice, speed, pitch and text: a second
+run, or a run that draws the same utterance again, does not synthesise it again.
+
+Features (:func:`log_mel`): 25 ms Hann windows every 10 ms at 16 kHz, the power spectrum
+folded into ``n_mels`` triangular bands equally spaced on the mel scale (HTK's
+``mel(f) = 2595 log10(1 + f / 700)``) between ``FMIN`` and ``FMAX``, its log, then each band
+normalised to mean 0 and variance 1 over the utterance (which removes the loudness and most of
+a microphone's colour). Recordings a user brings (:func:`read_transcripts`) go the same way:
+:func:`rnnkit.data.wav.read_wav`, then :func:`log_mel`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnkit.checks import check_choice, check_int
+from rnnkit.data.wav import RATE, read_wav
+from rnnkit.errors import DataError, RnnkitError
+
+DIGITS = "0123456789"  # the alphabet of spoken digit strings
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+SAID = {**{w: str(d) for d, w in enumerate(WORDS)}, "oh": "0"}  # words a transcript may use
+INSTALL = "espeak-ng is not installed: apt-get install espeak-ng (Debian/Ubuntu)"
+
+N_MELS = 40  # mel bands
+WINDOW = 400  # samples in a 25 ms window at 16 kHz
+HOP = 160  # samples between windows: 10 ms
+N_FFT = 512  # the window zero-padded to a power of two
+FMIN, FMAX = 20.0, 8000.0  # the bands' range in Hz (8 kHz: the Nyquist rate at 16 kHz)
+LOG_FLOOR = 1e-6  # added to a band's energy before the log: digital silence stays finite
+
+SPLITS = ("train", "valid", "test")
+ACCENTS = {
+    "train": ("en-us", "en-gb", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc"),
+    "test": ("en-gb-scotland", "en-029"),  # Scottish and Caribbean: heard only in testing
+}
+ACCENTS["valid"] = ACCENTS["train"]
+VARIANTS = {
+    "train": ("m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "klatt", "klatt2",
+              "klatt3", "adam", "david", "edward", "john", "linda", "paul", "steph", "anika"),
+    "valid": ("m7", "f4", "klatt4", "robert", "belinda"),
+    "test": ("m8", "f5", "klatt5", "iven", "max", "shelby"),
+}  # fmt: skip
+SPEED = (140, 210)  # words per minute, uniform (espeak-ng's default is 175)
+PITCH = (25, 75)  # espeak-ng's pitch in [0, 99], uniform (default 50)
+
+
+@dataclass
+class Utterances:
+    """Utterances and their transcripts.
+
+    Attributes:
+        features: one (T_i, n_mels) float32 tensor per utterance (:func:`log_mel`).
+        labels: each transcript over the alphabet, e.g. ``"314"``.
+        sources: where each came from: ``"en-us+m3 s=160 p=45"`` or the WAV file's path.
+    """
+
+    features: list[Tensor]
+    labels: list[str]
+    sources: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def images(self) -> list[Tensor]:
+        """Each utterance as an (n_mels, T_i) "image" read frame by frame (time as columns),
+        what :class:`rnnkit.tasks.ctc.CTCRecognizer` reads."""
+        return [f.T.contiguous() for f in self.features]
+
+    def label_ids(self, alphabet: str = DIGITS) -> list[list[int]]:
+        """Each label as ids into ``alphabet`` (0-based; a CTC model adds its blank)."""
+        return [[alphabet.index(c) for c in label] for label in self.labels]
+
+
+# -- features ------------------------------------------------------------------------------
+
+
+def mel(f: np.ndarray | float) -> np.ndarray:
+    """Hz -> mel (HTK): ``2595 log10(1 + f / 700)``, so 1000 Hz is 1000 mel."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)
+
+
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    """mel -> Hz, the inverse of :func:`mel`."""
+    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=4)
+def mel_filterbank(n_mels: int = N_MELS) -> np.ndarray:
+    """(N_FFT // 2 + 1, n_mels): band m is a triangle over frequency rising from edge m to
+    its peak at edge m + 1 and falling to edge m + 2, for ``n_mels + 2`` edges equally spaced
+    in mel from FMIN to FMAX; the weights of neighbouring bands sum to 1 between the peaks."""
+    edges = mel_to_hz(np.linspace(mel(FMIN), mel(FMAX), n_mels + 2))  # (n_mels + 2,) Hz
+    freqs = np.arange(N_FFT // 2 + 1) * RATE / N_FFT  # (F,) each FFT bin's frequency
+    lo, peak, hi = edges[:-2], edges[1:-1], edges[2:]  # (n_mels,) each
+    rising = (freqs[:, None] - lo) / (peak - lo)
+    falling = (hi - freqs[:, None]) / (hi - peak)
+    return np.clip(np.minimum(rising, falling), 0, None).astype(np.float32)
+
+
+def log_mel(samples: np.ndarray, *, n_mels: int = N_MELS, normalise: bool = True) -> Tensor:
+    """(N,) samples at 16 kHz -> (T, n_mels) float32 log-mel energies (module docstring).
+
+    T = 1 + ceil((N - WINDOW) / HOP) (at least 1): the end is padded with zeros to a whole
+    window. With ``normalise`` each band has mean 0 and variance 1 over the T frames (a band
+    that never changes is all 0).
+    """
+    check_int("n_mels", n_mels, 1)
+    T = 1 + max(0, -(-(len(samples) - WINDOW) // HOP))
+    padded = np.zeros(WINDOW + (T - 1) * HOP, np.float32)
+    padded[: len(samples)] = samples[: len(padded)]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, WINDOW)[::HOP]  # (T, WINDOW)
+    hann = np.hanning(WINDOW + 1)[:-1].astype(np.float32)  # periodic: overlap-adds to a constant
+    power = np.abs(np.fft.rfft(frames * hann, N_FFT)).astype(np.float32) ** 2  # (T, F)
+    energies = np.log(power @ mel_filterbank(n_mels) + LOG_FLOOR)  # (T, n_mels)
+    if normalise:
+        energies = (energies - energies.mean(0)) / np.maximum(energies.std(0), 1e-5)
+    return torch.from_numpy(energies.astype(np.float32))
+
+
+# -- synthesis -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """One utterance to synthesise: the digits, and how they are said."""
+
+    digits: str
+    voice: str  # accent+variant, e.g. "en-us+m3"
+    speed: int  # words per minute
+    pitch: int  # 0-99
+
+    @property
+    def text(self) -> str:
+        """What espeak-ng is asked to say: the digits as words."""
+        return " ".join(WORDS[int(d)] for d in self.digits)
+
+    def describe(self) -> str:
+        return f"{self.voice} s={self.speed} p={self.pitch}"
+
+
+def voices(split: str) -> list[str]:
+    """The voices of ``split`` ("train", "valid" or "test"): accent+variant."""
+    check_choice("split", split, SPLITS)
+    return [f"{a}+{v}" for a in ACCENTS[split] for v in VARIANTS[split]]
+
+
+def draw_spoken(
+    split: str, count: int, *, seed: int, min_digits: int = 3, max_digits: int = 8
+) -> list[Spoken]:
+    """``count`` random utterances of ``split``'s voices (see :func:`spoken_digits`)."""
+    check_int("count", count, 0)
+    check_int("min_digits", min_digits, 1)
+    check_int("max_digits", max_digits, min_digits)
+    pool, rng = voices(split), np.random.default_rng(seed)
+    drawn = []
+    for _ in range(count):
+        digits = "".join(map(str, rng.integers(0, 10, rng.integers(min_digits, max_digits + 1))))
+        voice = pool[rng.integers(len(pool))]
+        speed, pitch = rng.integers(SPEED[0], SPEED[1] + 1), rng.integers(PITCH[0], PITCH[1] + 1)
+        drawn.append(Spoken(digits, voice, int(speed), int(pitch)))
+    return drawn
+
+
+def spoken_digits(
+    split: str,
+    count: int,
+    *,
+    seed: int,
+    min_digits: int = 3,
+    max_digits: int = 8,
+    n_mels: int = N_MELS,
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+) -> Utterances:
+    """Digit strings spoken by espeak-ng in ``split``'s voices, as log-mel features.
+
+    Args:
+        split: "train", "valid" or "test": whose voices speak (module docstring).
+        count: number of utterances (>= 0).
+        seed: seeds the one generator every draw (digits, voice, speed, pitch) comes from.
+        min_digits: fewest digits in an utterance (>= 1).
+        max_digits: most digits (>= ``min_digits``).
+        n_mels: mel bands of the features.
+        cache_dir: where the WAV files are kept (default :func:`default_cache_dir`).
+        workers: espeak-ng processes run at once (default: one per CPU).
+
+    Raises:
+        RnnkitError: espeak-ng is missing (with the command that installs it) or failed.
+    """
+    drawn = draw_spoken(split, count, seed=seed, min_digits=min_digits, max_digits=max_digits)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    paths = synthesise(drawn, cache, workers=workers)
+    read = lambda path: log_mel(read_wav(path), n_mels=n_mels)  # noqa: E731
+    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+        features = list(pool.map(read, paths))
+    return Utterances(features, [s.digits for s in drawn], [s.describe() for s in drawn])
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/rnnkit/speech`` (``~/.cache/rnnkit/speech`` when unset)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnnkit" / "speech"
+
+
+@lru_cache(maxsize=1)
+def espeak_version() -> str:
+    """espeak-ng's version line (part of every cache key); raises the install hint if it is
+    missing."""
+    if shutil.which("espeak-ng") is None:
+        raise RnnkitError(INSTALL)
+    return subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+
+
+def cache_path(spoken: Spoken, cache_dir: Path) -> Path:
+    """Where ``spoken``'s WAV is kept: named by a hash of everything that shapes the sound."""
+    key = "\0".join([espeak_version(), spoken.voice, str(spoken.speed), str(spoken.pitch),
+                     spoken.text])  # fmt: skip
+    return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.wav"
+
+
+def synthesise(
+    drawn: Sequence[Spoken], cache_dir: Path, *, workers: int | None = None
+) -> list[Path]:
+    """The WAV file of each utterance, synthesising only those not already in ``cache_dir``."""
+    paths = [cache_path(s, cache_dir) for s in drawn]
+    missing = {p: s for p, s in zip(paths, drawn, strict=True) if not p.exists()}
+    if missing:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+            list(pool.map(say, missing.values(), missing.keys()))
+    return paths
+
+
+def say(spoken: Spoken, path: Path) -> None:
+    """Run espeak-ng once, into a temporary file renamed into place: a cache file is whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    command = ["espeak-ng", "-v", spoken.voice, "-s", str(spoken.speed), "-p", str(spoken.pitch),
+               "-w", str(tmp), spoken.text]  # fmt: skip
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise RnnkitError(INSTALL) from None
+    if done.returncode != 0 or not tmp.exists():
+        tmp.unlink(missing_ok=True)
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise RnnkitError(f"espeak-ng failed for voice {spoken.voice}: {why}")
+    os.replace(tmp, path)
+
+
+# -- a user's recordings -------------------------------------------------------------------
+
+
+def read_transcripts(
+    list_path: str | Path,
+    *,
+    folder: str | Path | None = None,
+    alphabet: str = DIGITS,
+    n_mels: int = N_MELS,
+) -> Utterances:
+    """Recordings listed one per line as ``file<TAB>transcript`` (the layout of common speech
+    corpora), as features; the files are read with :func:`rnnkit.data.wav.read_wav`.
+
+    A file is relative to ``folder`` (default: the list's own folder). Blank lines are skipped.
+    A transcript may separate its symbols with spaces (dropped unless the alphabet holds a
+    space) and, for the digit alphabet, say them as words ("three one four" or "3 1 4").
+    Every line is checked before any audio is read.
+
+    Raises:
+        DataError: one line naming the list, the line number and what is wrong: no tab, an
+            empty transcript, a symbol outside the alphabet, a missing or unreadable WAV file.
+    """
+    list_path = Path(list_path)
+    base = Path(folder) if folder is not None else list_path.parent
+    entries = parse_transcripts(list_path, base, alphabet)
+    features = []
+    for line_no, path, _ in entries:
+        try:
+            features.append(log_mel(read_wav(path), n_mels=n_mels))
+        except DataError as e:
+            raise DataError(f"{list_path}:{line_no}: {e}") from None
+    return Utterances(features, [e[2] for e in entries], [str(e[1]) for e in entries])
+
+
+def parse_transcripts(list_path: Path, base: Path, alphabet: str) -> list[tuple[int, Path, str]]:
+    """(line number, WAV path, transcript) of each line of the list, checked."""
+    try:
+        text = list_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{list_path}: no such file") from None
+    except (UnicodeDecodeError, IsADirectoryError) as e:
+        raise DataError(f"{list_path}: not a UTF-8 text file ({e.__class__.__name__})") from None
+    entries = []
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{list_path}:{line_no}"
+        name, tab, said = line.partition("\t")
+        if not tab or not name.strip():
+            raise DataError(f"{where}: expected file<TAB>transcript, got {line[:60]!r}")
+        path = base / name.strip()
+        if not path.is_file():
+            raise DataError(f"{where}: {path}: no such file")
+        entries.append((line_no, path, transcript(said, alphabet, where)))
+    if not entries:
+        raise DataError(f"{list_path}: no recordings listed (expected file<TAB>transcript lines)")
+    return entries
+
+
+def transcript(said: str, alphabet: str, where: str) -> str:
+    """A transcript as a label string over ``alphabet`` (see :func:`read_transcripts`)."""
+    words = said.split()
+    if alphabet == DIGITS:
+        words = [SAID.get(w.lower(), w) for w in words]
+    label = (" " if " " in alphabet else "").join(words)
+    bad = next((c for c in label if c not in alphabet), None)
+    if bad is not None:
+        raise DataError(f"{where}: symbol {bad!r} in {said.strip()!r} is not in the alphabet "
+                        f"{alphabet!r}")  # fmt: skip
+    if not label:
+        raise DataError(f"{where}: empty transcript")
+    return label
