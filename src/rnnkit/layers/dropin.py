@@ -123,6 +123,10 @@ class DropIn:
 
     #: Train on the fused kernel without being asked (:class:`FusedLSTM`); else ``fused=True``.
     prefer_fused_on_cpu: bool = False
+    # What a drop-in pickled before ``fused`` existed lacks: torch's kernel, its own class.
+    fused: bool = False
+    _torch_only: bool = False
+    _rnnkit_attributes: tuple[str, ...] = ()
 
     def __init__(
         self,

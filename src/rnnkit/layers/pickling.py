@@ -54,7 +54,8 @@ def _placeholder_args(twin: type) -> tuple:
     then replaces all of it (sizes, options, parameters) with the pickled state.
     """
     nonlinearity = ("tanh",) if twin is nn.RNN else ()  # nn.RNN's fourth argument
-    #      input, hidden, layers,             bias, batch_first, dropout, bidi, proj, device
+    # input_size, hidden_size, num_layers, [nonlinearity,] bias, batch_first, dropout,
+    # bidirectional, proj_size, device
     return (1, 1, 1, *nonlinearity, True, False, 0.0, False, 0, "meta")
 
 
