@@ -58,6 +58,7 @@ HOP = 160  # samples between windows: 10 ms
 N_FFT = 512  # the window zero-padded to a power of two
 FMIN, FMAX = 20.0, 8000.0  # the bands' range in Hz (8 kHz: the Nyquist rate at 16 kHz)
 LOG_FLOOR = 1e-6  # added to a band's energy before the log: digital silence stays finite
+STD_FLOOR = 1e-3  # smallest std a band is divided by: one that never changes stays near 0
 
 SPLITS = ("train", "valid", "test")
 ACCENTS = {
@@ -107,7 +108,7 @@ class Utterances:
 
 
 def mel(f: np.ndarray | float) -> np.ndarray:
-    """Hz -> mel (HTK): ``2595 log10(1 + f / 700)``, so 1000 Hz is 1000 mel."""
+    """Hz -> mel (HTK): ``2595 log10(1 + f / 700)``, so 1000 Hz is 999.99 mel."""
     return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)
 
 
@@ -143,9 +144,9 @@ def log_mel(samples: np.ndarray, *, n_mels: int = N_MELS, normalise: bool = True
     frames = np.lib.stride_tricks.sliding_window_view(padded, WINDOW)[::HOP]  # (T, WINDOW)
     hann = np.hanning(WINDOW + 1)[:-1].astype(np.float32)  # periodic: overlap-adds to a constant
     power = np.abs(np.fft.rfft(frames * hann, N_FFT)).astype(np.float32) ** 2  # (T, F)
-    energies = np.log(power @ mel_filterbank(n_mels) + LOG_FLOOR)  # (T, n_mels)
-    if normalise:
-        energies = (energies - energies.mean(0)) / np.maximum(energies.std(0), 1e-5)
+    energies = np.log((power @ mel_filterbank(n_mels)).astype(np.float64) + LOG_FLOOR)
+    if normalise:  # float64: a constant band's rounding is not magnified into a value
+        energies = (energies - energies.mean(0)) / np.maximum(energies.std(0), STD_FLOOR)
     return torch.from_numpy(energies.astype(np.float32))
 
 
