@@ -73,8 +73,8 @@ def read_wav(path: str | Path, *, rate: int = RATE, max_seconds: float = MAX_SEC
                                 f"{max_seconds:g} s a file may hold (split it)")  # fmt: skip
             data = f.readframes(frames)
     except (wave.Error, EOFError) as e:
-        raise DataError(f"{path}: not a PCM WAV file ({str(e) or 'cut short'}); convert it to "
-                        f"16-bit PCM WAV") from None  # fmt: skip
+        why = str(e) or "it ends inside its header"
+        raise DataError(f"{path}: not a PCM WAV file ({why}); convert it to 16-bit PCM") from None
     samples = pcm_to_float(data, width, channels)  # (N, C)
     if not len(samples):
         raise DataError(f"{path}: holds no audio (0 samples)")
