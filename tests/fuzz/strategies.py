@@ -64,6 +64,11 @@ JSON_VALUES = st.recursive(
                                                                  max_size=3),
     max_leaves=6,
 )  # fmt: skip
+#: JSON lines that are valid but odd: half an emoji in a text or a label (a JSON escape), a
+#: nesting deeper than Python's stack, a number of 5,000 digits
+ODD_JSON = ['{"text": "cut \\ud83d", "label": "spam"}', '{"text": "ok", "label": "ham\\udcff"}',
+            '{"text": ' + "[" * 3000 + "]" * 3000 + ', "label": "x"}',
+            '{"text": "a", "label": ' + "9" * 5000 + "}"]  # fmt: skip
 JSONL_LINE = st.one_of(
     st.builds(
         lambda t, lab, extra: json.dumps({"text": t, "label": lab, **extra}),
@@ -71,6 +76,7 @@ JSONL_LINE = st.one_of(
     ),
     JSON_VALUES.map(json.dumps),
     st.text(ALPHABET, max_size=20),
+    st.sampled_from(ODD_JSON),
 )  # fmt: skip
 CONLLU_ID = st.sampled_from(["1", "2", "3", "1-2", "2.1", "0", "01", "x", "", "-1", "3-"])
 CONLLU_LINE = st.one_of(

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz.harness import check, run_main
+from fuzz.harness import check, run_main, tree_digest
 from fuzz.recipes import RECIPES
 from fuzz.strategies import ALPHABET, ODD_NUMBERS
 from rnnkit.cli import build_parser
@@ -31,7 +31,7 @@ WORDS = st.one_of(
     st.text(ALPHABET, max_size=12),
     st.sampled_from(["", " ", "none", "latin-1", "utf-8", "bogus-codec", "0", "1", "-1", "²",
                      "text", "label", "tanh,lstm", "lstm,lstm", "pointer", "adding", ",", "nats",
-                     "x" * 300]),
+                     "x" * 300, "rot13", "hex", "b\udcffd", "\ud83d", "x" * 20_000]),
 )  # fmt: skip
 GARBAGE = st.sampled_from(["", " ", "abc", "nan", "NaN", "-nan", "inf", "-inf", "1e309", "-1e309",
                            "0x10", "1_0", "١", "²", "é", "😀", "-", "1,5", "[1]"])  # fmt: skip
@@ -86,8 +86,13 @@ def paths(dest: str, scene, where: Path) -> st.SearchStrategy[str]:
            "x" * 300, "/dev/null"]  # fmt: skip
     if dest in CHECKPOINTS:
         pool = [str(p) for p in scene.checkpoints.values()] + odd + [str(scene.files["text"])]
-    elif dest in OUTPUTS:
-        pool = ["out", "new/deep/out", str(where / "file.txt"), str(where / "dir"), *odd[:-1]]
+    elif dest in OUTPUTS:  # files of the scene's checkpoints too: no command may write there
+        inside = [scene.checkpoints[k] / name for k, name in
+                  (("lm", "config.json"), ("classifier", "model.safetensors"),
+                   ("lm", "metrics.jsonl"), ("seq2seq", "trainer_state/run.json"),
+                   ("tagger", "new.png"))] if scene.checkpoints else []  # fmt: skip
+        pool = ["out", "new/deep/out", str(where / "file.txt"), str(where / "dir"), *odd[:-1],
+                *map(str, inside)]  # fmt: skip
     else:
         pool = [str(p) for p in scene.files.values()] + odd
     return st.sampled_from(pool)
@@ -150,7 +155,10 @@ def fuzz_command(command: tuple[str, ...]):
     def test(scene, data):
         where = scratch(scene)
         argv = data.draw(command_lines(command, scene, where))
+        before = tree_digest(scene.root / "runs")
         check(" ".join(command), run_main(argv, where), f"rnnkit {argv!r}")
+        if "--resume" not in argv:  # resuming trains into its run: the one allowed writer
+            assert tree_digest(scene.root / "runs") == before, f"rnnkit {argv!r} changed a model"
 
     return test
 
