@@ -48,8 +48,10 @@ __all__ = [
 
 VERSION = 2  # of run.json's layout: data, model, training
 BUDGET = ("max_steps", "max_minutes")  # the only training fields a resumed run may change
-#: training fields added since layout 2 began: a record without them takes their defaults
-ADDED_TRAINING = ("save_every_minutes",)
+#: fields added since layout 2 began: a record without them takes their defaults
+ADDED_TRAINING = ("save_every_minutes", "cut_frac", "slanted_ratio", "discriminative_lr",
+                  "unfreeze_every")  # fmt: skip
+ADDED_DATA = ("raml_tau", "word_vectors", "freeze_word_vectors")
 
 
 class ConfigError(RnnkitError, ValueError):
@@ -236,19 +238,25 @@ def load_record(out: str | Path, job: Job) -> RunConfig:
     return config
 
 
+def with_added(cls: type, given: Any, added: tuple[str, ...]) -> Any:
+    """A section with the ``added`` fields it lacks at their defaults: a run started before a
+    field existed can still resume."""
+    if not isinstance(given, Mapping):
+        return given  # check_fields says what is wrong
+    defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.name in added}
+    return {**defaults, **given}
+
+
 def config_from_record(job: Job, record: dict[str, Any]) -> RunConfig:
     """The record's sections as a checked :class:`RunConfig` (:class:`FieldError` if not)."""
     unknown = sorted(set(record) - {"format", "data", "model", "training"})
     if unknown:
         raise FieldError(f"field {unknown[0]!r}: unknown (valid: data, model, training)")
-    data = job.data(**check_fields(job.data, record.get("data"), where="data"))
+    data = job.data(**check_fields(job.data, with_added(job.data, record.get("data"), ADDED_DATA),
+                                   where="data"))  # fmt: skip
     model = check_fields(job.model, record.get("model"), where="model", skip=job.sizes,
                          construct=False)  # fmt: skip
-    given = record.get("training")
-    if isinstance(given, Mapping):  # a run started before a field existed can still resume
-        added = {f.name: f.default for f in dataclasses.fields(TrainConfig)
-                 if f.name in ADDED_TRAINING}  # fmt: skip
-        given = {**added, **given}
+    given = with_added(TrainConfig, record.get("training"), ADDED_TRAINING)
     training = TrainConfig(**check_fields(TrainConfig, given, where="training"))
     config = RunConfig(data, model, training)
     try:

@@ -179,6 +179,17 @@ class SequenceClassifier(Pretrained):
             return out.masked_fill(~valid[..., None], float("-inf")).amax(1)
         return self.attention(out, valid)
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Bottom to top: the embedding, each recurrent layer (both directions), the head
+        (pooling attention, output layer, n-gram bag): ULMFiT's discriminative learning rates
+        and gradual unfreezing (:mod:`rnnkit.training.layer_groups`) work on these."""
+        layers: list[list[nn.Parameter]] = [[] for _ in range(self.config.num_layers)]
+        for name, p in self.rnn.named_parameters():
+            layers[layer_index(name)].append(p)
+        rest = {id(p) for p in [*self.embedding.parameters(), *self.rnn.parameters()]}
+        head = [p for p in self.parameters() if id(p) not in rest]
+        return [list(self.embedding.parameters()), *layers, head]
+
     # -- the Trainer's contract -------------------------------------------------------
 
     def loss(self, batch: PaddedBatch) -> tuple[Tensor, dict[str, Any]]:
@@ -237,6 +248,12 @@ class SequenceClassifier(Pretrained):
             fields["class_weights"] = tuple(fields["class_weights"])
         encoder = TextEncoder.from_dict(raw["encoder"]) if "encoder" in raw else None
         return cls(ClassifierConfig(**fields), encoder, raw["labels"])
+
+
+def layer_index(name: str) -> int:
+    """The layer of a recurrent parameter in torch's layout: ``weight_hh_l1_reverse`` -> 1."""
+    suffix = name.rsplit("_l", 1)[1]
+    return int(suffix.split("_")[0])
 
 
 class AttentionPooling(nn.Module):

@@ -10,7 +10,7 @@ from rnnkit.training.precision import PRECISIONS
 from rnnkit.training.scheduled_sampling import ScheduledSampling
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "nt-asgd")
-SCHEDULES = ("constant", "step", "cosine", "plateau")
+SCHEDULES = ("constant", "step", "cosine", "plateau", "slanted")
 ON_NONFINITE = ("stop", "skip")
 
 
@@ -62,6 +62,20 @@ class TrainConfig:
     plateau_patience: int = option(
         2, "plateau schedule: validations without improvement before a decay", low=1, high=10**6
     )
+    cut_frac: float = option(
+        0.1, "slanted schedule: share of training spent raising the lr", low=0.001, high=0.999
+    )
+    slanted_ratio: float = option(
+        32.0, "slanted schedule: how much smaller the lowest lr is than lr", low=1.0, high=1e6
+    )
+    discriminative_lr: float = option(
+        1.0, "lr divided by this per layer group below the top (ULMFiT: 2.6; models with layer "
+        "groups: classify)", low=1.0, high=100.0,
+    )  # fmt: skip
+    unfreeze_every: int | None = option(
+        None, "gradual unfreezing: updates between unfreezing the next layer group down "
+        "(ULMFiT: one epoch); 0: off", low=0, high=10**9, zero_is_none=True,
+    )  # fmt: skip
     clip_norm: float | None = option(
         5.0, "global gradient-norm clipping; 0: off", low=0.0, high=1e9, zero_is_none=True
     )
@@ -135,7 +149,7 @@ class TrainConfig:
         for name in ("save_every", "keep_last", "decay_every", "plateau_patience"):
             check_int(name, getattr(self, name), 1)
         check_int("warmup_steps", self.warmup_steps, 0)
-        for name in ("max_steps", "patience", "tbptt_k2"):
+        for name in ("max_steps", "patience", "tbptt_k2", "unfreeze_every"):
             check_int(name, getattr(self, name), 1, optional=True)
         if self.tbptt_k2 is not None and self.tbptt_k2 > self.bptt:
             raise ValueError(f"tbptt_k2 must be in [1, bptt={self.bptt}], got {self.tbptt_k2}")

@@ -9,9 +9,14 @@ The learning rate of update ``i`` (0-based: ``i`` updates came before it) is::
               = r + (1 - r) * (1 + cos(pi * p)) / 2      cosine, p = clamp((i - W) / (S - W), 0, 1)
               = f ** (decays so far)                     plateau: one decay after ``patience``
                                                          validations without improvement
+              = (1 + q * (R - 1)) / R                    slanted triangular (Howard & Ruder
+                  q = p / c            if p < c          2018): up for a share c = cut_frac
+                  q = 1 - (p - c) / (1 - c) otherwise    of training, then down; R = ratio
 
-with ``f = decay_factor``, ``r = min_lr_ratio`` and ``S = max_steps``. Under a time budget
-alone the cosine's progress ``p`` is the fraction of wall time spent. Random-length windows
+with ``f = decay_factor``, ``r = min_lr_ratio`` and ``S = max_steps``; the slanted schedule's
+progress is ``p = i / S`` (warm-up is its rising part: give it no ``warmup_steps``). Under a
+time budget alone the cosine's and the slanted schedule's progress ``p`` is the fraction of
+wall time spent. Random-length windows
 multiply the result by ``T / bptt`` for that update.
 """
 
@@ -43,6 +48,12 @@ def build_optimizer(parameters: Iterable[Tensor], config: TrainConfig) -> torch.
     return torch.optim.Adam(params, lr=config.lr)
 
 
+def slanted(p: float, cut_frac: float, ratio: float) -> float:
+    """The slanted triangular multiplier at progress ``p`` in [0, 1] (module docstring)."""
+    q = p / cut_frac if p < cut_frac else 1 - (p - cut_frac) / (1 - cut_frac)
+    return (1 + q * (ratio - 1)) / ratio
+
+
 class LRSchedule:
     """The learning-rate curve of the module docstring; its state is two numbers (JSON)."""
 
@@ -70,6 +81,9 @@ class LRSchedule:
                 p = min(1.0, max(0.0, time_fraction))
             r = cfg.min_lr_ratio
             return r + (1 - r) * (1 + math.cos(math.pi * p)) / 2
+        if cfg.schedule == "slanted":
+            p = i / cfg.max_steps if cfg.max_steps is not None else time_fraction
+            return slanted(min(1.0, max(0.0, p)), cfg.cut_frac, cfg.slanted_ratio)
         if cfg.schedule == "plateau":
             return cfg.decay_factor**self.decays
         return 1.0

@@ -37,6 +37,7 @@ from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import Workers
 from rnnkit.training.gradients import NonFiniteError, clip_gradients, nonfinite_reason
 from rnnkit.training.interrupts import SignalGuard
+from rnnkit.training.layer_groups import LayerGroups
 from rnnkit.training.metrics_log import MetricsLog
 from rnnkit.training.precision import Precision
 from rnnkit.training.progress import ProgressBar
@@ -122,10 +123,14 @@ class Trainer:
         self.precision = Precision.for_model(config.precision, model)
         nt_asgd = config.optimizer == "nt-asgd"
         self.averaging = NTASGD(model, config.nt_asgd_window) if nt_asgd else None
+        self.layer_groups = LayerGroups.of(model, config.discriminative_lr, config.unfreeze_every)
         if self.averaging is not None:
+            if self.layer_groups is not None:
+                raise ValueError("nt-asgd averages one SGD over all parameters: no layer groups")
             self.optimizer = self.averaging.sgd(config.lr, config.momentum)
         else:
-            self.optimizer = build_optimizer(model.parameters(), config)
+            groups = self.layer_groups.param_groups() if self.layer_groups else model.parameters()
+            self.optimizer = build_optimizer(groups, config)
         self.schedule = LRSchedule(config)
         self.early_stopping = EarlyStopping(config.patience)
         self.log = MetricsLog(self.out_dir if self.workers.is_main else None)
@@ -200,6 +205,8 @@ class Trainer:
         """
         cfg = self.config
         self.optimizer.zero_grad(set_to_none=True)
+        if self.layer_groups is not None:  # gradual unfreezing: the groups this update trains
+            self.layer_groups.apply(self.step)
         if self.sampling is not None and self.objective is None:  # the model mixes its inputs
             self.model.teacher_prob = self.sampling.teacher_prob(self.step)
         with self.precision.autocast():  # bf16/fp16: the forward pass and loss only
@@ -220,8 +227,8 @@ class Trainer:
         self.skipped = 0
         lr_scale = getattr(batch, "lr_scale", 1.0)
         self.lr = self.schedule.lr(self.step, self._time_fraction()) * lr_scale
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
+        for group in self.optimizer.param_groups:  # discriminative: a scale per layer group
+            group["lr"] = self.lr * group.get("lr_scale", 1.0)
         self.precision.step(self.optimizer)
         if self.averaging is not None:
             self.averaging.update()
