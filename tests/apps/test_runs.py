@@ -150,3 +150,25 @@ def test_resume_without_trainer_state_says_it_starts_over(tmp_path):
 def test_resume_of_a_directory_that_is_no_run(tmp_path):
     result = rnnkit("train", "tag", "--resume", "nowhere", cwd=tmp_path)
     assert_one_line_error(result, "nowhere: no such run directory")
+
+
+def test_an_interrupted_overwrite_leaves_no_old_model_beside_the_new_run(tmp_path):
+    """``--overwrite`` killed in its first update: the old run's model and states are gone
+    (``rnnkit.load`` cannot mistake them for the new run's), its run.json is the new one, and
+    ``--resume`` starts the new run over."""
+    (tmp_path / "t.conllu").write_text(conllu())
+    args = ["train", "tag", "--train", "t.conllu", "--dev", "t.conllu", "--preset", "tiny",
+            "--no-progress", "--eval-every", "1", "--save-every", "1", "--out", "run"]  # fmt: skip
+    old = rnnkit(*args, "--max-steps", "2", cwd=tmp_path)
+    assert old.returncode == 0, old.stderr
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+    killed = rnnkit(*args, "--max-steps", "3", "--hidden-size", "8", "--overwrite", cwd=tmp_path,
+                    kill_at=1)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL
+    left = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert "config.json" not in left and "model.safetensors" not in left, left
+    assert checkpoint.step_dirs(tmp_path / "run") == []
+    assert load_record(tmp_path / "run", tag.JOB).model["hidden_size"] == 8
+    resumed = rnnkit("train", "tag", "--resume", "run", "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "no resumable state; starting over" in resumed.stderr

@@ -27,8 +27,10 @@ from typing import Any
 
 from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.tasks.fields import FieldError, check_fields
+from rnnkit.tasks.pretrained import CONFIG_NAME, WEIGHTS_NAME
 from rnnkit.training import checkpoint
 from rnnkit.training.config import TrainConfig
+from rnnkit.training.metrics_log import METRICS_NAME
 
 __all__ = [
     "BUDGET",
@@ -204,6 +206,7 @@ def begin(trainer: Any, run: Run) -> int:
     writes ``run.json``. Returns the step training continues from (0: from the start)."""
     if not run.resumed:
         if trainer.workers.is_main:
+            clear_old_run(run.out)
             save_record(run.out, run.job, run.config)
         return 0
     if not checkpoint.step_dirs(run.out):
@@ -211,6 +214,17 @@ def begin(trainer: Any, run: Run) -> int:
             print(f"note: {run.out}: no resumable state; starting over", file=sys.stderr)
         return 0
     return trainer.resume()
+
+
+def clear_old_run(out: Path) -> None:
+    """Remove what an earlier run left in ``out`` before a fresh one writes anything there
+    (:func:`start` let it only with ``overwrite``): its resumable states first, so none is
+    resumed under the new ``run.json``; then its model, ``config.json`` before the weights (the
+    directory stops being a model at once) and its metrics. An interrupt from here on never
+    leaves the old model beside the new run's files."""
+    checkpoint.clear_states(out)
+    for name in (CONFIG_NAME, WEIGHTS_NAME, METRICS_NAME):
+        (out / name).unlink(missing_ok=True)
 
 
 # -- run.json -------------------------------------------------------------------------------
