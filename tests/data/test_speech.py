@@ -27,6 +27,7 @@ from rnnkit.data.speech import (
     read_transcripts,
     spoken_digits,
     voices,
+    wav_features,
 )
 from rnnkit.data.wav import _resample_gather, read_wav, resample
 from rnnkit.errors import DataError, RnnkitError
@@ -231,6 +232,9 @@ def test_transcript_list_reads_each_file_and_normalises_the_transcript(recording
     for features, name in zip(got.features, ["a.wav", "b.wav"], strict=True):
         torch.testing.assert_close(features, log_mel(read_wav(recordings / name)))
     assert [tuple(image.shape) for image in got.images] == [(40, 49), (40, 29)]
+    assert torch.equal(got.images[1], got.features[1].T) and got.images is got.images
+    torch.testing.assert_close(wav_features(recordings / "b.wav", n_mels=8),
+                               log_mel(read_wav(recordings / "b.wav"), n_mels=8))  # fmt: skip
 
 
 def test_transcript_list_with_another_folder_and_alphabet(recordings, tmp_path_factory):

@@ -36,7 +36,7 @@ import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -93,10 +93,10 @@ class Utterances:
     def __len__(self) -> int:
         return len(self.labels)
 
-    @property
+    @cached_property
     def images(self) -> list[Tensor]:
         """Each utterance as an (n_mels, T_i) "image" read frame by frame (time as columns),
-        what :class:`rnnkit.tasks.ctc.CTCRecognizer` reads."""
+        what :class:`rnnkit.tasks.ctc.CTCRecognizer` reads (made once: batches index it)."""
         return [f.T.contiguous() for f in self.features]
 
     def label_ids(self, alphabet: str = DIGITS) -> list[list[int]]:
@@ -148,6 +148,12 @@ def log_mel(samples: np.ndarray, *, n_mels: int = N_MELS, normalise: bool = True
     if normalise:  # float64: a constant band's rounding is not magnified into a value
         energies = (energies - energies.mean(0)) / np.maximum(energies.std(0), STD_FLOOR)
     return torch.from_numpy(energies.astype(np.float32))
+
+
+def wav_features(path: str | Path, *, n_mels: int = N_MELS) -> Tensor:
+    """A WAV file's (T, n_mels) features: :func:`~rnnkit.data.wav.read_wav` (16 kHz mono),
+    then :func:`log_mel`. Raises :class:`~rnnkit.errors.DataError` naming a bad file."""
+    return log_mel(read_wav(path), n_mels=n_mels)
 
 
 # -- synthesis -----------------------------------------------------------------------------
@@ -223,9 +229,8 @@ def spoken_digits(
     drawn = draw_spoken(split, count, seed=seed, min_digits=min_digits, max_digits=max_digits)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     paths = synthesise(drawn, cache, workers=workers)
-    read = lambda path: log_mel(read_wav(path), n_mels=n_mels)  # noqa: E731
     with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
-        features = list(pool.map(read, paths))
+        features = list(pool.map(lambda path: wav_features(path, n_mels=n_mels), paths))
     return Utterances(features, [s.digits for s in drawn], [s.describe() for s in drawn])
 
 
@@ -308,7 +313,7 @@ def read_transcripts(
     features = []
     for line_no, path, _ in entries:
         try:
-            features.append(log_mel(read_wav(path), n_mels=n_mels))
+            features.append(wav_features(path, n_mels=n_mels))
         except DataError as e:
             raise DataError(f"{list_path}:{line_no}: {e}") from None
     return Utterances(features, [e[2] for e in entries], [str(e[1]) for e in entries])
