@@ -212,6 +212,15 @@ def test_a_file_too_long_is_refused_from_its_header(tmp_path):
     assert len(read_wav(path, max_seconds=2.0)) == 32000
 
 
+def test_a_streamed_header_claiming_every_frame_reads_what_the_file_holds(tmp_path):
+    values = np.arange(-50, 50, dtype="<i2")
+    data = bytearray(write_wav(tmp_path / "a.wav", values.tobytes()).read_bytes())
+    assert data[36:40] == b"data"
+    data[40:44] = b"\xff\xff\xff\xff"  # the data size a streaming writer leaves
+    (tmp_path / "a.wav").write_bytes(bytes(data))
+    np.testing.assert_array_equal(read_wav(tmp_path / "a.wav", max_seconds=1.0), values / 32768)
+
+
 # -- a user's recordings -------------------------------------------------------------------
 
 

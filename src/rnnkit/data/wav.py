@@ -65,7 +65,9 @@ def read_wav(path: str | Path, *, rate: int = RATE, max_seconds: float = MAX_SEC
     try:
         with wave.open(str(path), "rb") as f:
             channels, width, source = f.getnchannels(), f.getsampwidth(), f.getframerate()
-            frames = f.getnframes()
+            # a header written while streaming claims the most frames (0xFFFFFFFF bytes): the
+            # file's size bounds what it holds
+            frames = min(f.getnframes(), path.stat().st_size // (channels * width))
             if source < 1:
                 raise DataError(f"{path}: sample rate {source} Hz in the header")
             if frames / source > max_seconds:  # before reading a byte of audio
