@@ -32,7 +32,9 @@ from rnnkit.errors import DataError
 from rnnkit.options import option
 from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.input_words import apply_word_vectors
+from rnnkit.tasks.language_model import LanguageModel
 from rnnkit.tasks.pretrained import write_json
+from rnnkit.tasks.transfer import load_encoder
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import ClassificationReport
 from rnnkit.training.trainer import Trainer, in_eval_mode
@@ -98,6 +100,10 @@ class ClassifyData:
         "fastText .vec (the embedding size follows the file)",
     )  # fmt: skip
     freeze_word_vectors: bool = option(False, "keep the --word-vectors embedding fixed")
+    encoder: str | None = option(
+        None, "start the embedding and recurrent layers from this rnnkit train lm checkpoint "
+        "(ULMFiT; the classifier takes its cell, sizes and tokens, unidirectional)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.valid_fraction + self.test_fraction >= 1.0:
@@ -155,7 +161,7 @@ JOB = Job(
     "classify", ClassifyData, ClassifierConfig,
     sizes=("vocab_size", "num_classes", "class_weights"), presets=PRESETS,
     metrics=SequenceClassifier.METRICS,
-    files=("data_path", "valid_file", "test_file", "word_vectors"),
+    files=("data_path", "valid_file", "test_file", "word_vectors", "encoder"),
     probe=(2, 2),
 )  # fmt: skip
 
@@ -372,6 +378,10 @@ def train_classifier(
     if data.word_vectors:
         coverage = apply_word_vectors(model, data.word_vectors, freeze=data.freeze_word_vectors)
         prepared.notes.append(coverage.line(data.word_vectors))
+    if data.encoder:
+        coverage = load_encoder(model, LanguageModel.from_pretrained(data.encoder))
+        prepared.notes.append("encoder: the language model's recurrent layers copied")
+        prepared.notes.append(coverage.line(data.encoder, "encoder"))
     source = BucketBatches(
         train_x,
         train_y,

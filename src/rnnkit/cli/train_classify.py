@@ -12,6 +12,7 @@ from rnnkit.cli.options import (
     STREAM_ONLY,
     add_config_options,
     add_training_options,
+    config_overrides,
     open_run,
     vectors_width,
 )
@@ -54,7 +55,10 @@ def run(args: argparse.Namespace) -> None:
     if args.resume is None and args.data is None:
         raise UsageError("--data is required (a labelled file or folder)")
     data = {"data_path": str(args.data)} if args.data else {}
-    run_ = open_run(args, JOB, data=data, model=vectors_width(args, JOB, "embedding_size"))
+    model = vectors_width(args, JOB, "embedding_size")
+    if args.encoder is not None and args.resume is None:
+        model, data["tokenizer"] = encoder_options(args)
+    run_ = open_run(args, JOB, data=data, model=model)
     say = print if not args.no_progress else (lambda line: print(line, file=sys.stderr))
     with process_group() as workers:  # torchrun: data parallel
         result = train_classifier(run_, progress=not args.no_progress, say=say)
@@ -63,3 +67,23 @@ def run(args: argparse.Namespace) -> None:
     print(result.text())
     print(f"\n{result.steps} steps ({result.epochs:.1f} epochs) in "
           f"{duration(result.wall_seconds)}; checkpoint: {run_.out}")  # fmt: skip
+
+
+def encoder_options(args: argparse.Namespace) -> tuple[dict, str]:
+    """The model fields and tokenizer ``--encoder``'s language model fixes; refuses options
+    that contradict them (one line)."""
+    from rnnkit.tasks.transfer import encoder_fields
+
+    if args.word_vectors is not None:
+        raise UsageError("give --encoder or --word-vectors, not both: the encoder brings its "
+                         "own embedding")  # fmt: skip
+    fields, tokenizer = encoder_fields(args.encoder)
+    given = config_overrides(args, JOB.model)
+    for name, value in fields.items():
+        if name in given and given[name] != value:
+            raise UsageError(f"--{name.replace('_', '-')} {given[name]}: --encoder "
+                             f"{args.encoder} fixes it at {value}")  # fmt: skip
+    if args.tokenizer is not None and args.tokenizer != tokenizer:
+        raise UsageError(f"--tokenizer {args.tokenizer}: --encoder {args.encoder} is a "
+                         f"{tokenizer}-level language model")  # fmt: skip
+    return fields, tokenizer

@@ -60,11 +60,11 @@ class Coverage:
     def found(self) -> int:
         return self.exact + self.lowercased
 
-    def line(self, source: str) -> str:
+    def line(self, source: str, what: str = "word vectors") -> str:
         share = self.found / max(1, self.vocabulary)
-        return (f"word vectors {source}: {self.found:,} of {self.vocabulary:,} vocabulary words "
+        return (f"{what} {source}: {self.found:,} of {self.vocabulary:,} vocabulary words "
                 f"found ({share:.1%}; {self.exact:,} exact, {self.lowercased:,} lower-cased); "
-                "the others start random")  # fmt: skip
+                "the others get new rows, started at random")  # fmt: skip
 
 
 def read_word_vectors(path: str | Path, *, max_words: int | None = None) -> WordVectors:
