@@ -52,7 +52,8 @@ class GRU(DropIn, nn.GRU):
     Given only torch's options it runs torch's kernel and trains bit for bit as
     ``torch.nn.GRU``. ``fused=True`` opts in to rnnkit's fused GRU kernel when training on
     CPU: torch's CPU GRU backward is a chain of per-step autograd ops, the fused kernel's is
-    batched, faster (docs/layers.md, "Speed") and equal to float rounding, not bit for bit.
+    batched (a training step 1.2x to 6x as fast as torch's on a 2-core AMD EPYC, see
+    docs/layers.md), equal to float rounding, not bit for bit.
 
     Example:
         >>> gru = GRU(8, 16, bidirectional=True, merge="sum", recurrent_dropout=0.25)
