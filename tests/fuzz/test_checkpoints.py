@@ -3,8 +3,8 @@
 in place of the weights, missing files, edited ``config.json`` and ``run.json``.
 
 The trainer's own files (``trainer.json``, ``trainer.safetensors``) are damaged as files are
-on disk (cut, overwritten, pickled, missing); their contents edited field by field are not
-fuzzed: the trainer reads them (``Trainer.load_state_dict``) without checking each field yet.
+on disk (cut, overwritten, pickled, missing); their contents edited field by field are the
+cases of ``test_edited_dirs.py``.
 """
 
 from __future__ import annotations

@@ -311,13 +311,16 @@ def _check_numpy_rng(value: dict[str, Any]) -> None:
         state = {**value, "state": {**value["state"],
                                     "key": np.array(value["state"]["key"], dtype=np.uint32)}}
         np.random.RandomState().set_state(state)
-    except (TypeError, ValueError, OverflowError, KeyError):
+    except (TypeError, ValueError, OverflowError, LookupError):  # a short key: IndexError
         raise StateFieldError("global_rng.numpy", "not a NumPy RNG state") from None
 
 
 def _check_optimizer_meta(saved: Any, ref: dict[str, Any]) -> None:
     """The optimizer's groups are this optimizer's: same count, options and parameters."""
-    _check_like(saved, {"param_groups": [], "values": {}}, "optimizer")
+    _check_like(saved, {"param_groups": [], "values": {}}, "optimizer", skip=("values",))
+    if not isinstance(saved["values"], dict):  # its keys are parameter indices, checked below
+        raise StateFieldError("optimizer.values",
+                              f"expected an object, got {_json_type(saved['values'])}")
     groups, mine = saved["param_groups"], ref["param_groups"]
     if len(groups) != len(mine):
         raise StateFieldError("optimizer.param_groups",
