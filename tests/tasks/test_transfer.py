@@ -14,7 +14,7 @@ from rnnkit.data.vocab import WordVocab
 from rnnkit.errors import CheckpointError
 from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
-from rnnkit.tasks.transfer import encoder_fields, load_encoder
+from rnnkit.tasks.transfer import encoder_fields, lm_stream, load_encoder
 
 LM_WORDS = ["The", "cat", "dog", "sat", "on", "mat"]
 TASK_WORDS = ["the", "cat", "dog", "zebra", "sat"]  # lower-cased by the task's tokenizer
@@ -60,6 +60,14 @@ def test_vocabulary_mapping_by_hand() -> None:
     torch.testing.assert_close(rows[2 + TASK_WORDS.index("zebra")], zebra_before)  # a new row
 
 
+def test_lm_stream_by_hand() -> None:
+    lm = word_lm()
+    stoi = lm.vocab.stoi
+    stream = lm_stream(lm, [["the", "cat", "zebra"], ["mat"]])  # "the": The by lower case
+    assert stream.tolist() == [stoi["The"], stoi["cat"], 0, stoi["<eos>"], stoi["mat"],
+                               stoi["<eos>"]]  # fmt: skip
+
+
 def test_what_does_not_fit_is_refused() -> None:
     lm = word_lm()
     with pytest.raises(CheckpointError, match="bidirectional"):
@@ -83,13 +91,19 @@ def test_cli_trains_from_an_encoder_and_the_model_stands_alone(tmp_path: Path) -
     (tmp_path / "d.tsv").write_text("\n".join(rows) + "\n")
     common = ["train", "classify", "--data", "d.tsv", "--no-header", "--preset", "tiny",
               "--no-baseline", "--no-progress"]  # fmt: skip
-    result = rnnkit(*common, "--encoder", "lm", "--out", "clf", cwd=tmp_path)
+    result = rnnkit(*common, "--encoder", "lm", "--lm-finetune-minutes", "0.02", "--out", "clf",
+                    cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
+    tuned = load(tmp_path / "clf" / "encoder_lm")  # ULMFiT's stage 2 ran and kept its LM
+    original = load(tmp_path / "lm")
+    assert not torch.equal(tuned.rnn.weight_hh_l0, original.rnn.weight_hh_l0)
     assert "encoder: the language model's recurrent layers copied" in result.stderr
     assert "encoder " in result.stderr and "vocabulary words found" in result.stderr
     for name in ("config.json", "model.safetensors"):
         (tmp_path / "lm" / name).unlink()  # the classifier needs the LM no more
     assert load(tmp_path / "clf").config.hidden_size == 8
+    refused = rnnkit(*common, "--lm-finetune-minutes", "1", "--out", "x", cwd=tmp_path)
+    assert refused.returncode == 2 and "give --encoder" in refused.stderr
     refused = rnnkit(*common, "--encoder", "clf", "--out", "x", cwd=tmp_path)
     assert refused.returncode == 2 and "not a language model" in refused.stderr.splitlines()[-1]
     refused = rnnkit(*common, "--encoder", "lm2", "--out", "x", cwd=tmp_path)

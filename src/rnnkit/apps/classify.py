@@ -34,12 +34,16 @@ from rnnkit.tasks.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks.input_words import apply_word_vectors
 from rnnkit.tasks.language_model import LanguageModel
 from rnnkit.tasks.pretrained import write_json
-from rnnkit.tasks.transfer import load_encoder
+from rnnkit.tasks.transfer import lm_stream, load_encoder
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics import ClassificationReport
 from rnnkit.training.trainer import Trainer, in_eval_mode
 
 REPORT_NAME = "report.json"
+ENCODER_LM = "encoder_lm"  # where --lm-finetune-minutes keeps the fine-tuned LM, inside OUT
+#: ULMFiT's LM fine-tuning (Howard & Ruder 2018, §3.2): slanted triangular lr, Adam
+LM_FINETUNE = {"batch_size": 32, "bptt": 70, "lr": 2e-3, "schedule": "slanted",
+               "eval_every": 100, "clip_norm": 0.25}  # fmt: skip
 BALANCE = ("none", "weights", "sampling")
 
 
@@ -104,8 +108,14 @@ class ClassifyData:
         None, "start the embedding and recurrent layers from this rnnkit train lm checkpoint "
         "(ULMFiT; the classifier takes its cell, sizes and tokens, unidirectional)",
     )  # fmt: skip
+    lm_finetune_minutes: float = option(
+        0.0, "ULMFiT's second stage: first train the --encoder LM on the training texts for "
+        "this many minutes (kept in OUT/encoder_lm)", low=0.0, high=1e5,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
+        if self.lm_finetune_minutes and self.encoder is None:
+            raise ValueError("lm_finetune_minutes fine-tunes the --encoder LM: give --encoder")
         if self.valid_fraction + self.test_fraction >= 1.0:
             raise ValueError(
                 f"valid_fraction + test_fraction must be < 1, got {self.valid_fraction} + "
@@ -379,7 +389,11 @@ def train_classifier(
         coverage = apply_word_vectors(model, data.word_vectors, freeze=data.freeze_word_vectors)
         prepared.notes.append(coverage.line(data.word_vectors))
     if data.encoder:
-        coverage = load_encoder(model, LanguageModel.from_pretrained(data.encoder))
+        lm = LanguageModel.from_pretrained(data.encoder)
+        if data.lm_finetune_minutes:
+            lm = finetune_lm(lm, prepared, data.lm_finetune_minutes, Path(out_dir) / ENCODER_LM,
+                             seed=train_config.seed, progress=progress)  # fmt: skip
+        coverage = load_encoder(model, lm)
         prepared.notes.append("encoder: the language model's recurrent layers copied")
         prepared.notes.append(coverage.line(data.encoder, "encoder"))
     source = BucketBatches(
@@ -410,6 +424,24 @@ def train_classifier(
                        epochs, prepared.cut_share())  # fmt: skip
     write_json(Path(out_dir) / REPORT_NAME, run_.as_dict())
     return run_
+
+
+def finetune_lm(
+    lm: LanguageModel, prepared: Prepared, minutes: float, out: Path, *, seed: int,
+    progress: bool,
+) -> LanguageModel:  # fmt: skip
+    """ULMFiT's second stage: ``lm`` trained on the training texts (as the classifier tokenizes
+    them), with the slanted triangular schedule, the best by validation texts kept in ``out``.
+    A run resumed after this stage finished reads it back instead of training again."""
+    if (out / "config.json").exists():
+        return LanguageModel.from_pretrained(out)
+    tokens = prepared.encoder.tokenizer
+    train = lm_stream(lm, [tokens(t) for t in prepared.train.texts])
+    valid = lm_stream(lm, [tokens(t) for t in prepared.valid.texts])
+    batch = max(1, min(LM_FINETUNE["batch_size"], len(train) // (LM_FINETUNE["bptt"] + 1)))
+    config = TrainConfig(**{**LM_FINETUNE, "batch_size": batch}, max_minutes=minutes, seed=seed)
+    Trainer(lm, train, valid, config, out_dir=out, progress=progress).fit()
+    return LanguageModel.from_pretrained(out)
 
 
 def evaluate_classifier(

@@ -53,7 +53,8 @@ BUDGET = ("max_steps", "max_minutes")  # the only training fields a resumed run 
 #: fields added since layout 2 began: a record without them takes their defaults
 ADDED_TRAINING = ("save_every_minutes", "cut_frac", "slanted_ratio", "discriminative_lr",
                   "unfreeze_every")  # fmt: skip
-ADDED_DATA = ("raml_tau", "word_vectors", "freeze_word_vectors", "encoder")
+ADDED_DATA = ("raml_tau", "word_vectors", "freeze_word_vectors", "encoder",
+              "lm_finetune_minutes")  # fmt: skip
 
 
 class ConfigError(RnnkitError, ValueError):

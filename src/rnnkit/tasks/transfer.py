@@ -6,6 +6,9 @@ are copied as they are (so the classifier is unidirectional, with the LM's cell 
 :func:`encoder_fields`), and the embedding row of each task token the LM knows is the LM's
 row for it (exactly, else by lower case). Task tokens the LM never saw get new rows, started
 at random as the rest of the classifier is: the LM's vocabulary does not limit the task's.
+
+ULMFiT's second stage, fine-tuning the LM on the task's own texts first, reads them through
+:func:`lm_stream`: the task's tokens as the LM's ids, one text per line.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from rnnkit.checkpoint import model_format
 from rnnkit.data.word_vectors import Coverage, WordVectors, fill_embedding
@@ -63,3 +68,19 @@ def load_encoder(model: SequenceClassifier, lm: LanguageModel) -> Coverage:
     rows = lm.embedding.weight.detach()[1:].float().numpy()
     words = WordVectors(list(vocab), rows, source="the language model")
     return fill_embedding(model.embedding.weight, model.encoder.vocab.itos[2:], words, first=2)
+
+
+def lm_stream(lm: LanguageModel, texts: list[list[str]]) -> torch.Tensor:
+    """The task's tokenized texts as one stream of the LM's ids, each text ended as the LM
+    ends a line (``<eos>`` for a word LM, a line break for a character LM). Tokens match the
+    LM's vocabulary exactly, else by lower case; the others are its ``<unk>`` (id 0)."""
+    stoi = lm.vocab.stoi
+    folded: dict[str, int] = {}
+    for token, i in stoi.items():
+        folded.setdefault(token.lower(), i)
+    end = stoi.get("<eos>" if lm.vocab.unit == "word" else "\n", 0)
+    ids: list[int] = []
+    for tokens in texts:
+        ids += [stoi.get(t, folded.get(t.lower(), 0)) for t in tokens]
+        ids.append(end)
+    return torch.tensor(ids, dtype=torch.long)
