@@ -200,9 +200,13 @@ class Pretrained(torch.nn.Module):
                 raw = {**raw, "model": check_model_fields(cls.CONFIG, raw.get("model"))}
             except FieldError as e:
                 raise CheckpointError(f"{where}: {e}") from None
-        with torch.device("meta"):  # shapes only: checked against the weights' header first
-            skeleton = cls._from_config(raw, where)
-        check_weights_fit(skeleton, directory)
+        try:
+            with torch.device("meta"):  # shapes only: checked against the weights' header first
+                skeleton = cls._from_config(raw, where)
+        except (NotImplementedError, RuntimeError):  # a model whose init needs real values
+            skeleton = None  # its shapes are checked after it is built (load_state)
+        if skeleton is not None:
+            check_weights_fit(skeleton, directory)
         model = cls._from_config(raw, where)
         load_state(model, directory)
         return model.to(map_location).eval()
