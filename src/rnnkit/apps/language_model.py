@@ -79,7 +79,40 @@ LM_PRESETS: dict[str, Preset] = {
             "clip_norm": 0.25,
         },
     ),
-}
+    # Contextual string embeddings for the tagger (Akbik et al. 2018; --data-dir
+    # ../shared/data/wikitext-2): a forward and a backward character LM, 20 minutes each.
+    # 1x512 (Flair's is 1x2048 trained for a week): ~3.4M multiply-adds per training
+    # character, so 20 minutes on 2 cores cover about one to two passes over the 10.8M
+    # characters of train.txt, and a tagger batch's two LM passes cost about what it costs.
+    "char-forward": Preset(
+        "characters of WikiText-2, 1x512 LSTM, 20 minutes: the forward LM of train tag --char-lm",
+        data={"level": "char"},
+        model=(CHAR_LM := {"cell": "lstm", "hidden_size": 512, "embedding_size": 64,
+                           "num_layers": 1, "dropout": 0.1}),
+        training=(CHAR_TRAINING := {"batch_size": 64, "bptt": 150, "lr": 3e-3,
+                                    "schedule": "cosine", "warmup_steps": 100,
+                                    "max_minutes": 20.0, "eval_every": 500,
+                                    "eval_batch_size": 64, "clip_norm": 0.5}),
+    ),
+    "char-backward": Preset(
+        "as char-forward on the text reversed: the backward LM of train tag --char-lm",
+        data={"level": "char", "reverse": True},
+        model=CHAR_LM,
+        training=CHAR_TRAINING,
+    ),
+    # the word-level encoder of train classify --encoder (ULMFiT; --data-dir as wikitext2):
+    # wikitext2's recipe at 400 units (a classifier has the encoder's sizes, and fine-tunes
+    # faster on 2 cores with 400 than with 512)
+    "encoder-wt2": Preset(
+        "word level: 1x400 LSTM, adaptive softmax, 20 minutes: for train classify --encoder",
+        data={"level": "word"},
+        model={"cell": "lstm", "hidden_size": 400, "embedding_size": 200, "num_layers": 1,
+               "dropout": 0.2, "output": "adaptive"},
+        training={"batch_size": 64, "bptt": 35, "lr": 3e-3, "schedule": "cosine",
+                  "min_lr_ratio": 0.02, "max_minutes": 20.0, "eval_every": 400,
+                  "clip_norm": 0.25},
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -96,6 +129,7 @@ class LMData:
     max_vocab: int | None = None  # word level: most words, <unk> included
     min_freq: int = 1  # word level: rarer words become <unk>
     text_sha256: str | None = None  # of the training text: --resume refuses another text
+    reverse: bool = False  # read every text backwards (a backward LM; recorded in its model)
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -125,9 +159,12 @@ def read_corpus(data: LMData, batch_size: int) -> LMCorpus:
     from rnnkit.data.lm_corpus import read_word_corpus, split_files
     from rnnkit.data.text import SHAKESPEARE, bundled_text, read_text
 
+    if data.level == "char" and data.data_dir is not None:
+        return reversed_corpus(char_files(split_files(Path(data.data_dir))), data.reverse)
     if data.level == "char":
         source = data.text if data.text is not None else f"bundled {SHAKESPEARE}"
         text = read_text(Path(data.text)) if data.text is not None else bundled_text()
+        text = text[::-1] if data.reverse else text  # split after: valid is the text's start
         check_text_length(text, batch_size, data.valid_fraction, source)
         return char_corpus(text, data.valid_fraction, source)
     files = {"train": data.train or data.text, "valid": data.valid, "test": data.test}
@@ -136,7 +173,7 @@ def read_corpus(data: LMData, batch_size: int) -> LMCorpus:
     if files["train"] is None:
         raise DataError("a word-level model needs --train FILE, --text FILE or --data-dir DIR")
     path = lambda f: None if f is None else Path(f)  # noqa: E731
-    return read_word_corpus(
+    corpus = read_word_corpus(
         path(files["train"]),
         path(files.get("valid")),
         path(files.get("test")),
@@ -144,6 +181,30 @@ def read_corpus(data: LMData, batch_size: int) -> LMCorpus:
         max_vocab=data.max_vocab,
         min_freq=data.min_freq,
     )
+    return reversed_corpus(corpus, data.reverse)
+
+
+def char_files(files: dict[str, Path]) -> LMCorpus:
+    """Characters of a WikiText-style directory: the vocabulary of train.txt (characters
+    unseen there are <unk> in valid and test), each file one stream."""
+    from rnnkit.data.lm_corpus import digest
+    from rnnkit.data.text import read_text
+    from rnnkit.data.vocab import CharVocab
+
+    texts = {split: read_text(path) for split, path in files.items()}
+    vocab = CharVocab.from_text(texts["train"])
+    test = vocab.encode(texts["test"]) if "test" in texts else None
+    return LMCorpus(vocab, vocab.encode(texts["train"]), vocab.encode(texts["valid"]), test,
+                    digest(*texts.values()), str(files["train"]))  # fmt: skip
+
+
+def reversed_corpus(corpus: LMCorpus, reverse: bool) -> LMCorpus:
+    """Each stream backwards when ``reverse``: characters last to first, or words last to first
+    (a line's ``<eos>`` then comes before its words, where the line break was read)."""
+    if not reverse:
+        return corpus
+    test = corpus.test.flip(0) if corpus.test is not None else None
+    return replace(corpus, train=corpus.train.flip(0), valid=corpus.valid.flip(0), test=test)
 
 
 @dataclass
@@ -215,7 +276,8 @@ def train_lm(
     corpus.check_length(train_config.batch_size)
     vocab = corpus.vocab
     torch.manual_seed(train_config.seed)
-    model = LanguageModel(JOB.model_config(run.config, vocab_size=len(vocab)), vocab)
+    model = LanguageModel(JOB.model_config(run.config, vocab_size=len(vocab)), vocab,
+                          reverse=data.reverse)  # fmt: skip
     trainer = Trainer(
         model,
         corpus.train,
@@ -275,9 +337,26 @@ def generate(
     top_p: float | None = None,
     seed: int | None = None,
 ) -> str:
-    """Prime text + ``length`` sampled tokens from a language model with a vocabulary."""
+    """Prime text + ``length`` sampled tokens from a language model with a vocabulary.
+
+    A backward model (``model.reverse``) reads ``prime`` as the end of a text and writes what
+    comes before it; the result is in reading order all the same (:func:`reading_order`).
+    """
     options = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
+    if model.reverse:
+        flipped = reading_order(prime, model.unit)
+        return reading_order(flipped + "".join(generate_iter(model, flipped, length, **options)),
+                             model.unit)  # fmt: skip
     return prime + "".join(generate_iter(model, prime, length, **options))
+
+
+def reading_order(text: str, unit: str) -> str:
+    """``text`` backwards: its characters, or for words its lines and each line's words (a
+    backward model's text <-> reading order; applied twice it gives ``text`` back, but for
+    the spacing of words)."""
+    if unit == "char":
+        return text[::-1]
+    return "\n".join(" ".join(line.split()[::-1]) for line in text.split("\n")[::-1])
 
 
 def generate_iter(

@@ -55,6 +55,8 @@ def run_sample(args: argparse.Namespace) -> None:
         print(
             f"note: --prime words not in the vocabulary are read as <unk>: {shown}", file=sys.stderr
         )
+    if model.reverse:  # written backwards, from the prime's end: shown once, in reading order
+        return print_reversed(model, args)
     try:
         pieces = generate_iter(
             model,
@@ -71,3 +73,18 @@ def run_sample(args: argparse.Namespace) -> None:
     for piece in pieces:  # each as it is drawn: a terminal shows the text line by line
         sys.stdout.write(piece)
     sys.stdout.write("\n")
+
+
+def print_reversed(model, args: argparse.Namespace) -> None:
+    """A backward LM's sample: ``--prime`` is the end of the text, the model writes what comes
+    before it; the whole text is printed at the end, in reading order."""
+    from rnnkit.apps.language_model import generate
+
+    print("note: a backward language model (trained on reversed text): it writes the text "
+          "before --prime; shown in reading order", file=sys.stderr)  # fmt: skip
+    try:
+        text = generate(model, args.prime, args.length, temperature=args.temperature,
+                        top_k=args.top_k, top_p=args.top_p, seed=args.seed)  # fmt: skip
+    except RnnkitError as e:
+        raise UsageError(f"--prime: {e}") from None
+    sys.stdout.write(text + "\n")

@@ -33,6 +33,9 @@ EPILOG = """examples:
   rnnkit train lm --resume runs/lm                 # continue a killed (or finished) run exactly
   rnnkit train lm --preset wikitext2 --data-dir ../shared/data/wikitext-2 --out runs/wt2
   rnnkit train lm --level word --train train.txt --valid valid.txt --test test.txt --tie-weights
+  rnnkit train lm --preset char-forward --data-dir ../shared/data/wikitext-2 --out runs/fwd
+  rnnkit train lm --preset char-backward --data-dir ../shared/data/wikitext-2 --out runs/bwd
+  rnnkit train lm --preset encoder-wt2 --data-dir ../shared/data/wikitext-2 --out runs/enc
   torchrun --standalone --nproc_per_node 2 -m rnnkit.cli train lm --out runs/ddp   # 2 processes
 """
 FILES = ("text", "train", "valid", "test", "data_dir")  # recorded as absolute paths
@@ -40,7 +43,7 @@ FILES = ("text", "train", "valid", "test", "data_dir")  # recorded as absolute p
 
 def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     """Register ``lm`` under ``rnnkit train``."""
-    presets = "\n".join(f"  {n:8s} {p.description}" for n, p in LM_PRESETS.items())
+    presets = "\n".join(f"  {n:13s} {p.description}" for n, p in LM_PRESETS.items())
     p = subparsers.add_parser(
         "lm",
         help="train a character- or word-level language model",
@@ -51,12 +54,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     p.add_argument("--text", type=Path, help="UTF-8 text file (default: bundled tinyshakespeare)")
     p.add_argument("--preset", choices=sorted(LM_PRESETS), default="default")
     p.add_argument("--valid-fraction", type=bounded(float, 0.001, 0.5), default=0.1)
+    p.add_argument("--reverse", action="store_true", default=None,
+                   help="read every text backwards (a backward LM, e.g. for train tag --char-lm)")
     words = p.add_argument_group("word level (WikiText-style files: whitespace tokens)")
     words.add_argument("--level", choices=LEVELS, help="tokens: char or word (default: preset's)")
     words.add_argument("--train", type=Path, help="training text (instead of --text)")
     words.add_argument("--valid", type=Path, help="validation text (default: split off --train)")
     words.add_argument("--test", type=Path, help="test text: evaluated once, at the end")
-    words.add_argument("--data-dir", type=Path, help="a directory with train/valid/test.txt")
+    words.add_argument("--data-dir", type=Path,
+                       help="a directory with train/valid/test.txt (characters or words)")
     words.add_argument("--max-vocab", type=bounded(int, 2, 10**7), help="most words, <unk> in")
     words.add_argument("--min-freq", type=bounded(int, 1, 10**9), default=1)
     words.add_argument(
@@ -102,7 +108,7 @@ def run_train_lm(args: argparse.Namespace) -> None:
         seed = run.config.training.seed
         sample = generate(result.model, prime, args.sample_length, temperature=0.8, seed=seed)
         if prime == "\n":  # a start-of-text marker the job chose: not the model's writing
-            sample = sample[1:]
+            sample = sample[:-1] if result.model.reverse else sample[1:]  # reading order
         print("--- sample ---")
         print(sample if sample.strip() else "(only line ends: the model has barely trained)")
 
@@ -114,20 +120,23 @@ def corpus_options(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"give one of --text, --train, --data-dir, not {' and '.join(given)}")
     chosen = level(args)
     if chosen == "char":
-        words_only = [flag(k) for k in ("train", "valid", "test", "data_dir", "max_vocab")]
+        words_only = [flag(k) for k in ("train", "valid", "test", "max_vocab")]
         if used := [f for f in words_only if getattr(args, f[2:].replace("-", "_")) is not None]:
             raise UsageError(f"{used[0]} is for word-level models (add --level word)")
     elif (args.train or args.text or args.data_dir) is None:
         raise UsageError("a word-level model needs --train FILE, --text FILE or --data-dir DIR")
     files = {k: str(getattr(args, k)) for k in FILES if getattr(args, k) is not None}
+    reverse = {"reverse": True} if args.reverse else {}  # else the preset's
     return {"level": chosen, "valid_fraction": args.valid_fraction, "max_vocab": args.max_vocab,
-            "min_freq": args.min_freq, **files}  # fmt: skip
+            "min_freq": args.min_freq, **files, **reverse}  # fmt: skip
 
 
 def level(args: argparse.Namespace) -> str:
     """The token level: ``--level``, else the preset's, else words when split files are given."""
     if args.level is not None:
         return args.level
+    if (preset_level := LM_PRESETS[args.preset].data.get("level")) is not None:
+        return preset_level
     if args.preset in WORD_PRESETS or args.train is not None or args.data_dir is not None:
         return "word"
     return "char"

@@ -146,17 +146,21 @@ class LanguageModel(Pretrained):
     ``forward(tokens (B, T), state) -> (logits (B, T, V), state)``; with the adaptive softmax
     the "logits" are already log-probabilities (log-softmax leaves them unchanged, so every
     consumer of logits works). ``vocab`` (optional, characters or words) travels with the
-    model into its checkpoint so sampling needs nothing else.
+    model into its checkpoint so sampling needs nothing else; so does ``reverse`` (the model
+    read its texts reversed: a backward LM), which a user of the model checks.
     """
 
     FORMAT, KIND = FORMAT, "language-model"
     CONFIG = LanguageModelConfig
     METRICS = ("nats", "bits")  # what evaluate() measures; the first picks the best model
 
-    def __init__(self, config: LanguageModelConfig, vocab: Vocab | None = None) -> None:
+    def __init__(
+        self, config: LanguageModelConfig, vocab: Vocab | None = None, *, reverse: bool = False
+    ) -> None:
         super().__init__()
         self.config = config
         self.vocab = vocab
+        self.reverse = reverse
         embedding_size = config.embedding_size or config.hidden_size
         self.embedding = nn.Embedding(config.vocab_size, embedding_size)
         self.embedding_drop = EmbeddingDropout(config.embedding_dropout)
@@ -239,12 +243,18 @@ class LanguageModel(Pretrained):
     # -- checkpoints ----------------------------------------------------------------
 
     def checkpoint_extras(self) -> dict[str, Any]:
-        return {"vocab": self.vocab.to_dict()} if self.vocab is not None else {}
+        extras: dict[str, Any] = {"vocab": self.vocab.to_dict()} if self.vocab is not None else {}
+        if self.reverse:  # only then: a forward model's config.json is as it always was
+            extras["reverse"] = True
+        return extras
 
     @classmethod
     def from_checkpoint_config(cls, raw: dict[str, Any]) -> LanguageModel:
         vocab = vocab_from_dict(raw["vocab"]) if "vocab" in raw else None
-        return cls(LanguageModelConfig(**raw["model"]), vocab)
+        reverse = raw.get("reverse", False)
+        if not isinstance(reverse, bool):
+            raise ValueError(f"reverse must be true or false, got {reverse!r}")
+        return cls(LanguageModelConfig(**raw["model"]), vocab, reverse=reverse)
 
 
 def site_dropout(p: float | None, config: LanguageModelConfig) -> nn.Module:
