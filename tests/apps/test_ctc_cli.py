@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 pytest.importorskip("sklearn")
 
@@ -51,10 +52,7 @@ def test_a_seeded_run_gives_the_same_model_twice(trained, tmp_path):
     root, _ = trained
     assert main(["train", "ctc", "--preset", "tiny", "--no-progress", "--out",
                  str(tmp_path / "again")]) == 0  # fmt: skip
-    first, again = rnnkit.load(root / "run"), rnnkit.load(tmp_path / "again")
-    for (name, a), (_, b) in zip(first.state_dict().items(), again.state_dict().items(),
-                                 strict=True):  # fmt: skip
-        assert torch.equal(a, b), name
+    assert_same_weights(last_weights(root / "run"), last_weights(tmp_path / "again"))
     report = json.loads((tmp_path / "again" / "report.json").read_text())
     assert report["attention"] is None
 
@@ -159,3 +157,25 @@ def test_handwriting_preset_reads_unseen_scans(tmp_path):
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["wall_seconds"] <= 10 * 60 + 60  # the budget, plus the last validation
     assert report["test"]["greedy"]["sequence_accuracy"] >= 0.97
+
+
+def test_resume_continues_to_the_uninterrupted_weights(trained, tmp_path):
+    """10 steps, then --resume to 20: the weights of the straight 20-step run at step 20."""
+    root, _ = trained
+    out = str(tmp_path / "halves")
+    base = ["train", "ctc", "--preset", "tiny", "--compare-minutes", "0.02", "--no-progress"]
+    assert main([*base, "--max-steps", "10", "--out", out]) == 0
+    assert main(["train", "ctc", "--resume", out, "--max-steps", "20", "--no-progress"]) == 0
+    assert_same_weights(last_weights(root / "run"), last_weights(tmp_path / "halves"))
+    assert json.loads((tmp_path / "halves" / "report.json").read_text())["steps"] == 20
+
+
+def last_weights(out) -> dict[str, torch.Tensor]:
+    """The weights a run trained last (its step 20 state; the best model may be older)."""
+    return load_file(out / "trainer_state" / "step-000020" / "model.safetensors")
+
+
+def assert_same_weights(first: dict[str, torch.Tensor], again: dict[str, torch.Tensor]) -> None:
+    assert first.keys() == again.keys()
+    for name in first:
+        assert torch.equal(first[name], again[name]), name

@@ -4,8 +4,9 @@ Graves et al. (2006) train a recurrent network without any alignment of labels t
 loss sums over every alignment (:class:`rnnkit.layers.ctc.CTCLoss`). Here the frames are the
 columns of a line of handwriting::
 
-    f = Columns(image)             (B, 1, H, W) -> (B, T, F), T = W // 2: conv3x3 x 3, pooling
-                                   2x2 once, then 2x1 (height only), so a frame is 2 columns
+    f = Columns(image)             (B, 1, H, W) -> (B, T, F), T = W // 2: conv3x3 + batch norm
+                                   x 3, pooling 2x2 once, then 2x1 (height only): a frame is
+                                   2 columns
     o = BiRNN(f)                   (B, T, 2H), each line read only up to its own T
     log y_t = log_softmax(W o_t)   (B, T, 1 + L): symbol 0 is the blank, 1..L the alphabet
 
@@ -73,10 +74,12 @@ class Columns(nn.Module):
     def __init__(self, height: int, channels: int) -> None:
         super().__init__()
         C = channels
-        self.features = nn.Sequential(
-            nn.Conv2d(1, C, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(C, C, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(C, 2 * C, 3, padding=1), nn.ReLU(), nn.MaxPool2d((2, 1)),
+        self.features = nn.Sequential(  # batch norm: CTC leaves its all-blank start sooner
+            nn.Conv2d(1, C, 3, padding=1, bias=False), nn.BatchNorm2d(C), nn.ReLU(),
+            nn.Conv2d(C, C, 3, padding=1, bias=False), nn.BatchNorm2d(C), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(C, 2 * C, 3, padding=1, bias=False), nn.BatchNorm2d(2 * C), nn.ReLU(),
+            nn.MaxPool2d((2, 1)),
         )  # fmt: skip
         self.frame_size = 2 * C * (height // 4)
 
