@@ -6,7 +6,7 @@ import argparse
 
 from rnnkit.apps.ctc import JOB, PRESETS
 from rnnkit.cli.common import add_run_options, duration
-from rnnkit.cli.options import TBPTT_ONLY, add_config_options, add_training_options, open_run
+from rnnkit.cli.options import STREAM_ONLY, add_config_options, add_training_options, open_run
 
 EPILOG = """examples:
   rnnkit train ctc --preset handwriting --out runs/ctc-hw
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_run_options(p, "runs/ctc")
     add_config_options(p.add_argument_group("lines"), JOB.data)
     add_config_options(p.add_argument_group("model"), JOB.model, skip=JOB.sizes)
-    add_training_options(p, skip=TBPTT_ONLY)
+    add_training_options(p, skip=STREAM_ONLY)  # no truncated BPTT, no decoder to feed
     p.set_defaults(run=run)
 
 
