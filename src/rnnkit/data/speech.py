@@ -144,7 +144,8 @@ def log_mel(samples: np.ndarray, *, n_mels: int = N_MELS, normalise: bool = True
     frames = np.lib.stride_tricks.sliding_window_view(padded, WINDOW)[::HOP]  # (T, WINDOW)
     hann = np.hanning(WINDOW + 1)[:-1].astype(np.float32)  # periodic: overlap-adds to a constant
     power = np.abs(np.fft.rfft(frames * hann, N_FFT)).astype(np.float32) ** 2  # (T, F)
-    energies = np.log((power @ mel_filterbank(n_mels)).astype(np.float64) + LOG_FLOOR)
+    bands = torch.from_numpy(power) @ torch.from_numpy(mel_filterbank(n_mels))  # see wav.py
+    energies = np.log(bands.numpy().astype(np.float64) + LOG_FLOOR)  # (T, n_mels)
     if normalise:  # float64: a constant band's rounding is not magnified into a value
         energies = (energies - energies.mean(0)) / np.maximum(energies.std(0), STD_FLOOR)
     return torch.from_numpy(energies.astype(np.float32))
@@ -310,12 +311,15 @@ def read_transcripts(
     list_path = Path(list_path)
     base = Path(folder) if folder is not None else list_path.parent
     entries = parse_transcripts(list_path, base, alphabet)
-    features = []
-    for line_no, path, _ in entries:
+
+    def read(entry: tuple[int, Path, str]) -> Tensor:
         try:
-            features.append(wav_features(path, n_mels=n_mels))
+            return wav_features(entry[1], n_mels=n_mels)
         except DataError as e:
-            raise DataError(f"{list_path}:{line_no}: {e}") from None
+            raise DataError(f"{list_path}:{entry[0]}: {e}") from None
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:  # the first bad file (in order) is raised
+        features = list(pool.map(read, entries))
     return Utterances(features, [e[2] for e in entries], [str(e[1]) for e in entries])
 
 
