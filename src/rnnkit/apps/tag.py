@@ -23,8 +23,9 @@ from rnnkit.apps.runs import Job, Preset, Run, begin
 from rnnkit.data.conllu import COLUMNS, Sentence, read_conllu
 from rnnkit.data.padded import BucketBatches, iter_batches
 from rnnkit.data.tagging import UNSEEN_TAG, TaggingEncoder
-from rnnkit.errors import DataError
+from rnnkit.errors import CheckpointError, DataError
 from rnnkit.tasks.input_words import apply_word_vectors
+from rnnkit.tasks.language_model import LanguageModel
 from rnnkit.tasks.pretrained import write_json
 from rnnkit.tasks.tagger import Tagger, TaggerConfig
 from rnnkit.training.config import TrainConfig
@@ -65,16 +66,22 @@ class TagData:
     column: str = "UPOS"  # one of TAG_COLUMNS
     word_vectors: str | None = None  # pretrained vectors for the word embedding
     freeze_word_vectors: bool = False  # keep them fixed
+    char_lm_forward: str | None = None  # contextual string embeddings: a character LM ...
+    char_lm_backward: str | None = None  # ... and one trained on reversed text (train lm)
 
     def __post_init__(self) -> None:
         if self.column not in TAG_COLUMNS:
             raise ValueError(f"column must be one of {', '.join(TAG_COLUMNS)}, got {self.column!r}")
+        if (self.char_lm_forward is None) != (self.char_lm_backward is None):
+            raise ValueError("contextual string embeddings need two character LMs: forward "
+                             "and backward")  # fmt: skip
 
 
 #: ``rnnkit train tag`` for the run lifecycle (:mod:`rnnkit.apps.runs`)
 JOB = Job(
     "tag", TagData, TaggerConfig, sizes=("word_vocab_size", "char_vocab_size", "num_tags"),
-    presets=PRESETS, metrics=Tagger.METRICS, files=("train", "dev", "test", "word_vectors"),
+    presets=PRESETS, metrics=Tagger.METRICS,
+    files=("train", "dev", "test", "word_vectors", "char_lm_forward", "char_lm_backward"),
     probe=(2, 2, 2),
 )  # fmt: skip
 
@@ -206,12 +213,16 @@ def train_tagger(
     before training. Under data parallelism only rank 0 reports; the other ranks return None.
     """
     data, train_config, out_dir = run.config.data, run.config.training, run.out
+    char_lms = None  # checked before the treebanks are read: a wrong directory fails at once
+    if data.char_lm_forward is not None:
+        char_lms = load_char_lms(data.char_lm_forward, data.char_lm_backward)
     train, dev = read_treebank(data.train, data.column), read_treebank(data.dev, data.column)
     test = read_treebank(data.test, data.column) if data.test is not None else None
     encoder = TaggingEncoder.build(train.words, train.tags)
     torch.manual_seed(train_config.seed)
     sizes = (len(encoder.words), len(encoder.chars), len(encoder.tags))
-    model = Tagger(JOB.model_config(run.config, *sizes), encoder, column=data.column)
+    model = Tagger(JOB.model_config(run.config, *sizes), encoder, column=data.column,
+                   char_lms=char_lms)  # fmt: skip
     if data.word_vectors:
         coverage = apply_word_vectors(model, data.word_vectors, freeze=data.freeze_word_vectors)
         say(coverage.line(data.word_vectors))
@@ -247,3 +258,32 @@ def train_tagger(
               "wall_seconds": wall, "test": report.as_dict() if report else None}  # fmt: skip
     write_json(Path(out_dir) / REPORT_NAME, record)
     return run
+
+
+def load_char_lms(forward: str, backward: str) -> tuple[LanguageModel, LanguageModel]:
+    """The two character LMs of ``--char-lm FWD_DIR,BWD_DIR``, each checked (one line naming
+    its directory): a language model, of characters, read forwards (FWD) or reversed (BWD)."""
+    from rnnkit.checkpoint import model_format
+    from rnnkit.tasks.language_model import FORMAT as LM_FORMAT
+
+    models = []
+    for role, directory in (("forward", forward), ("backward", backward)):
+        where = f"--char-lm {role} LM {directory}"
+        if not Path(directory).is_dir():
+            raise CheckpointError(f"{where}: no such directory")
+        if (kind := model_format(directory)) != LM_FORMAT:
+            raise CheckpointError(f"{where}: a {kind} checkpoint, not a language model "
+                                  "(rnnkit train lm)")  # fmt: skip
+        lm = LanguageModel.from_pretrained(directory)
+        if lm.unit != "char":
+            raise CheckpointError(f"{where}: a {lm.unit}-level language model; contextual "
+                                  "string embeddings need a character LM (train lm --level "
+                                  "char)")  # fmt: skip
+        if lm.reverse and role == "forward":
+            raise CheckpointError(f"{where}: trained on reversed text (train lm --reverse), a "
+                                  "backward LM; give --char-lm FWD_DIR,BWD_DIR")  # fmt: skip
+        if not lm.reverse and role == "backward":
+            raise CheckpointError(f"{where}: not trained on reversed text; the backward "
+                                  "LM needs train lm --reverse (--char-lm FWD_DIR,BWD_DIR)")
+        models.append(lm)
+    return models[0], models[1]

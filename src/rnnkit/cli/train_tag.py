@@ -21,6 +21,8 @@ EPILOG = """examples:
       --test en_ewt-ud-test.conllu --out runs/pos
   rnnkit train tag --train t.conllu --dev d.conllu --column XPOS --crf --out runs/xpos
   rnnkit train tag --resume runs/pos --max-minutes 30     # continue a killed run exactly
+  rnnkit train tag --preset ud-ewt --train ... --dev ... --char-lm runs/fwd,runs/bwd --out runs/cse
+      # contextual string embeddings: train lm --preset char-forward / char-backward first
 """
 
 
@@ -52,11 +54,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="keep the --word-vectors embedding fixed",
     )
+    p.add_argument(
+        "--char-lm",
+        type=char_lm_pair,
+        metavar="FWD_DIR,BWD_DIR",
+        help="contextual string embeddings from two character LMs (rnnkit train lm; BWD with "
+        "--reverse), frozen; the tagger's checkpoint holds them",
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), default="ud-ewt")
     add_run_options(p, "runs/tag")
     add_config_options(p.add_argument_group("model"), JOB.model, skip=JOB.sizes)
     add_training_options(p, skip=STREAM_ONLY)
     p.set_defaults(run=run)
+
+
+def char_lm_pair(text: str) -> tuple[Path, Path]:
+    """``"FWD_DIR,BWD_DIR"`` -> two paths (a usage error otherwise)."""
+    parts = text.split(",")
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected FWD_DIR,BWD_DIR, got {text!r}")
+    return Path(parts[0]), Path(parts[1])
 
 
 def run(args: argparse.Namespace) -> None:
@@ -68,6 +85,8 @@ def run(args: argparse.Namespace) -> None:
              "word_vectors": args.word_vectors}  # fmt: skip
     data = {k: v and str(v) for k, v in files.items()}
     data["freeze_word_vectors"] = bool(args.freeze_word_vectors)
+    if args.char_lm is not None:
+        data["char_lm_forward"], data["char_lm_backward"] = map(str, args.char_lm)
     width = vectors_width(args, JOB, "word_embedding_size")
     run_ = open_run(args, JOB, data=data, model=width)
     say = print if not args.no_progress else (lambda line: print(line, file=sys.stderr))

@@ -25,7 +25,8 @@ class TagBatch:
 
     ``words`` (B, T) and ``chars`` (B, T, L) are 0-padded ids; ``lengths`` (B,) words per
     sentence; ``tags`` (B, T) gold tag ids (:data:`PAD_TAG` past each length) or None;
-    ``index`` (B,) the sentences' positions in the dataset.
+    ``index`` (B,) the sentences' positions in the dataset; ``sentences`` their words (what
+    a tagger with contextual string embeddings reads, :mod:`rnnkit.tasks.contextual`).
     """
 
     words: Tensor
@@ -33,6 +34,7 @@ class TagBatch:
     lengths: Tensor
     tags: Tensor | None
     index: Tensor
+    sentences: list[list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -91,7 +93,7 @@ class TaggingEncoder:
             if gold is not None:
                 gold[b, : len(sentence)] = torch.tensor(self.tag_ids(tags[order[b]]))
         lengths = torch.tensor([len(s) for s in chosen])
-        return TagBatch(words, chars, lengths, gold, torch.tensor(order))
+        return TagBatch(words, chars, lengths, gold, torch.tensor(order), [list(s) for s in chosen])
 
     def to_dict(self) -> dict:
         return {

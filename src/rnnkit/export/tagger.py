@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.tagging import TagBatch
 from rnnkit.export.graph import Graph, with_padded_layers
+from rnnkit.export.padded import ExportError
 
 
 class TaggerEmissions(nn.Module):
@@ -41,6 +42,9 @@ class TaggerEmissions(nn.Module):
 
 def tagger_graphs(model: nn.Module) -> list[Graph]:
     """One file; a CRF tagger's Viterbi decoding stays outside the graph (see docs/export.md)."""
+    if getattr(model, "contextual", None) is not None:  # its input is text, not padded ids
+        raise ExportError("a tagger with character LMs (train tag --char-lm) has no ONNX export: "
+                          "its contextual string embeddings read each sentence's text")  # fmt: skip
     words = torch.full((2, 4), 2, dtype=torch.long)
     chars = torch.full((2, 4, 3), 2, dtype=torch.long)
     lengths = torch.tensor([4, 2])

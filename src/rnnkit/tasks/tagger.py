@@ -2,7 +2,7 @@
 
 For each word ``w_t`` of a sentence::
 
-    e_t = [ E_word[w_t] ; charRNN(w_t) ]          word embedding and a BiRNN over its characters
+    e_t = [ E_word[w_t] ; charRNN(w_t) ; x_t ]    word embedding and a BiRNN over its characters
     o_1..o_T = BiRNN_stack(dropout(e_1..e_T))     any rnnkit cell, layers, regularizers, residual
     s_t = W dropout(o_t) + b                      emission scores, (K,)
 
@@ -10,14 +10,18 @@ and the tags come from ``softmax(s_t)`` per word, or from a linear-chain CRF ove
 (:class:`~rnnkit.layers.LinearChainCRF`: forward algorithm for the loss, Viterbi to decode).
 ``charRNN(w)`` is the concatenation of the final states of a bidirectional LSTM over ``w``'s
 characters, so words unseen in training still get a vector (Plank et al. 2016; Lample et al.
-2016). Word dropout replaces a training word's id by ``<unk>`` with probability
-``word_dropout``, so the ``<unk>`` embedding is trained for the words it will meet at test time.
+2016). ``x_t``, optional, is the word's contextual string embedding from two frozen
+character LMs over the whole sentence (:mod:`rnnkit.tasks.contextual`; Akbik et al. 2018):
+the LMs are submodules, saved in the tagger's checkpoint, their configs and vocabularies in
+its ``config.json`` (``char_lms``). Word dropout replaces a training word's id by ``<unk>``
+with probability ``word_dropout``, so the ``<unk>`` embedding is trained for the words it
+will meet at test time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -31,7 +35,10 @@ from rnnkit.layers import LSTM, LinearChainCRF
 from rnnkit.layers.stacks import recurrent_stack
 from rnnkit.options import PROBABILITY, option
 from rnnkit.tasks.classifier import CELLS
-from rnnkit.tasks.pretrained import Pretrained
+from rnnkit.tasks.contextual import ContextualEmbeddings
+from rnnkit.tasks.language_model import FORMAT as LM_FORMAT
+from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
+from rnnkit.tasks.pretrained import Pretrained, check_model_fields
 
 FORMAT = "rnnkit.tagger/1"
 
@@ -92,7 +99,8 @@ class Tagger(Pretrained):
     """Tags each word of a sentence; see the module docstring for the architecture.
 
     ``encoder`` (words -> ids, the tag set) and ``column`` (the CoNLL-U column it predicts)
-    travel with the model into its checkpoint, so ``tag(sentences)`` needs nothing else.
+    travel with the model into its checkpoint, so ``tag(sentences)`` needs nothing else; so do
+    ``char_lms`` (forward, backward), the frozen character LMs of contextual string embeddings.
     """
 
     FORMAT, KIND = FORMAT, "tagger"
@@ -100,7 +108,12 @@ class Tagger(Pretrained):
     METRICS = ("accuracy",)  # what evaluate() measures
 
     def __init__(
-        self, config: TaggerConfig, encoder: TaggingEncoder | None = None, *, column: str = "UPOS"
+        self,
+        config: TaggerConfig,
+        encoder: TaggingEncoder | None = None,
+        *,
+        column: str = "UPOS",
+        char_lms: tuple[LanguageModel, LanguageModel] | None = None,
     ) -> None:
         super().__init__()
         self.config, self.encoder, self.column = config, encoder, column
@@ -108,10 +121,12 @@ class Tagger(Pretrained):
         self.char_words = CharWords(
             config.char_vocab_size, config.char_embedding_size, config.char_hidden_size
         )
+        self.contextual = ContextualEmbeddings(*char_lms) if char_lms is not None else None
+        contextual_width = self.contextual.width if self.contextual is not None else 0
         self.dropout = nn.Dropout(config.dropout)
         self.rnn = recurrent_stack(
             config.cell,
-            config.word_embedding_size + self.char_words.width,
+            config.word_embedding_size + self.char_words.width + contextual_width,
             config.hidden_size,
             num_layers=config.num_layers,
             bidirectional=True,
@@ -128,7 +143,13 @@ class Tagger(Pretrained):
         if self.training and self.config.word_dropout > 0:
             dropped = torch.rand(words.shape, device=words.device) < self.config.word_dropout
             words = words.masked_fill(dropped & (words > 1), 1)  # id 1 is <unk>
-        x = torch.cat([self.word_embedding(words), self.char_words(batch.chars, batch.lengths)], -1)
+        features = [self.word_embedding(words), self.char_words(batch.chars, batch.lengths)]
+        if self.contextual is not None:
+            if batch.sentences is None:
+                raise ValueError("a tagger with character LMs reads the batch's sentences "
+                                 "(TaggingEncoder.batch gives them)")  # fmt: skip
+            features.append(self.contextual(batch.sentences, words.shape[1]))  # (B, T, Hf+Hb)
+        x = torch.cat(features, -1)
         out, _ = self.rnn(self.dropout(x), lengths=batch.lengths)  # (B, T, 2H)
         return self.proj(self.dropout(out))  # (B, T, K)
 
@@ -194,9 +215,42 @@ class Tagger(Pretrained):
         extras: dict[str, Any] = {"column": self.column}
         if self.encoder is not None:
             extras["encoder"] = self.encoder.to_dict()
+        if self.contextual is not None:  # each as its own config.json says it (reverse too)
+            extras["char_lms"] = {
+                role: {"format": LM_FORMAT, "model": asdict(lm.config), **lm.checkpoint_extras()}
+                for role, lm in self.char_lms().items()
+            }
         return extras
+
+    def char_lms(self) -> dict[str, LanguageModel]:
+        """``{"forward": lm, "backward": lm}`` (empty without contextual string embeddings)."""
+        if self.contextual is None:
+            return {}
+        return {"forward": self.contextual.forward_lm, "backward": self.contextual.backward_lm}
 
     @classmethod
     def from_checkpoint_config(cls, raw: dict[str, Any]) -> Tagger:
         encoder = TaggingEncoder.from_dict(raw["encoder"]) if "encoder" in raw else None
-        return cls(TaggerConfig(**raw["model"]), encoder, column=str(raw.get("column", "UPOS")))
+        char_lms = char_lms_from_config(raw["char_lms"]) if "char_lms" in raw else None
+        return cls(TaggerConfig(**raw["model"]), encoder, column=str(raw.get("column", "UPOS")),
+                   char_lms=char_lms)  # fmt: skip
+
+
+def char_lms_from_config(raw: Any) -> tuple[LanguageModel, LanguageModel]:
+    """The (untrained) forward and backward LMs ``config.json``'s ``char_lms`` describes."""
+    if not isinstance(raw, dict) or set(raw) != {"forward", "backward"}:
+        raise ValueError("char_lms must be an object with forward and backward")
+    models = []
+    for role in ("forward", "backward"):
+        record = raw[role]
+        if not isinstance(record, dict) or record.get("format") != LM_FORMAT:
+            raise ValueError(f"char_lms.{role} is not a language model's config")
+        try:
+            fields = check_model_fields(LanguageModelConfig, record.get("model"))
+        except ValueError as e:
+            raise ValueError(f"char_lms.{role}: {e}") from None
+        models.append(LanguageModel.from_checkpoint_config({**record, "model": fields}))
+        if "vocab" not in record or models[-1].reverse != (role == "backward"):
+            raise ValueError(f"char_lms.{role}: a vocabulary and reverse={role == 'backward'} "
+                             "are required")  # fmt: skip
+    return models[0], models[1]
