@@ -286,8 +286,9 @@ def test_encoding_fallback_must_be_a_text_encoding(scene, command, codec):
     """A codec of str to str (rot13) or bytes to bytes (hex) would fail on the first file that
     is not UTF-8; the parser says so before anything is read."""
     where = fresh(scene)
-    base = base_argv(command, scene) or ["--checkpoint", str(scene.checkpoints["classifier"]),
-                                         "--data", str(scene.files["tsv"]), "--no-header"]
+    evaluate = ["--checkpoint", str(scene.checkpoints["classifier"]), "--data",
+                str(scene.files["tsv"]), "--no-header"]  # fmt: skip
+    base = base_argv(command, scene) or evaluate
     line = one_line_error([*command, *base, "--encoding-fallback", codec], where,
                           "argument --encoding-fallback", repr(codec))  # fmt: skip
     assert ("not a text encoding" in line) == (codec != "bogus-codec"), line
@@ -335,8 +336,8 @@ def test_an_input_longer_than_the_servers_limit_is_one_line(scene, command, chec
     one_line_error([*base, "ok", "x" + at_cap], where,
                    f"TEXT 2: {CAP + 1:,} characters, more than the {CAP:,}")  # fmt: skip
     (where / "in.txt").write_text(f"ok\n{'y' * 20_000}\n")
-    one_line_error([*base, "--input", "in.txt"], where,
-                   "in.txt:2: 20,000 characters" if command != "tag" else "sentence 2: 20,000")
+    needle = "in.txt:2: 20,000 characters" if command != "tag" else "sentence 2: 20,000"
+    one_line_error([*base, "--input", "in.txt"], where, needle)
 
 
 def test_max_length_is_capped_as_in_the_server(scene):
