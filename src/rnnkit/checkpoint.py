@@ -27,6 +27,7 @@ MODEL_FORMATS: dict[str, str] = {
     "rnnkit.context_to_sequence/1": "rnnkit.tasks.context_to_sequence:ContextToSequence",
     "rnnkit.long_range/1": "rnnkit.tasks.longrange:LongRangeModel",
     "rnnkit.ctc_recognizer/1": "rnnkit.tasks.ctc:CTCRecognizer",
+    "rnnkit.frames/1": "rnnkit.tasks.frames:FramesModel",
 }
 
 

@@ -27,7 +27,7 @@ __all__ = ["COMMANDS", "TRAIN_COMMANDS", "build_parser", "main"]
 #: modules of the ``rnnkit train <task>`` sub-commands, registered under ``train``
 TRAIN_COMMANDS = (
     "train_lm", "train_classify", "train_tag", "train_seq2seq", "train_sort", "train_digits",
-    "train_longrange", "train_ctc",
+    "train_longrange", "train_ctc", "train_frames",
 )  # fmt: skip
 #: modules of the top-level commands
 COMMANDS = (
