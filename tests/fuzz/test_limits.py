@@ -231,6 +231,21 @@ def test_a_named_pipe_as_a_data_file_is_a_one_line_error(scene, template):
     one_line_error(argv, where, f"{pipe}: is a named pipe")
 
 
+@pytest.mark.parametrize(
+    ("name", "template"),
+    [("config.json", ["classify", "--checkpoint", "DIR", "free cash"]),
+     ("trainer_state/run.json", ["train", "lm", "--resume", "DIR"]),
+     ("metrics.jsonl", ["plot", "curves", "DIR", "--out", "c.png"])],
+)  # fmt: skip
+def test_a_named_pipe_in_a_checkpoint_is_a_one_line_error(scene, name, template):
+    where = fresh(scene)
+    folder = where / "copy"
+    (folder / "trainer_state").mkdir(parents=True)
+    os.mkfifo(folder / name)
+    argv = [str(folder) if w == "DIR" else w for w in template]
+    one_line_error(argv, where, f"{folder / name}: is a named pipe")
+
+
 def test_a_named_pipe_in_a_label_folder_is_skipped_and_counted(tmp_path):
     for label in ("ham", "spam"):
         (tmp_path / label).mkdir()

@@ -17,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from rnnkit.checks import check_regular_file
 from rnnkit.durable import atomic_write, atomic_write_all
 from rnnkit.errors import CheckpointError
 from rnnkit.tasks.fields import FieldError, check_fields
@@ -60,6 +61,11 @@ def load_config(directory: str | Path) -> dict:
 
 def read_json(path: Path, missing: str) -> dict:
     """A JSON object from ``path``; one-line errors (``missing`` says what its absence means)."""
+    try:
+        check_regular_file(path, "a JSON file")  # a named pipe would block the read
+    except (FileNotFoundError, ValueError) as e:
+        if isinstance(e, ValueError):
+            raise CheckpointError(str(e)) from None
     try:
         data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:

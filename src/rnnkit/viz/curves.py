@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnnkit.checks import check_regular_file
 from rnnkit.errors import RnnkitError
 from rnnkit.training.metrics_log import METRICS_NAME
 from rnnkit.viz.figures import pyplot, save_png
@@ -41,7 +42,10 @@ class RunCurves:
 def metrics_records(path: Path) -> list[dict[str, Any]]:
     """The JSON records of a metrics file; a torn last line (a run still writing) is skipped."""
     try:
+        check_regular_file(path, "a metrics file")  # a named pipe would block the read
         text = path.read_text("utf-8")
+    except ValueError as e:
+        raise RnnkitError(str(e)) from None
     except FileNotFoundError:
         raise RnnkitError(f"{path}: not found (is {path.parent} a training run?)") from None
     except (OSError, UnicodeDecodeError) as e:
