@@ -14,7 +14,6 @@ lines for that long and read the same test lines, padded to its fixed width.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 from rnnkit.apps import digits as digit_app
 from rnnkit.apps.runs import Job, Preset, Run
 from rnnkit.apps.seq2seq import Fitted, fit
-from rnnkit.data.digit_lines import DigitLines, digit_lines, max_line_width
+from rnnkit.data.digit_lines import DigitLines, digit_lines, max_line_width, pad_lines
 from rnnkit.data.digits import SIZE, split_scans
 from rnnkit.data.padded import BucketBatches, iter_batches
 from rnnkit.data.pair_batches import pad
@@ -187,9 +186,7 @@ def compare_attention(
 def fixed_width(data: DigitLines, order: Sequence[int], width: int, vocab: Any) -> ImageBatch:
     """Lines ``order`` as the attention reader's batch: (B, 1, 8, width) images, and as
     "widths" the 8-column slots each line covers (what its attention mask counts)."""
-    images = torch.zeros(len(order), 1, SIZE, width)
-    for row, i in enumerate(order):
-        images[row, 0, :, : data.images[i].shape[1]] = data.images[i]
-    slots = torch.tensor([math.ceil(data.images[i].shape[1] / SIZE) for i in order])
+    images, widths = pad_lines(data.images, order, width=width)
+    slots = (widths + SIZE - 1) // SIZE  # ceil(width / 8)
     target, lengths = pad([vocab.encode(data.labels[i]) for i in order])
     return ImageBatch(images, slots, target, lengths, torch.tensor(list(order)))

@@ -141,12 +141,18 @@ def slant(image: np.ndarray, k: float) -> np.ndarray:
     return out
 
 
-def pad_lines(images: Sequence[Tensor], order: Sequence[int]) -> tuple[Tensor, Tensor]:
-    """The lines at positions ``order`` as one (B, 1, 8, W_max) batch, zero on the right,
-    and their widths (B,)."""
+def pad_lines(
+    images: Sequence[Tensor], order: Sequence[int], *, width: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """The (H, W_i) lines at positions ``order`` as one (B, 1, H, W) batch, zero right of
+    each line, and their widths (B,). ``W`` is ``width`` if given (at least the widest line's),
+    else the widest line's."""
     chosen = [images[i] for i in order]
-    widths = torch.tensor([image.shape[1] for image in chosen], dtype=torch.int64)
-    batch = torch.zeros(len(chosen), 1, SIZE, int(widths.max()) if chosen else 0)
+    widths = torch.tensor([image.shape[-1] for image in chosen], dtype=torch.int64)
+    height = chosen[0].shape[0] if chosen else SIZE
+    batch = torch.zeros(
+        len(chosen), 1, height, int(widths.max(initial=0)) if width is None else width
+    )
     for row, image in enumerate(chosen):
-        batch[row, 0, :, : image.shape[1]] = image
+        batch[row, 0, :, : image.shape[-1]] = image
     return batch, widths

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from rnnkit.data.digit_lines import pad_lines
 from rnnkit.data.pair_batches import pad
 from rnnkit.decoding.ctc import best_path, prefix_beam_search
 from rnnkit.errors import RnnkitError
@@ -187,11 +188,7 @@ class CTCRecognizer(Pretrained):
     def batch(self, images: Sequence[Tensor], labels: Sequence[str] | None,
               order: Sequence[int]) -> LineBatch:  # fmt: skip
         """The (H, W_i) images at positions ``order``, right-padded, labels encoded."""
-        chosen = [images[i] for i in order]
-        widths = torch.tensor([image.shape[-1] for image in chosen], dtype=torch.int64)
-        stacked = torch.zeros(len(chosen), 1, self.config.image_height, int(widths.max()))
-        for row, image in enumerate(chosen):
-            stacked[row, 0, :, : image.shape[-1]] = image
+        stacked, widths = pad_lines(images, order)
         targets = lengths = None
         if labels is not None:
             targets, lengths = pad([self.encode(labels[i]) for i in order])
