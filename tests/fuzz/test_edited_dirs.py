@@ -244,3 +244,44 @@ def test_an_edited_config_json_is_refused_before_the_model_is_built(scene, kind,
     used = check(argv[0] + " --checkpoint", run_main(argv, ckpt.parent), f"{kind}: {edit}")
     assert_refused(used, ckpt / named, needle)
     assert snapshot(ckpt) == before
+
+
+def cut(node: dict, key: str, keep: int) -> None:
+    node[key] = node[key][:keep]
+
+
+#: (kind, edit of config.json besides its model section, what the line says)
+EXTRA_EDITS = [
+    ("classifier", lambda c: c.update(labels=["spam"]), "field labels: 1 labels, but "
+     "model.num_classes is 2"),
+    ("classifier", lambda c: c.update(labels=["spam", "spam"]), "field labels: expected distinct"),
+    ("classifier", lambda c: c["encoder"].update(max_length=-1), "field encoder.max_length: "
+     "expected null or an integer >= 1"),
+    ("classifier", lambda c: cut(c["encoder"]["vocab"], "tokens", 3), "field encoder.vocab: 5 "
+     "tokens, but model.vocab_size is"),
+    ("lm", lambda c: cut(c["vocab"], "chars", 5), "field vocab: 6 symbols, but model.vocab_size"),
+    ("tagger", lambda c: c.update(column="BOGUS"), "field column: must be one of"),
+    ("tagger", lambda c: cut(c["encoder"], "tags", 2), "field encoder.tags: 2 entries, but "
+     "model.num_tags is"),
+    ("seq2seq", lambda c: cut(c["encoder"]["source"], "tokens", 1), "field encoder.source: "),
+    ("digits", lambda c: cut(c["vocab"], "tokens", 3), "field vocab: "),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", range(len(EXTRA_EDITS)))
+def test_vocabularies_and_labels_that_contradict_the_model_are_refused(scene, case):
+    """A vocabulary, label list or column edited apart from the model's sizes: one line on
+    load, instead of wrong labels or an IndexError at the first prediction."""
+    kind, edit, needle = EXTRA_EDITS[case]
+    ckpt = copy_run(scene, kind)
+    path = ckpt / "config.json"
+    config = json.loads(path.read_text())
+    edit(config)
+    path.write_text(json.dumps(config))
+    before = snapshot(ckpt)
+    loaded = check("rnnkit.load", run_reader(lambda: rnnkit.load(ckpt)), f"{kind}: extras {case}")
+    assert_refused(loaded, path, needle)
+    argv = fill(USES[kind][0], scene, ckpt)
+    used = check(argv[0] + " --checkpoint", run_main(argv, ckpt.parent), f"{kind}: {case}")
+    assert_refused(used, path, needle)
+    assert snapshot(ckpt) == before

@@ -119,7 +119,8 @@ def test_default_cutoffs_keep_those_below_the_vocabulary():
 def test_a_word_model_round_trips_with_its_vocabulary(tmp_path):
     vocab = WordVocab.from_text("the cat sat\nthe dog\n")
     torch.manual_seed(0)
-    config = LanguageModelConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1, cutoffs=(3,))
+    config = LanguageModelConfig(vocab_size=len(vocab), hidden_size=8, num_layers=1,
+                                 output="adaptive", cutoffs=(3,))  # fmt: skip
     m = LanguageModel(config, vocab)
     m.save_pretrained(tmp_path / "lm")
     loaded = LanguageModel.from_pretrained(tmp_path / "lm")

@@ -36,7 +36,7 @@ from rnnkit.data.tokenize import TextEncoder
 from rnnkit.errors import CheckpointError
 from rnnkit.layers import stacks
 from rnnkit.options import PROBABILITY, option
-from rnnkit.tasks.pretrained import Pretrained
+from rnnkit.tasks.pretrained import Pretrained, size_problem
 
 FORMAT = "rnnkit.sequence_classifier/1"
 #: the cells a classifier (and a tagger) can use: rows of :data:`rnnkit.layers.stacks.CELLS`
@@ -234,6 +234,19 @@ class SequenceClassifier(Pretrained):
         return [(self.labels[i], probs[n, i].item()) for n, i in enumerate(best.tolist())]
 
     # -- checkpoints ----------------------------------------------------------------
+
+    def extras_problem(self) -> str | None:
+        labels, config = self.labels, self.config
+        if not all(isinstance(x, str) and x for x in labels) or len(set(labels)) < len(labels):
+            return f"field labels: expected distinct non-empty strings, got {labels!r:.60}"
+        problem = size_problem("labels", len(labels), "labels", "num_classes", config.num_classes)
+        if problem is not None or self.encoder is None:
+            return problem
+        length = self.encoder.max_length
+        if length is not None and (not isinstance(length, int) or length < 1):
+            return f"field encoder.max_length: expected null or an integer >= 1, got {length!r}"
+        return size_problem("encoder.vocab", len(self.encoder.vocab), "tokens", "vocab_size",
+                            config.vocab_size)  # fmt: skip
 
     def checkpoint_extras(self) -> dict[str, Any]:
         extras: dict[str, Any] = {"labels": self.labels}

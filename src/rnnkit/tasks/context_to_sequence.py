@@ -26,7 +26,7 @@ from rnnkit.data.pair_batches import BOS_ID, EOS_ID, pad
 from rnnkit.data.tokenize import TokenVocab
 from rnnkit.errors import CheckpointError
 from rnnkit.options import PROBABILITY, option
-from rnnkit.tasks.pretrained import Pretrained
+from rnnkit.tasks.pretrained import Pretrained, size_problem
 from rnnkit.tasks.seq2seq import (
     ATTENTIONS,
     SEQ2SEQ_CELLS,
@@ -187,6 +187,12 @@ class ContextToSequence(GeneratorMixin, Pretrained):
                 out.append("".join(self.vocab.decode(nbest[0].tokens)))
         self.train(was_training)
         return out
+
+    def extras_problem(self) -> str | None:
+        if self.vocab is None:
+            return None
+        return size_problem("vocab", len(self.vocab), "tokens", "target_vocab_size",
+                            self.config.target_vocab_size)  # fmt: skip
 
     def checkpoint_extras(self) -> dict[str, Any]:
         return {} if self.vocab is None else {"vocab": self.vocab.to_dict()}

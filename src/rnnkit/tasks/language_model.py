@@ -30,7 +30,7 @@ from rnnkit.data.vocab import Vocab, vocab_from_dict
 from rnnkit.layers.stacks import recurrent_stack
 from rnnkit.options import PROBABILITY, option
 from rnnkit.regularizers import EmbeddingDropout, VariationalDropout, activation_penalty
-from rnnkit.tasks.pretrained import Pretrained
+from rnnkit.tasks.pretrained import Pretrained, size_problem
 
 CELLS = ("lstm", "gru", "rnn")  # rows of rnnkit.layers.stacks.CELLS: torch's own cells
 OUTPUTS = ("softmax", "adaptive")
@@ -241,6 +241,12 @@ class LanguageModel(Pretrained):
         return {"nats": nats, "bits": nats / math.log(2)}
 
     # -- checkpoints ----------------------------------------------------------------
+
+    def extras_problem(self) -> str | None:
+        if self.vocab is None:
+            return None
+        return size_problem("vocab", len(self.vocab), "symbols", "vocab_size",
+                            self.config.vocab_size)  # fmt: skip
 
     def checkpoint_extras(self) -> dict[str, Any]:
         extras: dict[str, Any] = {"vocab": self.vocab.to_dict()} if self.vocab is not None else {}

@@ -105,6 +105,13 @@ def check_model_fields(config_cls: type, given: Any) -> dict[str, Any]:
     return fields
 
 
+def size_problem(field: str, found: int, what: str, size_field: str, size: int) -> str | None:
+    """``field X: N what, but model.Y is M`` when an extra's size contradicts the model's."""
+    if found == size:
+        return None
+    return f"field {field}: {found} {what}, but model.{size_field} is {size}"
+
+
 def weight_shapes(directory: str | Path) -> dict[str, tuple[tuple[int, ...], str]]:
     """``{name: (shape, dtype)}`` of ``model.safetensors`` from its header alone (no tensor is
     read), with one-line errors."""
@@ -182,6 +189,11 @@ class Pretrained(torch.nn.Module):
         """What ``config.json`` holds besides ``format``, ``model`` and ``training``."""
         return {}
 
+    def extras_problem(self) -> str | None:
+        """What of ``config.json`` besides ``model`` (vocabularies, labels) contradicts the
+        model's sizes, as ``field X: why``; None if nothing (checked on load)."""
+        return None
+
     @classmethod
     def from_checkpoint_config(cls, raw: dict[str, Any]) -> Pretrained:
         """The (untrained) model that ``config.json``'s contents describe."""
@@ -214,6 +226,8 @@ class Pretrained(torch.nn.Module):
         if skeleton is not None:
             check_weights_fit(skeleton, directory)
         model = cls._from_config(raw, where)
+        if (problem := model.extras_problem()) is not None:
+            raise CheckpointError(f"{where}: {problem}")
         load_state(model, directory)
         return model.to(map_location).eval()
 

@@ -45,7 +45,7 @@ from rnnkit.errors import CheckpointError
 from rnnkit.layers import Attention, Recurrent
 from rnnkit.layers.stacks import make_cell, recurrent_stack
 from rnnkit.options import PROBABILITY, option
-from rnnkit.tasks.pretrained import Pretrained
+from rnnkit.tasks.pretrained import Pretrained, size_problem
 
 FORMAT = "rnnkit.seq2seq/1"
 #: encoder and decoder cells: rows of :data:`rnnkit.layers.stacks.CELLS`
@@ -480,6 +480,20 @@ class Seq2Seq(GeneratorMixin, Pretrained):
         return Translation(tokens, hyp.score, hyp.log_prob, weights)  # without padding
 
     # -- checkpoints --------------------------------------------------------------------
+
+    def extras_problem(self) -> str | None:
+        if self.encoder is None:
+            return None
+        config, encoder = self.config, self.encoder
+        if (encoder.target is None) != (config.output == "pointer"):
+            found = "null" if encoder.target is None else "a vocabulary"
+            return f"field encoder.target: {found} does not fit model.output {config.output!r}"
+        problem = size_problem("encoder.source", len(encoder.source), "tokens",
+                               "source_vocab_size", config.source_vocab_size)  # fmt: skip
+        if problem is None and encoder.target is not None:
+            problem = size_problem("encoder.target", len(encoder.target), "tokens",
+                                   "target_vocab_size", config.target_vocab_size)  # fmt: skip
+        return problem
 
     def checkpoint_extras(self) -> dict[str, Any]:
         extras: dict[str, Any] = {"task": self.task}

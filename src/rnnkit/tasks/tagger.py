@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.data.conllu import COLUMNS
 from rnnkit.data.padded import iter_batches
 from rnnkit.data.tagging import PAD_TAG, TagBatch, TaggingEncoder
 from rnnkit.errors import CheckpointError
@@ -38,7 +39,7 @@ from rnnkit.tasks.classifier import CELLS
 from rnnkit.tasks.contextual import ContextualEmbeddings
 from rnnkit.tasks.language_model import FORMAT as LM_FORMAT
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
-from rnnkit.tasks.pretrained import Pretrained, check_model_fields
+from rnnkit.tasks.pretrained import Pretrained, check_model_fields, size_problem
 
 FORMAT = "rnnkit.tagger/1"
 
@@ -210,6 +211,20 @@ class Tagger(Pretrained):
         ]
 
     # -- checkpoints ----------------------------------------------------------------
+
+    def extras_problem(self) -> str | None:
+        if self.column not in COLUMNS[2:]:  # not ID or FORM: what is predicted
+            return f"field column: must be one of {', '.join(COLUMNS[2:])}, got {self.column!r}"
+        if self.encoder is None:
+            return None
+        sizes = (("words", "word_vocab_size"), ("chars", "char_vocab_size"), ("tags", "num_tags"))
+        for name, size in sizes:
+            found = len(getattr(self.encoder, name))
+            problem = size_problem(f"encoder.{name}", found, "entries", size,
+                                   getattr(self.config, size))  # fmt: skip
+            if problem is not None:
+                return problem
+        return None
 
     def checkpoint_extras(self) -> dict[str, Any]:
         extras: dict[str, Any] = {"column": self.column}
