@@ -150,9 +150,9 @@ def pad_lines(
     chosen = [images[i] for i in order]
     widths = torch.tensor([image.shape[-1] for image in chosen], dtype=torch.int64)
     height = chosen[0].shape[0] if chosen else SIZE
-    batch = torch.zeros(
-        len(chosen), 1, height, int(widths.max(initial=0)) if width is None else width
-    )
+    if width is None:
+        width = int(widths.max()) if chosen else 0
+    batch = torch.zeros(len(chosen), 1, height, width)
     for row, image in enumerate(chosen):
         batch[row, 0, :, : image.shape[-1]] = image
     return batch, widths
