@@ -18,7 +18,7 @@ rate, so downsampling removes what the output cannot hold instead of folding it 
 alias), a Kaiser window ``w`` and ``Z_h = ZEROS / f_c`` input samples of support on each side.
 For rational ``target / source = L / M``, ``t_n - k`` takes only ``L`` fractional values, so
 the taps are one table of ``L`` phases computed once; for the common rates the L outputs of
-each block of M inputs are one strided convolution, for any other the sum is gathered.
+each block of M inputs are one matrix product, for any other the sum is gathered.
 """
 
 from __future__ import annotations
@@ -139,9 +139,11 @@ def _resample_blocks(x: np.ndarray, L: int, M: int) -> np.ndarray:
     padded = np.zeros(blocks * M + len(weight), np.float32)
     padded[K : K + len(x)] = x  # x_k = padded[k + K]
     windows = torch.from_numpy(padded).unfold(0, len(weight), M)[:blocks]  # (blocks, W) view
+    bank, step = torch.from_numpy(weight), max(1, CHUNK // L)  # the product copies its windows
     # torch's product, not NumPy's: OpenBLAS wakes all its threads for each small product, and
     # from a pool of feature workers (or on a busy machine) that was 10-50x slower
-    return (windows @ torch.from_numpy(weight)).reshape(-1).numpy()  # order r + L m
+    out = [windows[b : b + step] @ bank for b in range(0, blocks, step)]  # (step, L) each
+    return torch.cat(out).reshape(-1).numpy()  # order r + L m
 
 
 @functools.lru_cache(maxsize=8)
