@@ -154,15 +154,27 @@ def test_bad_bytes_in_an_argument_are_one_line(scene, command, checkpoint):
     one_line(run_main(argv, fresh(scene)), "TEXT 2: not valid Unicode", "U+DCFF")
 
 
+def test_bad_bytes_in_a_prime_are_one_line(scene):
+    argv = ["sample", "--checkpoint", str(scene.checkpoints["lm"]), "--prime", "RO\udcffMEO"]
+    one_line(run_main(argv, fresh(scene)), "--prime: not valid Unicode", "character 3")
+
+
 def test_bad_bytes_on_standard_input_in_utf8_mode_are_one_line(scene):
     """UTF-8 mode (PYTHONUTF8=1) reads a bad byte on stdin as U+DCFF."""
     argv = ["classify", "--checkpoint", str(scene.checkpoints["classifier"]), "--input", "-"]
     one_line(run_main(argv, fresh(scene), stdin="fine\nb\udcffd\n"), "<stdin>:2: not valid Unicode")
 
 
-@pytest.mark.parametrize("env", [{"LC_ALL": "C.UTF-8", "PYTHONUTF8": "0"}, {"PYTHONUTF8": "1"}])
+@pytest.mark.parametrize(
+    "env",
+    [{"LC_ALL": "C.UTF-8", "PYTHONUTF8": "0"}, {"PYTHONUTF8": "1"},
+     {"LC_ALL": "C.UTF-8", "PYTHONUTF8": "0", "PYTHONIOENCODING": "utf-8:strict"}],
+    ids=["C.UTF-8", "UTF-8 mode", "strict"],
+)  # fmt: skip
 def test_bad_bytes_under_a_strict_utf8_locale_as_a_user_runs_it(scene, env):
-    """The real process: stdin decoded by the locale (strict under C.UTF-8), argv as bytes."""
+    """The real process: stdin decoded as the locale says (C.UTF-8 and UTF-8 mode keep a bad
+    byte as a surrogate; a locale such as en_US.UTF-8, here PYTHONIOENCODING, refuses it),
+    argv as bytes."""
     base = [sys.executable, "-m", "rnnkit.cli", "classify", "--checkpoint",
             str(scene.checkpoints["classifier"])]  # fmt: skip
     environment = {**os.environ, "OMP_NUM_THREADS": "1", **env}

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rnnkit.checks import check_unicode
 from rnnkit.cli.common import OneLineParser, UsageError, bounded, seed_type
 from rnnkit.errors import RnnkitError
 
@@ -40,6 +41,10 @@ def run_sample(args: argparse.Namespace) -> None:
     from rnnkit.checkpoint import load, model_format
     from rnnkit.tasks.language_model import FORMAT
 
+    try:  # the prime is printed: a byte of argv that is not UTF-8 would fail there
+        check_unicode("--prime", args.prime)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     kind = model_format(args.checkpoint)
     if kind != FORMAT:
         raise UsageError(
