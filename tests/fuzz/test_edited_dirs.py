@@ -285,3 +285,17 @@ def test_vocabularies_and_labels_that_contradict_the_model_are_refused(scene, ca
     used = check(argv[0] + " --checkpoint", run_main(argv, ckpt.parent), f"{kind}: {case}")
     assert_refused(used, path, needle)
     assert snapshot(ckpt) == before
+
+
+def test_a_classifier_without_its_encoder_is_refused_by_classify(scene):
+    """``rnnkit.load`` takes a classifier saved without an encoder (the API allows it), but
+    ``rnnkit classify`` cannot read text with it: one line naming the missing field."""
+    ckpt = copy_run(scene, "classifier")
+    path = ckpt / "config.json"
+    config = json.loads(path.read_text())
+    del config["encoder"]
+    path.write_text(json.dumps(config))
+    assert rnnkit.load(ckpt).encoder is None
+    argv = fill(USES["classifier"][0], scene, ckpt)
+    outcome = check("classify --checkpoint", run_main(argv, ckpt.parent), "no encoder")
+    assert_refused(outcome, path, "field encoder: missing")
