@@ -93,6 +93,15 @@ META_EDITS = [
     ("loss_window", "x", "loss_window: expected a list"),
     ("hidden", "x", "hidden: not a recurrent state's layout"),
     ("hidden", {"type": "os:system", "items": []}, "hidden.type: unknown state type"),
+    ("schedule.best", "x", "schedule.best: expected null or a finite number"),
+    ("early_stopping.best", [], "early_stopping.best: expected null or a finite number"),
+]
+#: edits of the data position that only the data source can judge: a padded source's (its
+#: kinds: classifier, digits, seq2seq, tagger)
+POSITION_EDITS = [
+    ("data.position", 10**6, "data: epoch must be >= 0 and position in [0, "),
+    ("data.num_examples", 10**6, "data: state was saved with num_examples=1000000"),
+    ("data.seed", 12345, "data: state was saved with seed=12345"),
 ]
 
 
@@ -161,11 +170,16 @@ def resume(scene, run: Path):
     return run_main(argv, run.parent)
 
 
-@pytest.mark.parametrize("case", range(len(META_EDITS)), ids=lambda i: str(META_EDITS[i][:2]))
+PADDED = ("classifier", "seq2seq", "tagger")
+CASES = [(KINDS[i % len(KINDS)], *edit) for i, edit in enumerate(META_EDITS)] + [
+    (kind, *edit) for kind, edit in zip(PADDED, POSITION_EDITS, strict=True)
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]!r:.20}")
 def test_an_edited_trainer_json_is_one_line_naming_the_file_and_field(scene, case):
     """Each edit on one kind of run, the kinds taken in turn (every kind meets several)."""
-    field, value, needle = META_EDITS[case]
-    kind = KINDS[case % len(KINDS)]
+    kind, field, value, needle = case
     run = copy_run(scene, kind)
     path = sorted((run / "trainer_state").glob("step-*"))[-1] / "trainer.json"
     meta = json.loads(path.read_text())

@@ -244,9 +244,11 @@ def _check_meta(meta: dict[str, Any], reference: dict[str, Any], where: Path) ->
     for name in ("elapsed_s", "lr"):
         if not _is_finite(meta[name]) or meta[name] < 0:
             raise StateFieldError(name, f"expected a finite number >= 0, got {meta[name]!r:.40}")
-    best = meta["best_valid"]
-    if best is not None and not _is_finite(best):
-        raise StateFieldError("best_valid", f"expected null or a finite number, got {best!r:.40}")
+    for section, name in ((None, "best_valid"), ("schedule", "best"), ("early_stopping", "best")):
+        best = meta[name] if section is None else meta[section][name]
+        if best is not None and not _is_finite(best):  # null: no validation yet
+            label = name if section is None else f"{section}.{name}"
+            raise StateFieldError(label, f"expected null or a finite number, got {best!r:.40}")
     if meta["world_size"] != reference["world_size"]:
         raise StateFieldError("world_size", f"saved by {meta['world_size']} processes; resume "
                               f"with the same number, not {reference['world_size']}")  # fmt: skip

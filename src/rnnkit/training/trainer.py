@@ -479,7 +479,10 @@ class Trainer:
         carried = [tensors[f"hidden.{rank}.{i}"] for i in range(count_hidden(tensors, rank))]
         if hasattr(self.source, "carry"):
             self.source.carry(unflatten_state(carried, meta["hidden"]))
-        self.source.load_state_dict(meta["data"])
+        try:  # the data position against this data (its size, seed): the source's own check
+            self.source.load_state_dict(meta["data"])
+        except ValueError as e:
+            raise CheckpointError(f"{Path(where) / ckpt.META_NAME}: field data: {e}") from None
         self.step, self.tokens, self.elapsed = meta["step"], meta["tokens"], meta["elapsed_s"]
         self.best_valid = math.inf if meta["best_valid"] is None else meta["best_valid"]
         self.lr, self.skipped = meta["lr"], meta["skipped"]
