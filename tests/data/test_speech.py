@@ -337,6 +337,13 @@ def test_synthesis_is_deterministic_and_cached(monkeypatch, tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+@needs_espeak  # the cache's file names hold espeak-ng's version
+def test_a_cache_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("in the way")
+    with pytest.raises(RnnkitError, match="file/speech: cannot hold the speech cache"):
+        speech.synthesise([Spoken("12", "en-us+m1", 175, 50)], tmp_path / "file" / "speech")
+
+
 @needs_espeak
 def test_an_unknown_voice_is_one_line(tmp_path):
     with pytest.raises(RnnkitError, match="espeak-ng failed for voice xx-nowhere"):

@@ -264,7 +264,11 @@ def synthesise(
     paths = [cache_path(s, cache_dir) for s in drawn]
     missing = {p: s for p, s in zip(paths, drawn, strict=True) if not p.exists()}
     if missing:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RnnkitError(f"{cache_dir}: cannot hold the speech cache ({e.strerror}); "
+                              f"choose another with XDG_CACHE_HOME") from None  # fmt: skip
         with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
             list(pool.map(say, missing.values(), missing.keys()))
     return paths
@@ -279,6 +283,9 @@ def say(spoken: Spoken, path: Path) -> None:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     except FileNotFoundError:
         raise RnnkitError(INSTALL) from None
+    except subprocess.TimeoutExpired:
+        tmp.unlink(missing_ok=True)
+        raise RnnkitError(f"espeak-ng took over 120 s to say {spoken.text!r}") from None
     if done.returncode != 0 or not tmp.exists():
         tmp.unlink(missing_ok=True)
         why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
