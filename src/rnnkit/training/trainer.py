@@ -423,8 +423,11 @@ class Trainer:
             ckpt.clear_states(self.out_dir)
         self.log.start()
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, *, durable: bool = True) -> dict[str, Any]:
         """Everything but the weights that continuing bit for bit needs (collective under DDP).
+
+        ``durable=False`` (a reference to check a loaded state against, not for saving) skips
+        the fsync that makes the metrics log's size safe to record.
 
         ``{"meta": JSON-able, "tensors": {name: tensor}}``: step and counters, the source's
         data position, schedules, early stopping, optimizer, every rank's torch RNG state and
@@ -453,7 +456,7 @@ class Trainer:
             "skipped": self.skipped,
             "stopped_early": self.stopped_early,
             "loss_window": self.loss_window,
-            "metrics_bytes": self.log.size(),
+            "metrics_bytes": self.log.size() if durable else 0,
             "schedule": self.schedule.state_dict(),
             "early_stopping": self.early_stopping.state_dict(),
             "global_rng": ckpt.global_rng_meta(),
@@ -467,7 +470,8 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any], *, where: str = "trainer state") -> None:
         """Inverse of :meth:`state_dict`; refuses other settings or another process count."""
         meta, tensors = state["meta"], state["tensors"]
-        ckpt.check_state(state, self.state_dict(), self.optimizer, where=where)  # before any load
+        reference = self.state_dict(durable=False)
+        ckpt.check_state(state, reference, self.optimizer, where=where)  # before any load
         self._check_compatible(meta, where)
         rank = self.workers.rank
         ckpt.optimizer_from_files(self.optimizer, tensors, meta["optimizer"])
