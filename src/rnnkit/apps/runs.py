@@ -54,7 +54,7 @@ BUDGET = ("max_steps", "max_minutes")  # the only training fields a resumed run 
 ADDED_TRAINING = ("save_every_minutes", "cut_frac", "slanted_ratio", "discriminative_lr",
                   "unfreeze_every")  # fmt: skip
 ADDED_DATA = ("raml_tau", "word_vectors", "freeze_word_vectors", "encoder",
-              "lm_finetune_minutes")  # fmt: skip
+              "lm_finetune_minutes", "tunes")  # fmt: skip
 
 
 class ConfigError(RnnkitError, ValueError):

@@ -17,12 +17,14 @@ in two splits). Training text is the tunes joined by a blank line, one tune per 
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +40,7 @@ __all__ = [
     "TuneCollection",
     "TuneCorpus",
     "corpus_files",
+    "load_record",
     "normalise_key",
     "normalise_meter",
     "parse_tunes",
@@ -46,6 +49,7 @@ __all__ = [
     "tune_corpus",
 ]
 
+TUNES_NAME, TUNES_FORMAT = "tunes.json", "rnnkit.tunes/1"  # beside a tune model's config.json
 MUSIC_EXTRA = 'music21 is needed for tunes: pip install "rnnkit[music]"'
 #: music21's corpus folders of single-line folk tunes (josquin's are polyphonic, skipped)
 FOLK_COLLECTIONS = ("airdsAirs", "essenFolksong", "oneills1850", "ryansMammoth", "miscFolk",
@@ -289,6 +293,37 @@ class TuneCorpus(LMCorpus):
     meters: dict[str, int] = field(default_factory=dict)
     keys: dict[str, int] = field(default_factory=dict)
     held_out: list[Tune] = field(default_factory=list)  # the test tunes
+
+    def save_record(self, out_dir: str | Path) -> None:
+        """Write ``OUT/tunes.json``: the model reads tunes (serve shows its music view), and
+        the meters and keys it saw (compose warns on others)."""
+        from rnnkit.durable import atomic_write
+
+        record = {"format": TUNES_FORMAT, "source": self.source, "meters": self.meters,
+                  "keys": self.keys}  # fmt: skip
+        text = json.dumps(record, indent=1)
+        atomic_write(Path(out_dir) / TUNES_NAME, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+
+
+def load_record(checkpoint: str | Path) -> dict[str, Any] | None:
+    """``tunes.json`` of a checkpoint directory; None when the model was not trained on tunes.
+
+    Raises:
+        DataError: the file is there but is not such a record.
+    """
+    path = Path(checkpoint) / TUNES_NAME
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: not readable JSON ({e})") from None
+    if not isinstance(record, dict) or record.get("format") != TUNES_FORMAT:
+        raise DataError(f"{path}: not a tunes record (format {TUNES_FORMAT!r} expected)")
+    for name in ("meters", "keys"):
+        if not isinstance(record.get(name), dict):
+            raise DataError(f"{path}: {name} must be an object of counts")
+    return record
 
 
 def tune_corpus(source: str | Path | None, valid_fraction: float, seed: int) -> TuneCorpus:

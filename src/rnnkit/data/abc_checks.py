@@ -114,8 +114,9 @@ def _bars(abc: str) -> tuple[list[Fraction], list[Fraction]]:
     """Each written bar's duration and its meter's full bar, in quarter notes.
 
     Read from music21's ABC tokens (a line end closes a bar), not from its score: the score
-    re-bars an over-long bar into a full one and a remainder, which would hide the very error this looks for. A note lasts its
-    token's length, scaled by an open tuplet's ratio; grace notes last nothing.
+    re-bars an over-long bar into a full one and a remainder, which would hide the very error
+    this looks for. A note lasts its token's length, scaled by an open tuplet's ratio; grace
+    notes last nothing.
     """
     from music21 import abcFormat
 
