@@ -205,3 +205,29 @@ def test_global_rng_states_round_trip():
     np.random.seed(6)
     ckpt.restore_global_rng(meta)
     assert (random.random(), np.random.rand()) == expected
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+def test_saved_states_pass_the_checks_and_edited_ones_fail_before_loading(tmp_path, optimizer):
+    """``check_state`` takes what the trainer wrote (every optimizer, a plateau schedule, a
+    carried LSTM state) and refuses a hand-edited counter and a moment of another shape
+    without changing the resuming trainer."""
+    options = {"optimizer": optimizer, "momentum": 0.9 if optimizer == "sgd" else 0.0}
+    make_trainer(tmp_path, max_steps=10, **options).fit()
+    assert make_trainer(tmp_path, **options).resume() == 10
+    step = tmp_path / "trainer_state" / "step-000010"
+    meta = json.loads((step / "trainer.json").read_text())
+    (step / "trainer.json").write_text(json.dumps({**meta, "tokens": -1}))
+    fresh = make_trainer(tmp_path, **options)
+    before = {k: v.clone() for k, v in fresh.model.state_dict().items()}
+    with pytest.raises(CheckpointError, match=r"step-000010/trainer.json: field tokens: "
+                       r"expected an integer >= 0, got -1$"):  # fmt: skip
+        fresh.resume()
+    assert fresh.step == 0 and fresh.optimizer.state_dict()["state"] == {}
+    assert all(torch.equal(v, before[k]) for k, v in fresh.model.state_dict().items())
+    (step / "trainer.json").write_text(json.dumps(meta))
+    tensors = load_file(step / "trainer.safetensors")
+    name = next(k for k in sorted(tensors) if k.startswith("optimizer.0.") and tensors[k].dim())
+    save_file({**tensors, name: tensors[name][:1].clone()}, step / "trainer.safetensors")
+    with pytest.raises(CheckpointError, match=rf"trainer.safetensors: field {name}: shape \(1, "):
+        make_trainer(tmp_path, **options).resume()
