@@ -313,3 +313,24 @@ def test_a_classifier_without_its_encoder_is_refused_by_classify(scene):
     argv = fill(USES["classifier"][0], scene, ckpt)
     outcome = check("classify --checkpoint", run_main(argv, ckpt.parent), "no encoder")
     assert_refused(outcome, path, "field encoder: missing")
+
+
+# -- options a resumed run cannot honour ------------------------------------------------------
+
+REFUSED = [("classifier", "--data", "{tsv}"), ("classifier", "--hidden-size", "7"),
+           ("seq2seq", "--data", "{pairs}"), ("seq2seq", "--hidden-size", "9"),
+           ("tagger", "--train", "{conllu}"), ("tagger", "--hidden-size", "5")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "option", "value"), REFUSED)
+def test_resume_refuses_data_and_sizes_it_cannot_honour(scene, kind, option, value):
+    """The run keeps its recorded data and architecture: an option that would change them is
+    refused in one line (the lifecycle's check, as for ``train lm``), not ignored."""
+    run = copy_run(scene, kind)
+    before = snapshot(run)
+    argv = ["train", RESUMABLE[kind], "--resume", str(run), *scene.argv([option, value]),
+            "--no-progress"]  # fmt: skip
+    outcome = check("train --resume", run_main(argv, run.parent), f"{kind}: {option}")
+    assert outcome.kind == "one-line error", outcome
+    assert f"drop {option} (allowed with --resume: " in outcome.stderr
+    assert snapshot(run) == before
