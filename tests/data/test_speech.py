@@ -303,6 +303,16 @@ def test_drawing_is_seeded_and_stays_in_its_split():
     assert Spoken("3140", "en-us+m1", 175, 50).text == "three one four zero"
 
 
+def test_bad_options_are_refused_before_synthesis(tmp_path):
+    for options, match in [({"n_mels": 0}, "n_mels must be a positive integer"),
+                           ({"workers": 0}, "workers must be"),
+                           ({"min_digits": 5, "max_digits": 4}, "max_digits must be"),
+                           ({"count": -1}, "count must be")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            spoken_digits("train", **{"count": 2, **options}, seed=0, cache_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
 def test_missing_espeak_is_one_line_with_the_install_command(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no espeak-ng on it
     speech.espeak_version.cache_clear()

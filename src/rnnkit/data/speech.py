@@ -227,6 +227,8 @@ def spoken_digits(
     Raises:
         RnnkitError: espeak-ng is missing (with the command that installs it) or failed.
     """
+    check_int("n_mels", n_mels, 1)  # before minutes of synthesis, not after
+    check_int("workers", workers, 1, optional=True)
     drawn = draw_spoken(split, count, seed=seed, min_digits=min_digits, max_digits=max_digits)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     paths = synthesise(drawn, cache, workers=workers)
