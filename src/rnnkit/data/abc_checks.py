@@ -14,9 +14,11 @@ full bar (the end of one section and the pickup of the next).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -24,7 +26,8 @@ from typing import Any
 from rnnkit.data.abc import MUSIC_EXTRA, normalise_key
 from rnnkit.errors import DataError
 
-__all__ = ["TuneCheck", "check_tune", "matching_bars", "summarise", "tonic_pitch_class"]
+__all__ = ["TuneCheck", "check_tune", "matching_bars", "parse_score", "summarise",
+           "tonic_pitch_class"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def check_tune(text: str) -> TuneCheck:
         DataError: music21 is not installed (one line naming the extra).
     """
     abc = text if text.lstrip().startswith("X:") else "X:1\n" + text
-    stream = _parse(abc)
+    stream = parse_score(abc)
     if isinstance(stream, str):
         return TuneCheck(False, error=stream)
     durations, full = _bars(abc)
@@ -96,15 +99,23 @@ def check_tune(text: str) -> TuneCheck:
     )
 
 
-def _parse(abc: str) -> Any:
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """music21 warns, on stderr and through warnings, about each odd token it skips: a
+    sampled tune's checks would bury the command's own lines."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def parse_score(abc: str) -> Any:
     """music21's score of a tune, or the one-line reason it refused it."""
     try:
         from music21 import converter
     except ImportError:
         raise DataError(MUSIC_EXTRA) from None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # music21 warns about each odd token it skips
+        with quiet():
             return converter.parse(abc, format="abc")
     except Exception as e:  # any refusal of music21's is the tune's failure
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
@@ -121,7 +132,8 @@ def _bars(abc: str) -> tuple[list[Fraction], list[Fraction]]:
     from music21 import abcFormat
 
     handler = abcFormat.ABCHandler()
-    handler.process(_bar_at_line_ends(abc))
+    with quiet():
+        handler.process(_bar_at_line_ends(abc))
     durations: list[Fraction] = []
     full: list[Fraction] = []
     bar, current = None, Fraction(0)
