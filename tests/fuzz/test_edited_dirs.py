@@ -334,3 +334,19 @@ def test_resume_refuses_data_and_sizes_it_cannot_honour(scene, kind, option, val
     assert outcome.kind == "one-line error", outcome
     assert f"drop {option} (allowed with --resume: " in outcome.stderr
     assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_json_size_that_is_not_the_saved_models_is_refused_before_building(scene, kind):
+    """run.json's hidden size edited to 60,000 (in range, so the record itself is valid): the
+    job would build that model before the trainer state is read; the newest saved model's
+    config.json disagrees, and the resume stops there."""
+    run = copy_run(scene, kind)
+    path = run / "trainer_state" / "run.json"
+    record = json.loads(path.read_text())
+    record["model"]["hidden_size"] = 60_000
+    path.write_text(json.dumps(record))
+    before = snapshot(run)
+    outcome = check("train --resume", resume(scene, run), f"{kind}: run.json hidden_size")
+    assert_refused(outcome, path, "field model.hidden_size: 60000, but the saved model ")
+    assert snapshot(run) == before

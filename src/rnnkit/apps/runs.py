@@ -19,6 +19,7 @@ record is one :class:`~rnnkit.errors.CheckpointError` line naming the file and t
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any
 
 from rnnkit.errors import CheckpointError, RnnkitError
 from rnnkit.tasks.fields import FieldError, check_fields
-from rnnkit.tasks.pretrained import CONFIG_NAME, WEIGHTS_NAME
+from rnnkit.tasks.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_config
 from rnnkit.training import checkpoint
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.metrics_log import METRICS_NAME
@@ -194,11 +195,32 @@ def resume(
 ) -> Run:
     """The run recorded in ``out`` (its ``run.json``, validated), with a new budget if given."""
     config = load_record(out, job)
+    check_saved_model(Path(out), config)
     if max_steps is not None or max_minutes is not None:
         training = dataclasses.replace(config.training, max_steps=max_steps,
                                        max_minutes=max_minutes)  # fmt: skip
         config = dataclasses.replace(config, training=training)
     return Run(job, config, Path(out), resumed=True)
+
+
+def check_saved_model(out: Path, config: RunConfig) -> None:
+    """``run.json``'s architecture against the newest saved model's ``config.json``, before the
+    job builds a model from it: an edited size would be allocated (gigabytes, maybe) before
+    the trainer state could refuse it."""
+    found = checkpoint.step_dirs(out)
+    if not found:
+        return
+    saved = load_config(found[-1]).get("model")
+    if not isinstance(saved, dict):
+        return  # the model's own load names what is wrong with it
+    for name, value in config.model.items():
+        recorded = json.loads(json.dumps(value))  # tuples as the lists JSON has
+        if name in saved and saved[name] != recorded:
+            run_json = out / checkpoint.STATE_DIR / checkpoint.RUN_NAME
+            raise CheckpointError(
+                f"{run_json}: field model.{name}: {recorded!r:.40}, but the saved model "
+                f"{found[-1] / CONFIG_NAME} has {saved[name]!r:.40}"
+            )
 
 
 def begin(trainer: Any, run: Run) -> int:
