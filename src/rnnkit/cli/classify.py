@@ -60,8 +60,10 @@ def run(args: argparse.Namespace) -> None:
     if not isinstance(model, SequenceClassifier):
         raise UsageError(f"{args.checkpoint}: not a classifier; `rnnkit classify` needs one")
     if model.encoder is None:  # a model saved without one reads no text
-        raise UsageError(f"{args.checkpoint}/config.json: field encoder: missing; "
-                         "`rnnkit classify` needs its tokenizer and vocabulary")
+        raise UsageError(
+            f"{args.checkpoint}/config.json: field encoder: missing; "
+            "`rnnkit classify` needs its tokenizer and vocabulary"
+        )
     texts = list(args.texts)
     if args.input is not None:
         lines = numbered(read_input(args.input).splitlines(), f"{input_name(args.input)}:")

@@ -102,8 +102,10 @@ def read_conllu(path: str | Path) -> list[Sentence]:
         if line_no == 1:
             line = line.removeprefix("\ufeff")  # a byte-order mark, not part of the first field
         if "\r" in line[:-1]:
-            raise DataError(f"{path}:{line_no}: \\r inside a line (old Mac \\r line ends?); "
-                            "expected \\n line ends only (try mac2unix)")
+            raise DataError(
+                f"{path}:{line_no}: \\r inside a line (old Mac \\r line ends?); "
+                "expected \\n line ends only (try mac2unix)"
+            )
         if line and not line.strip():
             _refuse_whitespace_line(line, f"{path}:{line_no}")
         if line:

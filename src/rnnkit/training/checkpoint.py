@@ -230,8 +230,16 @@ def check_state(
 
 
 #: sections whose reference value says nothing of the saved one (checked apart, or optional)
-_APART = ("config", "lr", "best_valid", "hidden", "optimizer", "global_rng", "grad_scaler",
-          "nt_asgd")
+_APART = (
+    "config",
+    "lr",
+    "best_valid",
+    "hidden",
+    "optimizer",
+    "global_rng",
+    "grad_scaler",
+    "nt_asgd",
+)
 
 
 def _check_meta(meta: dict[str, Any], reference: dict[str, Any], where: Path) -> None:
@@ -310,8 +318,10 @@ def _check_python_rng(value: Any, label: str) -> None:
 def _check_numpy_rng(value: dict[str, Any]) -> None:
     """NumPy's global RNG state as JSON, tried on a scratch generator."""
     try:
-        state = {**value, "state": {**value["state"],
-                                    "key": np.array(value["state"]["key"], dtype=np.uint32)}}
+        state = {
+            **value,
+            "state": {**value["state"], "key": np.array(value["state"]["key"], dtype=np.uint32)},
+        }
         np.random.RandomState().set_state(state)
     except (TypeError, ValueError, OverflowError, LookupError):  # a short key: IndexError
         raise StateFieldError("global_rng.numpy", "not a NumPy RNG state") from None
@@ -321,18 +331,24 @@ def _check_optimizer_meta(saved: Any, ref: dict[str, Any]) -> None:
     """The optimizer's groups are this optimizer's: same count, options and parameters."""
     _check_like(saved, {"param_groups": [], "values": {}}, "optimizer", skip=("values",))
     if not isinstance(saved["values"], dict):  # its keys are parameter indices, checked below
-        raise StateFieldError("optimizer.values",
-                              f"expected an object, got {_json_type(saved['values'])}")
+        raise StateFieldError(
+            "optimizer.values", f"expected an object, got {_json_type(saved['values'])}"
+        )
     groups, mine = saved["param_groups"], ref["param_groups"]
     if len(groups) != len(mine):
-        raise StateFieldError("optimizer.param_groups",
-                              f"{len(groups)} groups; this model's optimizer has {len(mine)}")
+        raise StateFieldError(
+            "optimizer.param_groups",
+            f"{len(groups)} groups; this model's optimizer has {len(mine)}",
+        )
     for i, (group, own) in enumerate(zip(groups, mine, strict=True)):
         label = f"optimizer.param_groups[{i}]"
         _check_like(group, {**own, "params": []}, label)  # None options (foreach) stay open
         if group["params"] != own["params"]:
-            raise StateFieldError(f"{label}.params", f"does not match this model's parameters "
-                                  f"(expected {len(own['params'])} indices in order)")
+            raise StateFieldError(
+                f"{label}.params",
+                f"does not match this model's parameters "
+                f"(expected {len(own['params'])} indices in order)",
+            )
     count = sum(len(g["params"]) for g in mine)
     for index, entries in saved["values"].items():
         label = f"optimizer.values.{index}"
