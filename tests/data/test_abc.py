@@ -145,6 +145,7 @@ def test_tune_corpus_streams_hold_whole_tunes(tmp_path):
     assert not (blocks[0] & blocks[1] or blocks[0] & blocks[2] or blocks[1] & blocks[2])
     assert all(block.startswith("M:2/4\nL:1/16\nK:D\n") for b in blocks for block in b)
     assert corpus.meters == {"2/4": 32} and corpus.keys == {"D": 32}
+    assert corpus.units == {"2/4": "1/16"}
     assert len(corpus.held_out) == 4
 
 

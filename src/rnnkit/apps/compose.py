@@ -30,8 +30,11 @@ class Composed:
     finished: bool  # it ended with a blank line before the length limit
 
 
-def header(meter: str, key: str, unit: str | None = None) -> str:
+def header(meter: str, key: str, unit: str | None = None, units: dict | None = None) -> str:
     """The ``M:``/``L:``/``K:`` lines a tune starts with, normalised as the corpus's are.
+
+    Without ``unit``: the training tunes' commonest for the meter (``units``, from
+    ``tunes.json``), else ABC's default for it.
 
     Raises:
         DataError: a meter or key ABC does not read (naming it).
@@ -41,7 +44,7 @@ def header(meter: str, key: str, unit: str | None = None) -> str:
         raise DataError(f"meter {meter!r}: give a meter such as 6/8, 4/4, C or C|")
     if normal_key is None:
         raise DataError(f"key {key!r}: give a tonic and mode such as G, Am, Ddor or Bb")
-    unit = unit or default_unit(normal_meter)
+    unit = unit or (units or {}).get(normal_meter) or default_unit(normal_meter)
     return f"M:{normal_meter}\nL:{unit}\nK:{normal_key}\n"
 
 

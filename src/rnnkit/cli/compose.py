@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint directory")
     p.add_argument("--meter", help="M: of the tunes (default: the training tunes' commonest)")
     p.add_argument("--key", help="K: of the tunes (default: the training tunes' commonest)")
-    p.add_argument("--unit", help="L: of the tunes (default: ABC's for the meter)")
+    p.add_argument("--unit", help="L: of the tunes (default: the training tunes' for the meter)")
     p.add_argument("--n", type=bounded(int, 1, 10_000), default=5, help="how many tunes")
     p.add_argument("--seed", type=seed_type(), default=0, help="tune i is drawn with seed + i")
     p.add_argument("--temperature", type=bounded(float, 0.0, 100.0, open_low=True), default=1.0)
@@ -64,7 +64,7 @@ def run_compose(args: argparse.Namespace) -> None:
     record = load_record(args.checkpoint) or {"meters": {}, "keys": {}}
     meter = args.meter or next(iter(record["meters"]), "4/4")
     key = args.key or next(iter(record["keys"]), "G")
-    head = header(meter, key, args.unit)
+    head = header(meter, key, args.unit, record.get("units"))
     model = load(args.checkpoint)
     if model.vocab is None or model.unit != "char":
         raise UsageError(f"{args.checkpoint}: compose needs a character model with its vocabulary")

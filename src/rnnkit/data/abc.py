@@ -293,14 +293,15 @@ class TuneCorpus(LMCorpus):
     meters: dict[str, int] = field(default_factory=dict)
     keys: dict[str, int] = field(default_factory=dict)
     held_out: list[Tune] = field(default_factory=list)  # the test tunes
+    units: dict[str, str] = field(default_factory=dict)  # meter -> its commonest L:
 
     def save_record(self, out_dir: str | Path) -> None:
-        """Write ``OUT/tunes.json``: the model reads tunes (serve shows its music view), and
-        the meters and keys it saw (compose warns on others)."""
+        """Write ``OUT/tunes.json``: the model reads tunes (serve shows its music view), the
+        meters and keys it saw (compose warns on others) and each meter's commonest ``L:``."""
         from rnnkit.durable import atomic_write
 
         record = {"format": TUNES_FORMAT, "source": self.source, "meters": self.meters,
-                  "keys": self.keys}  # fmt: skip
+                  "keys": self.keys, "units": self.units}  # fmt: skip
         text = json.dumps(record, indent=1)
         atomic_write(Path(out_dir) / TUNES_NAME, lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
@@ -320,8 +321,8 @@ def load_record(checkpoint: str | Path) -> dict[str, Any] | None:
         raise DataError(f"{path}: not readable JSON ({e})") from None
     if not isinstance(record, dict) or record.get("format") != TUNES_FORMAT:
         raise DataError(f"{path}: not a tunes record (format {TUNES_FORMAT!r} expected)")
-    for name in ("meters", "keys"):
-        if not isinstance(record.get(name), dict):
+    for name in ("meters", "keys", "units"):
+        if not isinstance(record.get(name, {}), dict):
             raise DataError(f"{path}: {name} must be an object of counts")
     return record
 
@@ -340,4 +341,5 @@ def tune_corpus(source: str | Path | None, valid_fraction: float, seed: int) -> 
     encoded = [vocab.encode(text) for text in texts]
     meters = dict(Counter(t.meter for t in train).most_common())
     keys = dict(Counter(t.key for t in train).most_common())
-    return TuneCorpus(vocab, *encoded, digest(*texts), name, meters, keys, held_out=test)
+    units = {m: Counter(t.unit for t in train if t.meter == m).most_common(1)[0][0] for m in meters}
+    return TuneCorpus(vocab, *encoded, digest(*texts), name, meters, keys, test, units)

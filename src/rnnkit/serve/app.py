@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from rnnkit.errors import RnnkitError
-from rnnkit.serve import classifier, language_model, seq2seq, tagger
+from rnnkit.serve import classifier, language_model, music, seq2seq, tagger
 from rnnkit.serve.limits import RunSlots, ServeLimits, ServerBusyError
 from rnnkit.serve.models import load_models
 from rnnkit.serve.requests import ApiError
@@ -77,6 +77,7 @@ def create_app(model_dirs: Sequence[str | Path], limits: ServeLimits | None = No
               Route("/static/colours.js", text_colour)]  # fmt: skip
     for api in APIS:
         routes += api.ROUTES
+    routes += music.ROUTES  # a view of language models trained on tunes
     routes.append(Mount("/static", StaticFiles(directory=STATIC)))
     handlers = {exc: api_error for exc in (ApiError, ServerBusyError, HTTPException, RnnkitError)}
     app = Starlette(routes=routes, exception_handlers=handlers)
