@@ -32,11 +32,12 @@ def test_tiny_run_reports_greedy_beam_and_the_attention_reader(trained):
     root, stdout = trained
     assert "test lines, greedy: sequence accuracy" in stdout
     assert "test lines, prefix beam 8: sequence accuracy" in stdout
-    assert "attention reader (train digits's model" in stdout
+    assert "attention reader (train digits --attention general" in stdout
     report = json.loads((root / "run" / "report.json").read_text())
     assert report["steps"] == 20 and report["test"]["lines"] == 16
     assert report["test"]["beam"]["beam_size"] == 8
     assert report["attention"]["image_width"] == max_line_width(8)  # 110: even already
+    assert report["attention"]["attention"] == "general"
     assert 0.0 <= report["attention"]["sequence_accuracy"] <= 1.0
     # the report is what the saved model reads on the regenerated test lines
     model = rnnkit.load(root / "run")

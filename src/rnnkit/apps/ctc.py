@@ -32,6 +32,7 @@ from rnnkit.options import option
 from rnnkit.tasks.context_to_sequence import ContextToSequence, ImageBatch, digit_vocab
 from rnnkit.tasks.ctc import CTCConfig, CTCRecognizer
 from rnnkit.tasks.pretrained import write_json
+from rnnkit.tasks.seq2seq import ATTENTIONS
 from rnnkit.training.metrics import edit_distance
 from rnnkit.training.trainer import Trainer
 
@@ -74,6 +75,9 @@ class CTCTask:
     compare_minutes: float = option(0.0, "minutes to train the attention reader of 'train "
                                     "digits' on the same lines, for comparison (0: none)",
                                     low=0.0, high=10_000.0)  # fmt: skip
+    compare_attention: str = option("general", "the attention reader's attention over its CNN "
+                                    "columns ('train digits --attention')",
+                                    choices=ATTENTIONS)  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -155,8 +159,9 @@ def compare_attention(
     task: CTCTask, training: Any, lines: tuple[DigitLines, DigitLines, DigitLines], out: Path,
     *, progress: bool,
 ) -> dict[str, Any]:  # fmt: skip
-    """Train ``rnnkit train digits``'s model (its default preset) on the same training lines
-    for ``task.compare_minutes``, choose on the same validation lines, read the test lines.
+    """Train ``rnnkit train digits``'s model (its default preset, with
+    ``task.compare_attention``) on the same training lines for ``task.compare_minutes``,
+    choose on the same validation lines, read the test lines.
 
     Its CNN maps the whole image to one context vector, so every line is right-padded to the
     widest line the generator can draw. It is trained afresh on every run (no ``--resume``).
@@ -169,7 +174,8 @@ def compare_attention(
     config = replace(training, **{**preset.training, "max_minutes": task.compare_minutes,
                                   "max_steps": None, "monitor": None})  # fmt: skip
     torch.manual_seed(training.seed)
-    model = ContextToSequence(digit_app.JOB.model(len(vocab), SIZE, width, **preset.model), vocab)
+    architecture = {**preset.model, "attention": task.compare_attention}
+    model = ContextToSequence(digit_app.JOB.model(len(vocab), SIZE, width, **architecture), vocab)
     batch = lambda data: lambda order: fixed_width(data, order, width, vocab)  # noqa: E731
     source = BucketBatches(columns(train), train.labels, config.batch_size, seed=config.seed,
                            collate=batch(train))  # fmt: skip
@@ -180,7 +186,7 @@ def compare_attention(
     everything = fixed_width(test, range(len(test)), width, vocab)
     found = best.read(everything.images, everything.widths, max_length=task.max_digits + 1)
     return {**scores(found, test.labels), "steps": trainer.step, "image_width": width,
-            "minutes": task.compare_minutes}  # fmt: skip
+            "minutes": task.compare_minutes, "attention": task.compare_attention}  # fmt: skip
 
 
 def fixed_width(data: DigitLines, order: Sequence[int], width: int, vocab: Any) -> ImageBatch:

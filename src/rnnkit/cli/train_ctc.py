@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
               f"character error rate {got['cer']:.2%}")  # fmt: skip
     if (att := result.attention) is not None:
         print(
-            f"attention reader (train digits's model, {att['minutes']:g} min, "
-            f"{att['steps']} steps), same test lines: sequence accuracy "
+            f"attention reader (train digits --attention {att['attention']}, "
+            f"{att['minutes']:g} min, {att['steps']} steps), same test lines: sequence accuracy "
             f"{att['sequence_accuracy']:.2%}, character error rate {att['cer']:.2%}"
         )
