@@ -19,6 +19,10 @@ class VocabularyError(RnnkitError, ValueError):
     """Text contains symbols the vocabulary does not know."""
 
 
+class ConfigError(RnnkitError, ValueError):
+    """Settings that do not make a run together (a bad combination of options)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Training stopped on SIGINT or SIGTERM once it had saved its resumable state.
 

@@ -86,5 +86,5 @@ def test_trainer_applies_rates_and_unfreezing() -> None:
 
 def test_a_model_without_groups_is_refused() -> None:
     model = LanguageModel(LanguageModelConfig(5, hidden_size=4, num_layers=1))
-    with pytest.raises(ValueError, match="layer groups"):
+    with pytest.raises(ValueError, match="layer groups"):  # a ConfigError: one line
         LayerGroups.of(model, 2.6, None)

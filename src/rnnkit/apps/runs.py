@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.errors import CheckpointError, RnnkitError
+from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.tasks.fields import FieldError, check_fields
 from rnnkit.tasks.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_config
 from rnnkit.training import checkpoint
@@ -56,10 +56,6 @@ ADDED_TRAINING = ("save_every_minutes", "cut_frac", "slanted_ratio", "discrimina
                   "unfreeze_every")  # fmt: skip
 ADDED_DATA = ("raml_tau", "word_vectors", "freeze_word_vectors", "encoder",
               "lm_finetune_minutes", "tunes")  # fmt: skip
-
-
-class ConfigError(RnnkitError, ValueError):
-    """A job's settings that do not make a run (a bad combination of options)."""
 
 
 @dataclass(frozen=True)

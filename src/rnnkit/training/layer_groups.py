@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from rnnkit.errors import ConfigError
+
 
 class LayerGroups:
     """Learning-rate scales and the unfreezing schedule of a model's layer groups."""
@@ -35,8 +37,8 @@ class LayerGroups:
         if factor == 1.0 and unfreeze_every is None:
             return None
         if not hasattr(model, "layer_groups"):
-            raise ValueError(f"discriminative_lr and unfreeze_every need layer groups, which a "
-                             f"{type(model).__name__} does not define")  # fmt: skip
+            raise ConfigError(f"--discriminative-lr and --unfreeze-every need a model with layer "
+                              f"groups (classify); a {type(model).__name__} has none")  # fmt: skip
         groups = model.layer_groups()
         grouped = {id(p) for g in groups for p in g}
         if grouped != {id(p) for p in model.parameters()}:
