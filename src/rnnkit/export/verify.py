@@ -43,7 +43,12 @@ def run(sess: Any, feeds: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def max_diff(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
-    return max(float((x.float() - y.float()).abs().max()) for x, y in zip(a, b, strict=True))
+    """Largest |x - y| over the pairs. Equal values differ by 0 (a pointer's masked positions are
+    -inf on both sides: their difference would be NaN, which ``max`` silently passes over), and
+    a NaN on either side counts as infinitely far."""
+    diffs = (torch.where(x.float() == y.float(), 0.0, (x.float() - y.float()).abs())
+             for x, y in zip(a, b, strict=True))  # fmt: skip
+    return max(float(d.nan_to_num(nan=float("inf"), posinf=float("inf")).max()) for d in diffs)
 
 
 def lengths_for(B: int, T: int, generator: torch.Generator) -> Tensor:
