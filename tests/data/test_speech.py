@@ -286,7 +286,7 @@ def test_test_voices_share_neither_accent_nor_variant_with_training():
         assert not set(VARIANTS[held_out]) & set(VARIANTS["train"])
     assert not set(VARIANTS["valid"]) & set(VARIANTS["test"])
     train, valid, test = (set(voices(s)) for s in ("train", "valid", "test"))
-    assert len(train) == 6 * 20 and not (train & valid or train & test or valid & test)
+    assert len(train) == 6 * 21 and not (train & valid or train & test or valid & test)
     assert "en-us+m3" in train and "en-gb-scotland+m8" in test
     with pytest.raises(ValueError, match="split must be one of"):
         voices("dev")
@@ -296,7 +296,7 @@ def test_drawing_is_seeded_and_stays_in_its_split():
     drawn = draw_spoken("test", 300, seed=4, min_digits=3, max_digits=8)
     assert drawn == draw_spoken("test", 300, seed=4, min_digits=3, max_digits=8)
     assert drawn != draw_spoken("test", 300, seed=5, min_digits=3, max_digits=8)
-    assert {s.voice for s in drawn} == set(voices("test"))  # 300 draws reach all 12 voices
+    assert {s.voice for s in drawn} == set(voices("test"))  # 300 draws reach all 10 voices
     assert {len(s.digits) for s in drawn} == set(range(3, 9))
     assert all(set(s.digits) <= set(DIGITS) for s in drawn)
     assert all(140 <= s.speed <= 210 and 25 <= s.pitch <= 75 for s in drawn)
