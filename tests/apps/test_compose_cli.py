@@ -94,6 +94,17 @@ def test_bad_meter_or_key_is_one_line(folk, tmp_path, capsys, args, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_model_not_trained_on_tunes_is_refused(folk, tmp_path, capsys):
+    other = tmp_path / "prose"
+    other.mkdir()
+    for name in ("config.json", "model.safetensors"):  # the same model, no tunes.json
+        (other / name).write_bytes((folk / "lm" / name).read_bytes())
+    code = main(["compose", "--checkpoint", str(other), "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{other}: not trained on tunes (no tunes.json)" in err
+    assert not (tmp_path / "t").exists()
+
+
 def test_existing_tunes_are_kept_without_overwrite(folk, tmp_path, capsys):
     (tmp_path / "tune_001.abc").write_text("mine")
     code = main(["compose", "--checkpoint", str(folk / "lm"), "--n", "1", "--out", str(tmp_path)])

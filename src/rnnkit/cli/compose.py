@@ -61,7 +61,10 @@ def run_compose(args: argparse.Namespace) -> None:
     if (kind := model_format(args.checkpoint)) != FORMAT:
         raise UsageError(f"{args.checkpoint} is a {kind} checkpoint; compose needs a language "
                          "model trained on tunes (rnnkit train lm --preset folk)")  # fmt: skip
-    record = load_record(args.checkpoint) or {"meters": {}, "keys": {}}
+    record = load_record(args.checkpoint)
+    if record is None:  # a model of other text would not write ABC
+        raise UsageError(f"{args.checkpoint}: not trained on tunes (no tunes.json); train one "
+                         "with rnnkit train lm --preset folk")  # fmt: skip
     meter = args.meter or next(iter(record["meters"]), "4/4")
     key = args.key or next(iter(record["keys"]), "G")
     head = header(meter, key, args.unit, record.get("units"))
