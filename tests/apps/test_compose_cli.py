@@ -86,6 +86,7 @@ def test_unseen_meter_warns_and_goes_on(folk, tmp_path, capsys):
 @pytest.mark.parametrize(("args", "message"), [
     (["--meter", "7/5"], "meter '7/5': give a meter such as 6/8"),
     (["--key", "HP"], "key 'HP': give a tonic and mode"),
+    (["--unit", "1/3"], "unit length '1/3': give one such as 1/8"),
     (["--meter", "3/4"], "the model cannot read this header: characters not in the model's"),
 ])  # fmt: skip
 def test_bad_meter_or_key_is_one_line(folk, tmp_path, capsys, args, message):

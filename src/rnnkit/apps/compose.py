@@ -8,6 +8,7 @@ through music21, as MIDI or MusicXML.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ def header(meter: str, key: str, unit: str | None = None, units: dict | None = N
     ``tunes.json``), else ABC's default for it.
 
     Raises:
-        DataError: a meter or key ABC does not read (naming it).
+        DataError: a meter, key or unit length ABC does not read (naming it).
     """
     normal_meter, normal_key = normalise_meter(meter), normalise_key(key)
     if normal_meter is None:
@@ -45,6 +46,8 @@ def header(meter: str, key: str, unit: str | None = None, units: dict | None = N
     if normal_key is None:
         raise DataError(f"key {key!r}: give a tonic and mode such as G, Am, Ddor or Bb")
     unit = unit or (units or {}).get(normal_meter) or default_unit(normal_meter)
+    if not re.fullmatch(r"1/(1|2|4|8|16|32|64)", unit):
+        raise DataError(f"unit length {unit!r}: give one such as 1/8 or 1/16")
     return f"M:{normal_meter}\nL:{unit}\nK:{normal_key}\n"
 
 
