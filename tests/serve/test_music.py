@@ -6,6 +6,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_compose_answers_what_compose_writes(client, tune_model):
     reply = client.post("/api/compose", json={"seed": 3, "temperature": 0.5}).json()
     (tune,) = compose(load(tune_model), "M:2/4\nL:1/8\nK:G\n", 1, seed=3, temperature=0.5)
     assert reply["abc"] == f"X:1\nT:rnnkit tune (seed 3)\n{tune.text}\n"
-    assert reply["check"] == tune.check.__dict__ and reply["warnings"] == []
+    assert reply["check"] == asdict(tune.check) and reply["warnings"] == []
     assert reply["notes"] == notes(reply["abc"])
 
 

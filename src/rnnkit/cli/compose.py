@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,7 +94,7 @@ def run_compose(args: argparse.Namespace) -> None:
     summary = summarise([t.check for t in tunes])
     report = {"header": head, "temperature": args.temperature, "seed": args.seed,
               "summary": summary, "tunes": [{"text": t.text, "finished": t.finished,
-                                             **t.check.__dict__} for t in tunes]}  # fmt: skip
+                                             **asdict(t.check)} for t in tunes]}  # fmt: skip
     (args.out / "report.json").write_text(json.dumps(report, indent=1), "utf-8")
     print(f"{summary['parse']:.0%} parse in music21; {summary['bars_match']:.0%} of their "
           f"{summary['bars']} bars match the meter; {summary['end_on_tonic']:.0%} end on the "

@@ -19,7 +19,7 @@ import io
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -183,8 +183,3 @@ def summarise(checks: Sequence[TuneCheck]) -> dict[str, Any]:
         "low": min((c.low for c in parsed if c.low is not None), default=None),
         "high": max((c.high for c in parsed if c.high is not None), default=None),
     }
-
-
-def as_record(check: TuneCheck) -> dict[str, Any]:
-    """A check as JSON-ready data."""
-    return asdict(check)

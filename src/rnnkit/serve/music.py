@@ -10,6 +10,7 @@ The page renders the ABC with the vendored abcjs and plays the notes with the We
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from starlette.requests import Request
@@ -65,7 +66,7 @@ def compose_one(model: Any, head: str, seed: int, temperature: float, limit: int
 
     (tune,) = compose(model, head, 1, seed=seed, temperature=temperature, max_length=limit)
     abc = f"X:1\nT:rnnkit tune (seed {seed})\n{tune.text}\n"
-    return {"abc": abc, "finished": tune.finished, "check": tune.check.__dict__,
+    return {"abc": abc, "finished": tune.finished, "check": asdict(tune.check),
             "notes": notes(abc)}  # fmt: skip
 
 
