@@ -81,13 +81,15 @@ LM_PRESETS: dict[str, Preset] = {
     ),
     # Contextual string embeddings for the tagger (Akbik et al. 2018; --data-dir
     # ../shared/data/wikitext-2): a forward and a backward character LM, 20 minutes each.
-    # 1x512 (Flair's is 1x2048 trained for a week): ~3.4M multiply-adds per training
-    # character, so 20 minutes on 2 cores cover about one to two passes over the 10.8M
-    # characters of train.txt, and a tagger batch's two LM passes cost about what it costs.
+    # 1x256 over 64-wide embeddings (Flair's is 1x2048, trained for a week), by arithmetic,
+    # not measured: ~0.4M multiply-adds per character forward (284 characters in train.txt),
+    # ~1.2M to train, so 20 minutes at 2 cores' ~36 GFLOP/s cover under one pass over the
+    # 10.8M characters; and the tagger runs both LMs over every batch it trains on (64 EWT
+    # sentences of ~140 characters: ~6G multiply-adds; 1x512 would be ~3.5 times that).
     "char-forward": Preset(
-        "characters of WikiText-2, 1x512 LSTM, 20 minutes: the forward LM of train tag --char-lm",
+        "characters of WikiText-2, 1x256 LSTM, 20 minutes: the forward LM of train tag --char-lm",
         data={"level": "char"},
-        model=(CHAR_LM := {"cell": "lstm", "hidden_size": 512, "embedding_size": 64,
+        model=(CHAR_LM := {"cell": "lstm", "hidden_size": 256, "embedding_size": 64,
                            "num_layers": 1, "dropout": 0.1}),
         training=(CHAR_TRAINING := {"batch_size": 64, "bptt": 150, "lr": 3e-3,
                                     "schedule": "cosine", "warmup_steps": 100,
