@@ -1,6 +1,7 @@
-"""Every shell command in README.md runs as written, in order, after the commands above it.
+"""Every shell command in README.md (and docs/export.md) runs as written, in order, after the
+commands above it.
 
-The README's ```bash blocks are read top to bottom (a trailing backslash joins lines, comments
+A page's ```bash blocks are read top to bottom (a trailing backslash joins lines, comments
 are dropped) and each command runs in one temporary directory standing for the repository root
 (``src`` and ``benchmarks`` are linked there, so ``src/rnnkit/...`` resolves). The substitution
 rule, the only change made to a command:
@@ -17,7 +18,8 @@ rule, the only change made to a command:
 calls: a process per command would spend two seconds importing torch each time); every other
 command runs in bash. The default run leaves out the benchmarks and the commands that read the
 large corpora (WikiText-2, SpamAssassin, UD English EWT, CMUdict) or a checkpoint one of them
-made; ``python -m pytest -m slow tests/test_readme_commands.py`` runs every command.
+made; ``python -m pytest -m slow tests/test_readme_commands.py`` runs every command. Each page
+starts in a fresh directory.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from rnnkit.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+EXPORT = ROOT / "docs" / "export.md"
 DATA = ROOT.parent / "shared" / "data"
 #: a command naming one of these (or a checkpoint such a command made) runs only under -m slow
 LARGE = ("wikitext-2", "spamassassin", "ud-en-ewt", "cmudict", "benchmarks/")
@@ -151,19 +154,19 @@ def run(command: str, cwd: Path) -> tuple[int, str]:
     return done.returncode, done.stderr
 
 
-def run_readme(tmp_path: Path, monkeypatch, *, with_slow: bool) -> list[str]:
+def run_page(page: Path, tmp_path: Path, monkeypatch, *, with_slow: bool) -> list[str]:
     if not DATA.is_dir():
         pytest.skip(f"{DATA} is absent (the shared data sets sit beside the repository)")
     for name in ("src", "benchmarks"):
         (tmp_path / name).symlink_to(ROOT / name)
     monkeypatch.chdir(tmp_path)
     ran = []
-    for command in plan(shell_commands(README.read_text("utf-8"))):
+    for command in plan(shell_commands(page.read_text("utf-8"))):
         if command.skip or (command.slow and not with_slow):
             continue
         status, err = run(command.text, tmp_path)
         tail = "\n".join(err.strip().splitlines()[-5:])
-        assert status == 0, f"README command failed ({status}): {command.text}\n{tail}"
+        assert status == 0, f"{page.name} command failed ({status}): {command.text}\n{tail}"
         ran.append(command.text)
     return ran
 
@@ -189,14 +192,27 @@ def test_commands_are_read_and_substituted_by_the_rule():
 
 def test_the_readme_commands_run_in_order(tmp_path, monkeypatch):
     """The default run: every command but the large corpora's and the benchmarks."""
-    ran = run_readme(tmp_path, monkeypatch, with_slow=False)
+    ran = run_page(README, tmp_path, monkeypatch, with_slow=False)
     assert len(ran) >= 15, ran  # the quick LM, spam, sort, digits, plots, glass box, export...
     for made in ("runs/quick", "runs/spam", "runs/tiny", "curves.png", "lm.html", "lm.onnx"):
         assert (tmp_path / made).exists(), made
 
 
+def test_the_export_page_commands_run_in_order(tmp_path, monkeypatch):
+    ran = run_page(EXPORT, tmp_path, monkeypatch, with_slow=False)
+    assert ran == ["rnnkit train lm --preset quick --out runs/lm --max-steps 2",
+                   "rnnkit export --checkpoint runs/lm --format onnx --out lm.onnx"]  # fmt: skip
+    assert (tmp_path / "lm.onnx").is_file()
+
+
 @pytest.mark.slow
 def test_every_readme_command_runs_in_order(tmp_path, monkeypatch):
-    ran = run_readme(tmp_path, monkeypatch, with_slow=True)
+    ran = run_page(README, tmp_path, monkeypatch, with_slow=True)
     assert any(c.startswith("rnnkit serve") for c in ran)
     assert (tmp_path / "runs" / "pos" / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_every_export_page_command_runs_in_order(tmp_path, monkeypatch):
+    run_page(EXPORT, tmp_path, monkeypatch, with_slow=True)
+    assert (tmp_path / "g2p.encoder.onnx").is_file()
