@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rnnkit
-from rnnkit.apps.language_model import LMData, read_corpus
+from rnnkit.apps.language_model import LMData, read_corpus, reading_order
 from rnnkit.cli import main
 from rnnkit.data.vocab import WordVocab
 from rnnkit.serve.tagger import tag_report
@@ -101,6 +101,11 @@ def test_reverse_of_words_reverses_the_word_stream(tmp_path):
     forward, backward = read_corpus(LMData(**data), 2), read_corpus(LMData(**data, reverse=True), 2)
     assert torch.equal(backward.train, forward.train.flip(0))
     assert backward.vocab.itos[int(backward.train[0])] == "<eos>"  # the last line's end first
+
+
+def test_reading_order_by_hand():
+    assert reading_order("tac eht\n", "char") == "\nthe cat"
+    assert reading_order("\nmat the on\nsat cat", "word") == "cat sat\non the mat\n"
 
 
 def test_sample_of_a_backward_lm_is_in_reading_order(lms, capsys):

@@ -283,7 +283,9 @@ def load_char_lms(forward: str, backward: str) -> tuple[LanguageModel, LanguageM
             raise CheckpointError(f"{where}: trained on reversed text (train lm --reverse), a "
                                   "backward LM; give --char-lm FWD_DIR,BWD_DIR")  # fmt: skip
         if not lm.reverse and role == "backward":
-            raise CheckpointError(f"{where}: not trained on reversed text; the backward "
-                                  "LM needs train lm --reverse (--char-lm FWD_DIR,BWD_DIR)")
+            raise CheckpointError(
+                f"{where}: not trained on reversed text; the backward LM needs train lm "
+                "--reverse (--char-lm FWD_DIR,BWD_DIR)"
+            )
         models.append(lm)
     return models[0], models[1]

@@ -54,15 +54,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> OneLineParser:
     p.add_argument("--text", type=Path, help="UTF-8 text file (default: bundled tinyshakespeare)")
     p.add_argument("--preset", choices=sorted(LM_PRESETS), default="default")
     p.add_argument("--valid-fraction", type=bounded(float, 0.001, 0.5), default=0.1)
-    p.add_argument("--reverse", action="store_true", default=None,
-                   help="read every text backwards (a backward LM, e.g. for train tag --char-lm)")
+    p.add_argument(
+        "--reverse",
+        action="store_true",
+        default=None,
+        help="read every text backwards (a backward LM, e.g. for train tag --char-lm)",
+    )
     words = p.add_argument_group("word level (WikiText-style files: whitespace tokens)")
     words.add_argument("--level", choices=LEVELS, help="tokens: char or word (default: preset's)")
     words.add_argument("--train", type=Path, help="training text (instead of --text)")
     words.add_argument("--valid", type=Path, help="validation text (default: split off --train)")
     words.add_argument("--test", type=Path, help="test text: evaluated once, at the end")
-    words.add_argument("--data-dir", type=Path,
-                       help="a directory with train/valid/test.txt (characters or words)")
+    words.add_argument(
+        "--data-dir", type=Path, help="a directory with train/valid/test.txt (characters or words)"
+    )
     words.add_argument("--max-vocab", type=bounded(int, 2, 10**7), help="most words, <unk> in")
     words.add_argument("--min-freq", type=bounded(int, 1, 10**9), default=1)
     words.add_argument(
