@@ -301,17 +301,20 @@ def test_vocabularies_and_labels_that_contradict_the_model_are_refused(scene, ca
     assert snapshot(ckpt) == before
 
 
-def test_a_classifier_without_its_encoder_is_refused_by_classify(scene):
-    """``rnnkit.load`` takes a classifier saved without an encoder (the API allows it), but
-    ``rnnkit classify`` cannot read text with it: one line naming the missing field."""
-    ckpt = copy_run(scene, "classifier")
+@pytest.mark.parametrize(("kind", "use"), [(k, i) for k in ("classifier", "tagger", "seq2seq",
+                                                             "sorter") for i in range(2)
+                                           if i < len(USES[k])])  # fmt: skip
+def test_a_model_without_its_encoder_is_refused_by_the_commands(scene, kind, use):
+    """``rnnkit.load`` takes a model saved without an encoder (the API allows it), but no
+    command can read text with it: one line naming the missing field."""
+    ckpt = copy_run(scene, kind)
     path = ckpt / "config.json"
     config = json.loads(path.read_text())
     del config["encoder"]
     path.write_text(json.dumps(config))
     assert rnnkit.load(ckpt).encoder is None
-    argv = fill(USES["classifier"][0], scene, ckpt)
-    outcome = check("classify --checkpoint", run_main(argv, ckpt.parent), "no encoder")
+    argv = fill(USES[kind][use], scene, ckpt)
+    outcome = check(f"{argv[0]} --checkpoint", run_main(argv, ckpt.parent), "no encoder")
     assert_refused(outcome, path, "field encoder: missing")
 
 

@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (2: a user error, printed as one line;
     128 + the signal: interrupted)."""
     args = None
+    for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints, escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         parser = build_parser()  # imports torch and every command: Ctrl-C here is one line too
         args = parser.parse_args(argv)

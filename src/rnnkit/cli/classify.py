@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rnnkit.cli.common import UsageError, bounded, check_inputs, numbered
+from rnnkit.cli.common import UsageError, bounded, check_inputs, numbered, require_encoder
 
 EPILOG = """examples:
   rnnkit classify --checkpoint runs/spam "WINNER!! Claim your free prize now" "see you at 6?"
@@ -59,11 +59,7 @@ def run(args: argparse.Namespace) -> None:
     model = load(args.checkpoint)
     if not isinstance(model, SequenceClassifier):
         raise UsageError(f"{args.checkpoint}: not a classifier; `rnnkit classify` needs one")
-    if model.encoder is None:  # a model saved without one reads no text
-        raise UsageError(
-            f"{args.checkpoint}/config.json: field encoder: missing; "
-            "`rnnkit classify` needs its tokenizer and vocabulary"
-        )
+    require_encoder(model, args.checkpoint, "classify")
     texts = list(args.texts)
     if args.input is not None:
         lines = numbered(read_input(args.input).splitlines(), f"{input_name(args.input)}:")

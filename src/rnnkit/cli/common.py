@@ -210,3 +210,10 @@ def save_attention_plot(path: Path, translation: Any, source: list[str]) -> None
 def duration(seconds: float) -> str:
     """``"42 s"`` under a minute, else ``"3.5 min"`` (a short run is not "0.0 min")."""
     return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
+
+
+def require_encoder(model: Any, checkpoint: Path, command: str) -> None:
+    """A model saved without its encoder (tokenizer, vocabularies) reads no text: one line."""
+    if getattr(model, "encoder", True) is None:
+        raise UsageError(f"{checkpoint}/config.json: field encoder: missing; `rnnkit {command}` "
+                         "needs the model's tokenizer and vocabularies")  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rnnkit.apps.classify import ClassifyData
-from rnnkit.cli.common import BEAM_MAX, UsageError, bounded
+from rnnkit.cli.common import BEAM_MAX, UsageError, bounded, require_encoder
 from rnnkit.cli.outputs import add_overwrite_option, check_outputs
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ EPILOG = """examples:
 """
 #: the reading options of the classification data that apply to an evaluation file
 READING = ("format", "email_fields", "strict", "text_column", "label_column", "no_header",
-           "encoding_fallback")
+           "encoding_fallback")  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> None:
     plots = [(args.plot_confusion, "--plot-confusion"), (args.plot_attention, "--plot-attention")]
     check_outputs(plots, overwrite=args.overwrite)
     model = load(args.checkpoint)
+    require_encoder(model, args.checkpoint, "evaluate")
     if args.plot_confusion is not None and not isinstance(model, (SequenceClassifier, Tagger)):
         raise UsageError("--plot-confusion: only classifiers and taggers have a confusion matrix")
     if isinstance(model, Seq2Seq):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rnnkit.cli.common import UsageError, add_decoding_options, decoding_options
+from rnnkit.cli.common import UsageError, add_decoding_options, decoding_options, require_encoder
 from rnnkit.cli.outputs import add_overwrite_option, check_output
 
 EPILOG = """examples:
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> None:
     if not isinstance(model, Seq2Seq) or model.task.get("job") != "sort":
         raise UsageError(f"{args.checkpoint}: not a number sorter (train one with "
                          "`rnnkit train sort`)")  # fmt: skip
+    require_encoder(model, args.checkpoint, "sort")
     try:
         source = list(model.read_input(" ".join(args.numbers)))
     except ValueError as e:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnnkit.cli.common import UsageError, bounded, check_inputs, numbered
+from rnnkit.cli.common import UsageError, bounded, check_inputs, numbered, require_encoder
 
 EPILOG = """examples:
   rnnkit tag --checkpoint runs/pos "The quick brown fox jumps over the lazy dog ."
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> None:
     model = load(args.checkpoint)
     if not isinstance(model, Tagger):
         raise UsageError(f"{args.checkpoint}: not a tagger; `rnnkit tag` needs one")
+    require_encoder(model, args.checkpoint, "tag")
     kind = args.input_format
     if kind == "auto" and args.input is not None:
         kind = "conllu" if args.input.suffix == ".conllu" else "lines"

@@ -14,6 +14,7 @@ from rnnkit.cli.common import (
     check_inputs,
     decoding_options,
     numbered,
+    require_encoder,
 )
 from rnnkit.cli.outputs import add_overwrite_option, check_output
 
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> None:
     model = load(args.checkpoint)
     if not isinstance(model, Seq2Seq):
         raise UsageError(f"{args.checkpoint}: not a sequence-to-sequence model")
+    require_encoder(model, args.checkpoint, "translate")
     texts = list(args.texts)
     if args.input is not None:
         lines = read_text(args.input).splitlines()

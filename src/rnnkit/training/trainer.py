@@ -482,6 +482,7 @@ class Trainer:
         ckpt.restore_global_rng(meta["global_rng"])
         carried = [tensors[f"hidden.{rank}.{i}"] for i in range(count_hidden(tensors, rank))]
         if hasattr(self.source, "carry"):
+            self._check_carried(carried, where)
             self.source.carry(unflatten_state(carried, meta["hidden"]))
         try:  # the data position against this data (its size, seed): the source's own check
             self.source.load_state_dict(meta["data"])
@@ -495,6 +496,20 @@ class Trainer:
         self.schedule.load_state_dict(meta["schedule"])
         self.early_stopping.load_state_dict(meta["early_stopping"])
         self.log.start(keep_bytes=meta["metrics_bytes"], step=self.step)
+
+    def _check_carried(self, carried: list[Tensor], where: str) -> None:
+        """The carried recurrent state has the shapes the model's own state has: a state
+        from a one-token window of this rank's columns (eval mode: nothing drawn from the RNG)."""
+        if not carried:
+            return
+        cols = self.workers.columns(self.config.batch_size)
+        probe = torch.zeros(cols.stop - cols.start, 1, dtype=torch.long)
+        _, fresh = in_eval_mode(self.model, lambda: self.model(probe))
+        expected = [tuple(t.shape) for t in flatten_state(fresh)[0]]
+        got = [tuple(t.shape) for t in carried]
+        if got != expected:
+            raise CheckpointError(f"{Path(where) / ckpt.TENSORS_NAME}: field hidden: shapes "
+                                  f"{got}, but this model's state is {expected}")  # fmt: skip
 
     def _check_compatible(self, meta: dict[str, Any], where: str) -> None:
         if meta["world_size"] != self.workers.world_size:
