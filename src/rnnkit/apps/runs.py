@@ -55,7 +55,8 @@ BUDGET = ("max_steps", "max_minutes")  # the only training fields a resumed run 
 ADDED_TRAINING = ("save_every_minutes", "cut_frac", "slanted_ratio", "discriminative_lr",
                   "unfreeze_every")  # fmt: skip
 ADDED_DATA = ("raml_tau", "word_vectors", "freeze_word_vectors", "encoder",
-              "lm_finetune_minutes", "tunes")  # fmt: skip
+              "lm_finetune_minutes", "tunes", "reverse", "char_lm_forward",
+              "char_lm_backward")  # fmt: skip
 
 
 @dataclass(frozen=True)
