@@ -131,3 +131,16 @@ def test_checkpoint_with_swapped_lms_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"config\.json: .*char_lms\.forward"):
         Tagger.from_pretrained(tmp_path)
+
+
+def test_checkpoint_with_an_edited_lm_vocabulary_is_refused(tmp_path):
+    import json
+
+    from rnnkit.errors import CheckpointError
+
+    tiny_tagger((char_lm(0, reverse=False), char_lm(1, reverse=True))).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["char_lms"]["backward"]["vocab"]["chars"].append("z")  # one more than vocab_size
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"char_lms\.backward: field vocab: "):
+        Tagger.from_pretrained(tmp_path)

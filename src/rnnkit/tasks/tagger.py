@@ -268,4 +268,6 @@ def char_lms_from_config(raw: Any) -> tuple[LanguageModel, LanguageModel]:
         if "vocab" not in record or models[-1].reverse != (role == "backward"):
             raise ValueError(f"char_lms.{role}: a vocabulary and reverse={role == 'backward'} "
                              "are required")  # fmt: skip
+        if (problem := models[-1].extras_problem()) is not None:  # e.g. vocab vs vocab_size
+            raise ValueError(f"char_lms.{role}: {problem}")
     return models[0], models[1]
