@@ -106,6 +106,13 @@ def test_cli_trains_from_an_encoder_and_the_model_stands_alone(tmp_path: Path) -
     assert refused.returncode == 2 and "give --encoder" in refused.stderr
     refused = rnnkit(*common, "--encoder", "clf", "--out", "x", cwd=tmp_path)
     assert refused.returncode == 2 and "not a language model" in refused.stderr.splitlines()[-1]
+    backward = rnnkit("train", "lm", "--level", "word", "--train", "lm.txt", "--reverse",
+                      "--hidden-size", "8", "--num-layers", "1", "--max-steps", "1",
+                      "--batch-size", "4", "--bptt", "5", "--no-progress", "--out", "lm_bwd",
+                      cwd=tmp_path)  # fmt: skip
+    assert backward.returncode == 0, backward.stderr
+    refused = rnnkit(*common, "--encoder", "lm_bwd", "--out", "x", cwd=tmp_path)
+    assert refused.returncode == 2 and "backward language model" in refused.stderr
     refused = rnnkit(*common, "--encoder", "lm2", "--out", "x", cwd=tmp_path)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     refused = rnnkit(*common, "--encoder", "clf", "--hidden-size", "9", "--out", "x",

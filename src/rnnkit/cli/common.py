@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -217,3 +217,12 @@ def require_encoder(model: Any, checkpoint: Path, command: str) -> None:
     if getattr(model, "encoder", True) is None:
         raise UsageError(f"{checkpoint}/config.json: field encoder: missing; `rnnkit {command}` "
                          "needs the model's tokenizer and vocabularies")  # fmt: skip
+
+
+def model_names(text: str, known: Sequence[str]) -> list[str]:
+    """``--models a,b``: distinct names from ``known``, in the order given (one line if not)."""
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models or any(m not in known for m in models) or len(set(models)) < len(models):
+        raise UsageError(f"--models must list distinct names from {', '.join(known)}, "
+                         f"got {text!r}")  # fmt: skip
+    return models

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from rnnkit.apps.frames import JOB, MODELS, PRESETS
-from rnnkit.cli.common import UsageError, add_run_options
+from rnnkit.cli.common import UsageError, add_run_options, model_names
 from rnnkit.cli.options import TBPTT_ONLY, add_config_options, add_training_options, open_run
 
 EPILOG = """examples:
@@ -52,10 +52,7 @@ def run(args: argparse.Namespace) -> None:
 
     if args.resume is not None:
         raise UsageError("--resume: `train frames` regenerates its sequences; start it again")
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if not models or any(m not in MODELS for m in models) or len(set(models)) < len(models):
-        raise UsageError(f"--models must list distinct names from {', '.join(MODELS)}, "
-                         f"got {args.models!r}")  # fmt: skip
+    models = model_names(args.models, MODELS)
     runs = model_runs(models, open_run(args, JOB), overwrite=args.overwrite)
     say = print if not args.no_progress else (lambda line: print(line, file=sys.stderr))
     result = train_frames(runs, args.out, progress=not args.no_progress, say=say)

@@ -45,6 +45,9 @@ def encoder_fields(directory: str | Path) -> tuple[dict[str, Any], str]:
     """The classifier's architecture fields the LM in ``directory`` fixes, and the tokenizer
     its vocabulary needs (``word`` or ``char``)."""
     raw = lm_config(directory)
+    if raw.get("reverse") is True:
+        raise CheckpointError(f"--encoder {directory}: a backward language model (train lm "
+                              "--reverse); the classifier reads forwards")  # fmt: skip
     model = raw["model"]
     fields = {ours: model[theirs] for ours, theirs in FROM_LM.items()}
     fields["embedding_size"] = fields["embedding_size"] or model["hidden_size"]
