@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from rnnkit.export.classifier import classifier_graphs
+from rnnkit.export.ctc import ctc_graphs
 from rnnkit.export.encoder_decoder import context_graphs, seq2seq_graphs
 from rnnkit.export.generic import clear_loops, scripted_loops
 from rnnkit.export.graph import Graph
@@ -38,6 +39,7 @@ GRAPHS: dict[str, Callable[[nn.Module], list[Graph]]] = {
     "Tagger": tagger_graphs,
     "Seq2Seq": seq2seq_graphs,
     "ContextToSequence": context_graphs,
+    "CTCRecognizer": ctc_graphs,
 }
 
 

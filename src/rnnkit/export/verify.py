@@ -136,12 +136,23 @@ def check_context(model: nn.Module, paths: list[Path], B: int, T: int, g: Any) -
     return check_steps(model, paths, {"images": images, "widths": widths}, T)
 
 
+@torch.no_grad()
+def check_ctc(model: nn.Module, paths: list[Path], B: int, T: int, g: Any) -> float:
+    """Images of ``2 T`` columns (T frames), zero right of each width: log-probs and lengths."""
+    widths = 2 * lengths_for(B, T, g)  # FRAME = 2 columns a frame: at least one frame
+    images = torch.rand(B, 1, model.config.image_height, 2 * T, generator=g)
+    images = images * (torch.arange(2 * T) < widths[:, None])[:, None, None, :]
+    out = run(session(paths[0]), {"images": images, "widths": widths})
+    return max_diff([out["log_probs"], out["lengths"]], list(model(images, widths)))
+
+
 CHECKS: dict[str, Callable[..., float]] = {
     "LanguageModel": check_language_model,
     "SequenceClassifier": check_classifier,
     "Tagger": check_tagger,
     "Seq2Seq": check_seq2seq,
     "ContextToSequence": check_context,
+    "CTCRecognizer": check_ctc,
 }
 
 
