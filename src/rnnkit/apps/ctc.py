@@ -1,6 +1,6 @@
 """Reading lines with CTC: handwritten digit lines -> CNN columns -> BiLSTM -> CTC.
 
-What ``rnnkit train ctc`` does (``--source handwriting``, the only source so far): split
+What ``rnnkit train ctc`` does with ``--source handwriting``: split
 scikit-learn's 1,797 scanned digits into training, validation and test scans (disjoint,
 stratified by digit), write lines of ``min_digits``–``max_digits`` digits with random widths,
 gaps and slant (:mod:`rnnkit.data.digit_lines`; test lines only from test scans), train a
@@ -10,6 +10,13 @@ and character error rate (edit distance / length, summed over the lines), greedy
 beam. With ``compare_minutes`` the attention reader of ``rnnkit train digits``
 (:class:`~rnnkit.tasks.context_to_sequence.ContextToSequence`) is trained on the same training
 lines for that long and read the same test lines, padded to its fixed width.
+
+With ``--source speech`` (the ``speech`` preset) the lines are digit strings spoken by
+espeak-ng (:mod:`rnnkit.data.speech`): training, validation and test utterances each in their
+own voices (the test voices' accents and speakers are never heard in training), read as
+(40, T) log-mel "images", one column per 10 ms. The report gives the word error rate (a word
+is a digit: edits / digits) in place of the character error rate; there is no attention
+comparison.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import torch
 from rnnkit.apps import digits as digit_app
 from rnnkit.apps.runs import Job, Preset, Run
 from rnnkit.apps.seq2seq import Fitted, fit
+from rnnkit.data import speech
 from rnnkit.data.digit_lines import DigitLines, digit_lines, max_line_width, pad_lines
 from rnnkit.data.digits import SIZE, split_scans
 from rnnkit.data.padded import BucketBatches, iter_batches
@@ -36,10 +44,14 @@ from rnnkit.tasks.seq2seq import ATTENTIONS
 from rnnkit.training.metrics import edit_distance
 from rnnkit.training.trainer import Trainer
 
+Lines = DigitLines | speech.Utterances  # .images (H, W_i), .labels, len()
+
 REPORT_NAME = "report.json"
 COMPARE_DIR = "attention"  # OUT/attention: the attention reader trained for comparison
-SOURCES = ("handwriting",)  # what the recogniser reads; a speech source will join these
-ALPHABETS = {"handwriting": "0123456789"}
+SOURCES = ("handwriting", "speech")  # what the recogniser reads
+ALPHABETS = {"handwriting": "0123456789", "speech": speech.DIGITS}
+HEIGHTS = {"handwriting": SIZE, "speech": speech.N_MELS}  # image rows: pixels, mel bands
+ERRORS = {"handwriting": "cer", "speech": "wer"}  # the error rate reported (a spoken word: a digit)
 
 PRESETS: dict[str, Preset] = {
     "handwriting": Preset(
@@ -47,6 +59,14 @@ PRESETS: dict[str, Preset] = {
         data={"compare_minutes": 10.0},
         model={"channels": 32, "hidden_size": 128, "num_layers": 2},
         training={"batch_size": 32, "lr": 2e-3, "max_minutes": 10.0, "eval_every": 250,
+                  "schedule": "cosine", "warmup_steps": 100, "clip_norm": 5.0},
+    ),
+    "speech": Preset(
+        "spoken digit strings (espeak-ng, unseen test voices): CNN -> BiLSTM 2x128 -> CTC, "
+        "12 minutes",
+        data={"source": "speech", "train_lines": 6000, "valid_lines": 500, "test_lines": 1000},
+        model={"channels": 32, "hidden_size": 128, "num_layers": 2},
+        training={"batch_size": 32, "lr": 2e-3, "max_minutes": 12.0, "eval_every": 250,
                   "schedule": "cosine", "warmup_steps": 100, "clip_norm": 5.0},
     ),
     "tiny": Preset(
@@ -62,15 +82,15 @@ PRESETS: dict[str, Preset] = {
 class CTCTask:
     """The lines to read, and what to compare with."""
 
-    source: str = option("handwriting", "what to read: lines of handwritten digits",
-                         choices=SOURCES)  # fmt: skip
+    source: str = option("handwriting", "what to read: lines of handwritten digits, or digit "
+                         "strings spoken by espeak-ng", choices=SOURCES)  # fmt: skip
     min_digits: int = option(3, "fewest digits in a line", low=1, high=32)
     max_digits: int = option(8, "most digits in a line", low=1, high=32)
-    train_lines: int = option(40_000, "training lines (from training scans)", low=1,
+    train_lines: int = option(40_000, "training lines (from training scans or voices)", low=1,
                               high=10**7)  # fmt: skip
-    valid_lines: int = option(1000, "validation lines (from validation scans)", low=1,
+    valid_lines: int = option(1000, "validation lines (from validation scans or voices)", low=1,
                               high=10**6)  # fmt: skip
-    test_lines: int = option(2000, "test lines (from test scans)", low=1, high=10**6)
+    test_lines: int = option(2000, "test lines (from test scans or voices)", low=1, high=10**6)
     beam_size: int = option(8, "prefix beam width of the test report", low=1, high=1000)
     compare_minutes: float = option(0.0, "minutes to train the attention reader of 'train "
                                     "digits' on the same lines, for comparison (0: none)",
@@ -85,18 +105,30 @@ class CTCTask:
         if self.min_digits > self.max_digits:
             raise ValueError(f"min_digits must be <= max_digits, got {self.min_digits} > "
                              f"{self.max_digits}")  # fmt: skip
+        if self.source != "handwriting" and self.compare_minutes > 0:  # images of ink only
+            raise ValueError(f"compare_minutes applies to handwriting only (0 with --preset "
+                             f"speech), got {self.compare_minutes:g} with source "
+                             f"{self.source!r}")  # fmt: skip
 
 
 #: ``rnnkit train ctc`` for the run lifecycle (:mod:`rnnkit.apps.runs`); the lines are
 #: regenerated from the recorded seed on ``--resume``
-JOB = Job("ctc", CTCTask, CTCConfig, sizes=("alphabet", "image_height"), presets=PRESETS,
-          metrics=CTCRecognizer.METRICS, probe=(ALPHABETS["handwriting"], SIZE))  # fmt: skip
+JOB = Job("ctc", CTCTask, CTCConfig, sizes=("alphabet", "image_height", "source"),
+          presets=PRESETS, metrics=CTCRecognizer.METRICS,
+          probe=(ALPHABETS["handwriting"], SIZE))  # fmt: skip
 
 
-def make_lines(task: CTCTask, seed: int) -> tuple[DigitLines, DigitLines, DigitLines]:
-    """Train, validation and test lines, each from its own scans (and its own seed)."""
-    scans = split_scans(seed=seed)
+def make_lines(task: CTCTask, seed: int) -> tuple[Lines, Lines, Lines]:
+    """Train, validation and test lines, each from its own scans or voices (and its own
+    seed)."""
     counts = (task.train_lines, task.valid_lines, task.test_lines)
+    if task.source == "speech":
+        return tuple(
+            speech.spoken_digits(split, count, seed=seed * 3 + k, min_digits=task.min_digits,
+                                 max_digits=task.max_digits)
+            for k, (split, count) in enumerate(zip(speech.SPLITS, counts, strict=True))
+        )  # fmt: skip
+    scans = split_scans(seed=seed)
     return tuple(
         digit_lines(part, count, min_digits=task.min_digits, max_digits=task.max_digits,
                     seed=seed * 3 + k)
@@ -104,18 +136,20 @@ def make_lines(task: CTCTask, seed: int) -> tuple[DigitLines, DigitLines, DigitL
     )  # fmt: skip
 
 
-def scores(found: Sequence[str], wanted: Sequence[str]) -> dict[str, float]:
-    """Sequence accuracy and character error rate (edits / characters, over all lines)."""
+def scores(found: Sequence[str], wanted: Sequence[str], *, error: str = "cer"
+           ) -> dict[str, float]:  # fmt: skip
+    """Sequence accuracy and the error rate named ``error`` (edits / characters, over all
+    lines: the character error rate, or the word error rate when a word is one character)."""
     right = sum(f == w for f, w in zip(found, wanted, strict=True))
     edits = sum(edit_distance(f, w) for f, w in zip(found, wanted, strict=True))
     return {"sequence_accuracy": right / len(wanted),
-            "cer": edits / sum(len(w) for w in wanted)}  # fmt: skip
+            error: edits / sum(len(w) for w in wanted)}  # fmt: skip
 
 
 @dataclass
 class CTCRun:
     fitted: Fitted
-    greedy: dict[str, float]  # test sequence_accuracy, cer
+    greedy: dict[str, float]  # test sequence_accuracy, cer (wer for speech)
     beam: dict[str, float]
     attention: dict[str, Any] | None  # the attention reader's test scores, steps, minutes
 
@@ -125,14 +159,17 @@ def train_ctc(run: Run, *, progress: bool = True) -> CTCRun:
     task, config = run.config.data, run.config.training
     train, valid, test = make_lines(task, config.seed)
     torch.manual_seed(config.seed)
-    model = CTCRecognizer(JOB.model_config(run.config, ALPHABETS[task.source], SIZE))
+    model = CTCRecognizer(JOB.model_config(run.config, ALPHABETS[task.source],
+                                           HEIGHTS[task.source], task.source))  # fmt: skip
     batch = lambda data: lambda order: model.batch(data.images, data.labels, order)  # noqa: E731
     source = BucketBatches(columns(train), train.labels, config.batch_size, seed=config.seed,
                            collate=batch(train))  # fmt: skip
     valid_batches = list(iter_batches(columns(valid), valid.labels, 256, collate=batch(valid)))
     fitted = fit(model, source, valid_batches, run, progress=progress)
-    greedy = scores(fitted.model.recognise(test.images), test.labels)
-    beam = scores(fitted.model.recognise(test.images, beam_size=task.beam_size), test.labels)
+    error = ERRORS[task.source]
+    greedy = scores(fitted.model.recognise(test.images), test.labels, error=error)
+    beam = scores(fitted.model.recognise(test.images, beam_size=task.beam_size), test.labels,
+                  error=error)  # fmt: skip
     attention = None
     if task.compare_minutes > 0:
         attention = compare_attention(task, config, (train, valid, test), run.out / COMPARE_DIR,
@@ -147,7 +184,7 @@ def train_ctc(run: Run, *, progress: bool = True) -> CTCRun:
     return CTCRun(fitted, greedy, beam, attention)
 
 
-def columns(data: DigitLines) -> list[range]:
+def columns(data: Lines) -> list[range]:
     """One sized item per line, its width: what the batches bucket by."""
     return [range(image.shape[1]) for image in data.images]
 

@@ -32,7 +32,7 @@ TRAIN_COMMANDS = (
 #: modules of the top-level commands
 COMMANDS = (
     "sample", "classify", "tag", "translate", "sort", "evaluate", "plot", "inspect", "serve",
-    "export", "recognise", "compose",
+    "export", "recognise", "compose", "transcribe",
 )  # fmt: skip
 
 

@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> None:
     if not isinstance(model, CTCRecognizer):
         raise UsageError(f"{args.checkpoint}: not a CTC recogniser (train one with "
                          "`rnnkit train ctc`)")  # fmt: skip
+    if model.config.source != "handwriting":  # its "images" are log-mel frames of speech
+        raise UsageError(f"{args.checkpoint}: a {model.config.source} model; use `rnnkit "
+                         "transcribe` for WAV files")  # fmt: skip
     height = model.config.image_height
     images = [read_image(path, height) for path in args.images]
     for text in model.recognise(images, beam_size=args.beam):

@@ -36,6 +36,7 @@ from rnnkit.training.metrics import edit_distance
 FORMAT = "rnnkit.ctc_recognizer/1"
 BLANK = 0  # the blank's id; the alphabet's labels are 1..L
 CTC_CELLS = ("lstm", "gru")
+CTC_SOURCES = ("handwriting", "speech")  # what a recogniser reads (CTCConfig.source)
 FRAME = 2  # image columns per frame (the one 2x2 pooling)
 
 
@@ -45,6 +46,9 @@ class CTCConfig:
 
     alphabet: str  # the labels, ids 1..L in this order (0 is the blank); from the data
     image_height: int = 8
+    # what the images are: "handwriting" (lines of ink) or "speech" (log-mel frames), from the
+    # data; `recognise` and `transcribe` refuse a model of the other kind by it
+    source: str = "handwriting"
     channels: int = option(32, "CNN channels (the last conv has twice as many)", low=1,
                            high=4096)  # fmt: skip
     cell: str = option("lstm", "recurrent cell of the bidirectional stack", choices=CTC_CELLS)
@@ -59,6 +63,9 @@ class CTCConfig:
         if self.image_height < 4 or self.image_height % 4:
             raise ValueError(f"image_height must be a multiple of 4 (two poolings in height), "
                              f"got {self.image_height}")  # fmt: skip
+        if self.source not in CTC_SOURCES:
+            raise ValueError(f"source must be one of {', '.join(CTC_SOURCES)}, got "
+                             f"{self.source!r}")  # fmt: skip
         if self.cell not in CTC_CELLS:
             raise ValueError(f"cell must be one of {', '.join(CTC_CELLS)}, got {self.cell!r}")
 
