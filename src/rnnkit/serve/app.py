@@ -20,14 +20,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from rnnkit.errors import RnnkitError
-from rnnkit.serve import classifier, language_model, music, seq2seq, tagger
+from rnnkit.serve import classifier, ctc, frames, language_model, music, seq2seq, tagger
 from rnnkit.serve.limits import RunSlots, ServeLimits, ServerBusyError
 from rnnkit.serve.models import load_models
 from rnnkit.serve.requests import ApiError
 from rnnkit.viz.activations import TEXT_COLOUR_JS
 
 #: one API module per kind of model, in the page's order of views
-APIS = (language_model, classifier, tagger, seq2seq)
+APIS = (language_model, classifier, tagger, seq2seq, ctc, frames)
 STATIC = Path(__file__).parent / "static"
 
 

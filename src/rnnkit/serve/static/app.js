@@ -7,6 +7,8 @@ const KINDS = {
   classifier: "Classifier",
   tagger: "Tagger",
   seq2seq: "Sequence to sequence",
+  recogniser: "Recogniser",
+  frames: "Frames",
 };
 const SVG = "http://www.w3.org/2000/svg";
 let MODELS = [];
@@ -334,6 +336,7 @@ async function start() {
   if (kinds.includes("classifier")) $("#classify-form").addEventListener("submit", classify);
   if (kinds.includes("tagger")) $("#tag-form").addEventListener("submit", tag);
   if (kinds.includes("seq2seq")) $("#translate-form").addEventListener("submit", translate);
+  startVision(kinds);  // vision.js: the recogniser and frames views
   if (kinds.length) showView(kinds[0]);
   setStatus(`${MODELS.length} model${MODELS.length === 1 ? "" : "s"} loaded`);
   document.body.dataset.ready = "true";
