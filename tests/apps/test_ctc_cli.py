@@ -60,7 +60,7 @@ def test_a_seeded_run_gives_the_same_model_twice(trained, tmp_path):
 
 def test_presets_are_valid():
     JOB.check_presets()
-    assert set(JOB.presets) == {"handwriting", "tiny"}
+    assert set(JOB.presets) == {"handwriting", "speech", "tiny"}
 
 
 def test_recognise_reads_npy_and_png(trained, capsys):
@@ -129,7 +129,7 @@ def test_recognise_needs_a_ctc_recogniser(trained, tmp_path):
 @pytest.mark.parametrize(
     ("options", "needle"),
     [
-        (["--source", "speech"], "argument --source: invalid choice: 'speech'"),
+        (["--source", "sound"], "argument --source: invalid choice: 'sound'"),
         (["--min-digits", "9"], "min_digits must be <= max_digits, got 9 > 8"),
         (["--beam-size", "0"], "--beam-size: must be in [1, 1000], got 0"),
     ],
