@@ -1,6 +1,7 @@
 """ABC tunes: the splitter and normaliser on hand-made collections, tune-level splits, and the
 bar/meter, tonic and range checks on hand-made tunes (durations counted by hand)."""
 
+import importlib.util
 from collections import Counter
 from fractions import Fraction
 
@@ -15,6 +16,7 @@ from rnnkit.data.abc import (
     split_tunes,
     tune_corpus,
 )
+from rnnkit.data.abc_checks import check_tune, matching_bars, summarise
 from rnnkit.errors import DataError
 
 COLLECTION = """% a collection's own comment
@@ -151,10 +153,11 @@ def test_tune_corpus_streams_hold_whole_tunes(tmp_path):
 
 # -- checks through music21 -------------------------------------------------------------------
 
-music21 = pytest.importorskip("music21")
-from rnnkit.data.abc_checks import check_tune, matching_bars, summarise  # noqa: E402
-
 Q = Fraction
+#: the checks read tunes through music21; the reader above does not need it
+needs_music21 = pytest.mark.skipif(
+    importlib.util.find_spec("music21") is None, reason='pip install "rnnkit[music]"'
+)
 
 
 def test_matching_bars_by_hand():
@@ -166,6 +169,7 @@ def test_matching_bars_by_hand():
     assert matching_bars([Q(3), Q(2), Q(2), Q(3)], full) == [True, False, False, True]
 
 
+@needs_music21
 def test_check_right_tune():
     # 3/4, L:1/8: every bar six eighths; ends on G, lowest D4 (62) highest g5 (79)
     check = check_tune("M:3/4\nL:1/8\nK:G\nDGA Bcd|efg dBG|Bdg fed|G6|]")
@@ -174,6 +178,7 @@ def test_check_right_tune():
     assert (check.low, check.high, check.pitch_range) == (62, 79, 17)
 
 
+@needs_music21
 def test_tuplets_chords_broken_rhythm_and_grace_notes_count_as_written():
     # (3dAF: three eighths in the time of two = 1 quarter; [ce]2 = 1; d>c = 3/8 + 1/8 = 1/2;
     # {g} lasts nothing: each bar is exactly 3 quarters
@@ -183,6 +188,7 @@ def test_tuplets_chords_broken_rhythm_and_grace_notes_count_as_written():
     assert (short.bars, short.matching) == (3, 2)
 
 
+@needs_music21
 def test_check_too_long_bar_and_pickup():
     too_long = check_tune("M:3/4\nL:1/8\nK:D\nDFA dAF|DFA dAF ED|D6|]")  # middle bar: 8 eighths
     assert (too_long.bars, too_long.matching) == (3, 2)
@@ -194,6 +200,7 @@ def test_check_too_long_bar_and_pickup():
     assert not off_tonic.ends_on_tonic and off_tonic.matching == 2
 
 
+@needs_music21
 def test_unparseable_tune_and_summary():
     bad = check_tune("M:3/4\nK:G\n[[[(((|||zz}}}{{")
     assert not bad.parses and bad.error
