@@ -120,6 +120,45 @@ def test_recognise_refuses_a_speech_model(trained, tmp_path, capfd):
     assert_one_line(capfd, "run: a speech model", "rnnkit transcribe")
 
 
+def levenshtein(a: str, b: str) -> int:
+    """Edits between two strings, the textbook table (a reference for the report's WER)."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+def test_evaluate_reads_a_list_of_recordings(trained, tmp_path, capsys):
+    say(tmp_path / "a.wav", "three one four")
+    say(tmp_path / "b.wav", "two seven")
+    (tmp_path / "list.tsv").write_text("a.wav\tthree one four\nb.wav\t2 7\n")
+    checkpoint = str(trained / "run")
+    assert main(["transcribe", "--checkpoint", checkpoint, str(tmp_path / "a.wav"),
+                 str(tmp_path / "b.wav")]) == 0  # fmt: skip
+    heard = capsys.readouterr().out.splitlines()
+    assert main(["evaluate", "--checkpoint", checkpoint, "--data", str(tmp_path / "list.tsv"),
+                 "--beam", "1", "--json"]) == 0  # fmt: skip
+    figures = json.loads(capsys.readouterr().out)
+    edits = levenshtein(heard[0], "314") + levenshtein(heard[1], "27")
+    assert figures == {
+        "recordings": 2,
+        "greedy": {
+            "sequence_accuracy": ((heard[0] == "314") + (heard[1] == "27")) / 2,
+            "wer": edits / 5,
+        },
+    }
+
+
+def test_evaluate_refuses_a_handwriting_ctc_model(tmp_path, capfd):
+    CTCRecognizer(CTCConfig("0123456789")).save_pretrained(tmp_path / "hw")
+    (tmp_path / "list.tsv").write_text("a.wav\t1\n")
+    assert status(["evaluate", "--checkpoint", str(tmp_path / "hw"), "--data",
+                   str(tmp_path / "list.tsv")]) == 2  # fmt: skip
+    assert_one_line(capfd, "hw: a handwriting CTC model")
+
+
 def write_pcm(path, samples: np.ndarray, rate: int = 16_000) -> None:
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)

@@ -22,6 +22,7 @@ EPILOG = """examples:
   rnnkit evaluate --checkpoint runs/pos --data en_ewt-ud-test.conllu   # a tagger
   rnnkit evaluate --checkpoint runs/lm --data held_out.txt      # language model: nats/char
   rnnkit evaluate --checkpoint runs/g2p --data pairs.tsv --beam 10   # sequence to sequence
+  rnnkit evaluate --checkpoint runs/ctc-speech --data recordings/list.tsv   # file<TAB>digits
 """
 #: the reading options of the classification data that apply to an evaluation file
 READING = ("format", "email_fields", "strict", "text_column", "label_column", "no_header",
@@ -38,7 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "the confusion matrix. Tagger (CoNLL-U --data): accuracy over all words and over words "
         "unseen in training, per-tag scores, the most frequent confusions. Language model: "
         "nats, bits per token and perplexity. Sequence to sequence (a pairs file): sequence "
-        "and token error rates (WER/PER), greedy and with beam search.",
+        "and token error rates (WER/PER), greedy and with beam search. Speech CTC model "
+        "(`train ctc --preset speech`; --data: a list of WAV file<TAB>transcript lines, the "
+        "files relative to the list): sequence accuracy and word error rate, greedy and prefix "
+        "beam.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace) -> None:
     from rnnkit.checkpoint import load
     from rnnkit.cli.options import config_overrides
     from rnnkit.tasks.classifier import SequenceClassifier
+    from rnnkit.tasks.ctc import CTCRecognizer
     from rnnkit.tasks.language_model import LanguageModel
     from rnnkit.tasks.seq2seq import Seq2Seq
     from rnnkit.tasks.tagger import Tagger
@@ -80,6 +85,8 @@ def run(args: argparse.Namespace) -> None:
         return print_language_model(model, args)
     if isinstance(model, Tagger):
         return print_tagger(model, args)
+    if isinstance(model, CTCRecognizer):
+        return print_ctc(model, args)
     if not isinstance(model, SequenceClassifier):
         raise UsageError(f"{args.checkpoint}: `rnnkit evaluate` does not know this model kind")
     corpus = ClassifyData(**config_overrides(args, ClassifyData)).read(args.data)
@@ -133,6 +140,31 @@ def save_confusion_plot(path: Path | None, report: ClassificationReport, title: 
     path.parent.mkdir(parents=True, exist_ok=True)
     plot_confusion(report.confusion, report.labels, path, title=title)
     print(f"confusion matrix: {path}", file=sys.stderr)
+
+
+def print_ctc(model, args: argparse.Namespace) -> None:
+    from rnnkit.apps.ctc import scores
+    from rnnkit.data.speech import read_transcripts
+
+    if model.config.source != "speech":  # no file format of labelled line images (yet)
+        raise UsageError(f"{args.checkpoint}: a {model.config.source} CTC model; evaluate "
+                         "reads speech models' recordings only (its test figures: "
+                         "report.json)")  # fmt: skip
+    data = read_transcripts(args.data, alphabet=model.config.alphabet,
+                            n_mels=model.config.image_height)  # fmt: skip
+    figures = {"recordings": len(data), "greedy": scores(model.recognise(data.images),
+                                                         data.labels, error="wer")}  # fmt: skip
+    if args.beam > 1:
+        found = model.recognise(data.images, beam_size=args.beam)
+        figures["beam"] = {**scores(found, data.labels, error="wer"), "beam_size": args.beam}
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"{args.data}: {len(data):,} recordings")
+    for name, got in figures.items():
+        if name != "recordings":
+            print(f"{name}: sequence accuracy {got['sequence_accuracy']:.2%}, word error rate "
+                  f"{got['wer']:.2%}")  # fmt: skip
 
 
 def print_seq2seq(model, args: argparse.Namespace) -> None:
