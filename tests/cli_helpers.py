@@ -1,5 +1,8 @@
-"""Running the real command line in a subprocess, as a user would (shared by the CLI tests)."""
+"""Running the command line as a user would, in this process or a real one (shared by the CLI
+tests)."""
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -29,10 +32,31 @@ def command(*args, kill_at: int | None = None) -> tuple[list[str], dict[str, str
     return [sys.executable, "-c", KILLER, *map(str, args)], env
 
 
-def rnnkit(*args, cwd: Path, kill_at: int | None = None) -> subprocess.CompletedProcess:
-    """Run the CLI to completion: exit status, stdout and stderr."""
-    argv, env = command(*args, kill_at=kill_at)
-    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+def rnnkit(
+    *args, cwd: Path, kill_at: int | None = None, isolated: bool = False
+) -> subprocess.CompletedProcess:
+    """Run the CLI to completion: exit status, stdout and stderr.
+
+    In this process (``main(argv)`` with stdout and stderr captured, in ``cwd``): a fresh
+    process per call would spend most of its time importing torch. ``isolated`` (and
+    ``kill_at``, which kills its process) runs a real process, as a user's shell would.
+    """
+    if isolated or kill_at is not None:
+        argv, env = command(*args, kill_at=kill_at)
+        return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    from rnnkit.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:  # argparse's --help and usage errors
+                code = e.code if isinstance(e.code, int) else 2
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:

@@ -39,6 +39,7 @@ WRITERS = {
                                     "--no-progress"],
     "train lm --out": ["train", "lm", "--text", "{text}", "--preset", "tiny", "--no-progress",
                        "--max-steps", "1", "--sample-length", "0", "--out", "TARGET"],
+    "compose --out": ["compose", "--checkpoint", "{lm}", "--n", "1", "--out", "TARGET"],
 }  # fmt: skip
 #: writers that run quickly to the end (the --overwrite cases): name -> what the file starts with
 QUICK = {

@@ -59,6 +59,7 @@ def run_compose(args: argparse.Namespace) -> None:
     from rnnkit.tasks.language_model import FORMAT
 
     require_music21()
+    check_output_folder(args.out, "--out")  # before the model loads
     if (kind := model_format(args.checkpoint)) != FORMAT:
         raise UsageError(f"{args.checkpoint} is a {kind} checkpoint; compose needs a language "
                          "model trained on tunes (rnnkit train lm --preset folk)")  # fmt: skip
@@ -79,7 +80,6 @@ def run_compose(args: argparse.Namespace) -> None:
     for gap in unseen(args.checkpoint, meter, key):  # the model may still write something
         print(f"warning: the model saw no tunes with {gap}; composing anyway", file=sys.stderr)
     names = [args.out / f"tune_{i:03d}" for i in range(1, args.n + 1)]
-    check_output_folder(args.out, "--out")
     suffixes = [".abc"] + ([f".{'mid' if args.format == 'midi' else 'musicxml'}"]
                            if args.format != "abc" else [])  # fmt: skip
     check_outputs([(n.with_suffix(s), "--out") for n in names for s in suffixes]
