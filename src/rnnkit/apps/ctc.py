@@ -65,7 +65,7 @@ PRESETS: dict[str, Preset] = {
         "spoken digit strings (espeak-ng, unseen test voices): CNN -> BiLSTM 2x128 -> CTC, "
         "12 minutes",
         data={"source": "speech", "train_lines": 6000, "valid_lines": 500, "test_lines": 1000},
-        # 8 channels: 40 mel bands x 100 frames/s make the CNN of 32 (4x slower) cost most
+        # 8 channels: 40 mel bands x 100 frames/s make a CNN of 32 cost most (3.7x slower steps)
         model={"channels": 8, "hidden_size": 128, "num_layers": 2},
         training={"batch_size": 32, "lr": 2e-3, "max_minutes": 12.0, "eval_every": 250,
                   "schedule": "cosine", "warmup_steps": 100, "clip_norm": 5.0},
