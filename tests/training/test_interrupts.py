@@ -27,6 +27,19 @@ TEXT = "to be or not to be, that is the question; whether 'tis nobler in the min
 TIMING = ("elapsed_s", "tokens_per_s")  # wall-clock fields: the only ones that may differ
 
 
+@pytest.fixture(autouse=True)
+def usual_signals():
+    """A user's process: Ctrl-C raises KeyboardInterrupt, SIGTERM ends it. A test runner's
+    worker may have set them otherwise (an ignored SIGINT is left alone by the guard)."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in previous.items():
+        if handler is not None:
+            signal.signal(signum, handler)
+
+
 def trainer(out, *, clock=None, **train) -> Trainer:
     """A 1x16 LSTM with dropout on a char stream; 4 columns of 16 steps (64 tokens) an update."""
     vocab = CharVocab.from_text(TEXT)
