@@ -80,6 +80,35 @@ def test_recognise_reads_npy_and_png(trained, capsys):
     assert capsys.readouterr().out.splitlines() == want
 
 
+def test_recognise_fuses_a_character_lm(trained, capsys):
+    """--lm: prefix beam search with the LM's log-probabilities added (weight λ, bonus β);
+    what the command prints is what the model reads with the same fusion in Python."""
+    from rnnkit.tasks.lm_fusion import label_fusion
+
+    root, _ = trained
+    (root / "digits.txt").write_text("3141592\n2718281\n1234567\n" * 50)
+    lm_args = ["--preset", "tiny", "--sample-length", "0", "--no-progress"]
+    assert main(["train", "lm", "--text", str(root / "digits.txt"), *lm_args,
+                 "--out", str(root / "lm")]) == 0  # fmt: skip
+    capsys.readouterr()
+    model = rnnkit.load(root / "run")
+    test = make_lines(JOB.data(test_lines=2), seed=0)[2]
+    np.save(root / "a.npy", test.images[0].numpy())
+    np.save(root / "b.npy", test.images[1].numpy())
+    lm = label_fusion(rnnkit.load(root / "lm"), [None, *model.config.alphabet])
+    want = model.recognise(test.images, beam_size=4, lm=lm, lm_weight=2.0, length_bonus=0.5)
+    assert main(["recognise", "--checkpoint", str(root / "run"), "--beam", "4", "--lm",
+                 str(root / "lm"), "--lm-weight", "2", "--length-bonus", "0.5",
+                 str(root / "a.npy"), str(root / "b.npy")]) == 0  # fmt: skip
+    assert capsys.readouterr().out.splitlines() == want
+    assert main(["recognise", "--checkpoint", str(root / "run"), "--lm-weight", "2",
+                 str(root / "a.npy")]) == 2  # fmt: skip
+    assert "give --lm" in capsys.readouterr().err
+    assert main(["recognise", "--checkpoint", str(root / "run"), "--lm", str(root / "run"),
+                 str(root / "a.npy")]) == 2  # fmt: skip
+    assert "not a language model" in capsys.readouterr().err
+
+
 def test_recognise_scales_a_taller_image_to_the_models_height(trained, capsys):
     from PIL import Image
 

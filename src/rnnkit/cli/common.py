@@ -226,3 +226,31 @@ def model_names(text: str, known: Sequence[str]) -> list[str]:
         raise UsageError(f"--models must list distinct names from {', '.join(known)}, "
                          f"got {text!r}")  # fmt: skip
     return models
+
+
+def add_lm_fusion_options(parser: argparse.ArgumentParser) -> None:
+    """``--lm DIR --lm-weight λ --length-bonus β``: a character LM fused into CTC decoding."""
+    parser.add_argument("--lm", type=Path, metavar="DIR",
+                        help="a character LM (rnnkit train lm) fused into prefix beam search")
+    parser.add_argument("--lm-weight", type=bounded(float, 0.0, 10.0), default=None,
+                        help="λ: weight of the LM's log-probability (default 0.5)")
+    parser.add_argument("--length-bonus", type=bounded(float, -10.0, 10.0), default=None,
+                        help="β: added per label, against the LM's cost (default 0)")  # fmt: skip
+
+
+def lm_fusion(args: argparse.Namespace, labels: Sequence[str]) -> dict[str, Any]:
+    """``recognise``'s keyword arguments for the fusion options given (none: {})."""
+    if args.lm is None:
+        if args.lm_weight is not None or args.length_bonus is not None:
+            raise UsageError("--lm-weight and --length-bonus weigh a language model: give --lm")
+        return {}
+    from rnnkit.checkpoint import load
+    from rnnkit.tasks.language_model import LanguageModel
+    from rnnkit.tasks.lm_fusion import label_fusion
+
+    lm = load(args.lm)
+    if not isinstance(lm, LanguageModel):
+        raise UsageError(f"--lm {args.lm}: not a language model (rnnkit train lm)")
+    weight = 0.5 if args.lm_weight is None else args.lm_weight
+    bonus = 0.0 if args.length_bonus is None else args.length_bonus
+    return {"lm": label_fusion(lm, [None, *labels]), "lm_weight": weight, "length_bonus": bonus}

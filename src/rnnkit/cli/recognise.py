@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rnnkit.cli.common import BEAM_MAX, UsageError, bounded
+from rnnkit.cli.common import BEAM_MAX, UsageError, add_lm_fusion_options, bounded, lm_fusion
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help=".png or .npy files")
     p.add_argument("--beam", type=bounded(int, 1, BEAM_MAX), default=1,
                    help="prefix beam width; 1: best path (greedy)")  # fmt: skip
+    add_lm_fusion_options(p)
     p.set_defaults(run=run)
 
 
@@ -56,7 +57,9 @@ def run(args: argparse.Namespace) -> None:
                          "transcribe` for WAV files")  # fmt: skip
     height = model.config.image_height
     images = [read_image(path, height) for path in args.images]
-    for text in model.recognise(images, beam_size=args.beam):
+    for text in model.recognise(
+        images, beam_size=args.beam, **lm_fusion(args, model.config.alphabet)
+    ):
         print(text)
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rnnkit.cli.common import BEAM_MAX, UsageError, bounded
+from rnnkit.cli.common import BEAM_MAX, UsageError, add_lm_fusion_options, bounded, lm_fusion
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("wavs", nargs="+", type=Path, metavar="FILE.wav", help="WAV files")
     p.add_argument("--beam", type=bounded(int, 1, BEAM_MAX), default=1,
                    help="prefix beam width; 1: best path (greedy)")  # fmt: skip
+    add_lm_fusion_options(p)
     p.set_defaults(run=run)
 
 
@@ -48,7 +49,9 @@ def run(args: argparse.Namespace) -> None:
                          "`rnnkit train ctc --preset speech` (use `rnnkit recognise` for "
                          "images)")  # fmt: skip
     frames = [read_frames(path, model.config.image_height) for path in args.wavs]
-    for digits in model.recognise(frames, beam_size=args.beam):
+    for digits in model.recognise(
+        frames, beam_size=args.beam, **lm_fusion(args, model.config.alphabet)
+    ):
         print(digits)
 
 

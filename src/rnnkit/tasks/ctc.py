@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.digit_lines import pad_lines
 from rnnkit.data.pair_batches import pad
-from rnnkit.decoding.ctc import best_path, prefix_beam_search
+from rnnkit.decoding.ctc import LMFusion, best_path, prefix_beam_search
 from rnnkit.errors import RnnkitError
 from rnnkit.layers.ctc import CTCLoss
 from rnnkit.layers.stacks import recurrent_stack
@@ -203,10 +203,11 @@ class CTCRecognizer(Pretrained):
 
     @torch.no_grad()
     def recognise(
-        self, images: Sequence[Tensor], *, beam_size: int = 1, batch_size: int = 256
-    ) -> list[str]:
-        """The label string of each (H, W_i) image: best path (``beam_size`` 1) or the best of
-        a prefix beam search."""
+        self, images: Sequence[Tensor], *, beam_size: int = 1, batch_size: int = 256,
+        lm: LMFusion | None = None, lm_weight: float = 0.0, length_bonus: float = 0.0,
+    ) -> list[str]:  # fmt: skip
+        """The label string of each (H, W_i) image: best path (``beam_size`` 1, no ``lm``) or
+        the best of a prefix beam search, with ``lm`` fused in (:mod:`rnnkit.decoding.ctc`)."""
         self.check_images(images)
         was_training = self.training
         self.eval()
@@ -214,11 +215,13 @@ class CTCRecognizer(Pretrained):
         for lo in range(0, len(images), batch_size):
             batch = self.batch(images, None, range(lo, min(lo + batch_size, len(images))))
             log_probs, lengths = self(batch.images, batch.widths)
-            if beam_size == 1:
+            if beam_size == 1 and lm is None:
                 found = best_path(log_probs, lengths, blank=BLANK)
             else:
-                nbest = prefix_beam_search(log_probs, lengths, beam_size=beam_size, blank=BLANK)
-                found = [hyps[0].tokens for hyps in nbest]
+                fusion = {"lm": lm, "lm_weight": lm_weight, "length_bonus": length_bonus}
+                nbest = prefix_beam_search(log_probs, lengths, beam_size=beam_size, blank=BLANK,
+                                           **fusion)  # fmt: skip
+                found = [hyps[0].tokens if hyps else [] for hyps in nbest]
             out.extend(self.decode(ids) for ids in found)
         self.train(was_training)
         return out
