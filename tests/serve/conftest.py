@@ -63,3 +63,4 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
         make().save_pretrained(root / name)
         dirs[name] = root / name
     return dirs
+

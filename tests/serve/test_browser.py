@@ -7,16 +7,13 @@ view saves a screenshot (``$RNNKIT_SCREENSHOTS``, default a temporary directory)
 
 import os
 import re
-import socket
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from cli_helpers import command
 from rnnkit.cli import main
+from serve.servers import serving
 
 CHROMIUM = "/usr/bin/chromium"
 INSTALL = ("browser tests need Chromium and Playwright: apt-get install -y chromium && "
@@ -70,34 +67,10 @@ def trained(tmp_path_factory) -> list[Path]:
     return [tmp / name for name in ("lm", "spam", "pos", "g2p")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
-    port = free_port()
-    argv, env = command("serve", "--checkpoint", *trained, "--port", port)
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/models", timeout=2).read()
-                break
-            except OSError:
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.3)
+    with serving(trained, tmp_path_factory.mktemp("server") / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,6 @@
 ``compose`` called directly and notes counted by hand), then the page in headless Chromium:
 compose, the score's SVG appears, Play schedules the notes with no JavaScript error."""
 
-import socket
-import subprocess
-import time
-import urllib.request
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,12 +11,12 @@ pytest.importorskip("music21")
 pytest.importorskip("starlette", reason="pip install 'rnnkit[serve]' to test rnnkit serve")
 from starlette.testclient import TestClient
 
-from cli_helpers import command
 from rnnkit.apps.compose import compose
 from rnnkit.checkpoint import load
 from rnnkit.cli import main
 from rnnkit.serve import create_app
 from rnnkit.serve.music import notes
+from serve.servers import serving
 
 BODIES = ["GABc|d2B2|c2A2|G4|]", "dcBA|G2B2|A2F2|G4|]", "GGAA|BBcc|d2B2|G4|]",
           "BdBG|cecA|BdAF|G4|]", "G2G2|A2A2|B2d2|G4|]"]  # fmt: skip
@@ -91,48 +87,24 @@ def test_unseen_key_warns(client):
 CHROMIUM = "/usr/bin/chromium"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def page(tune_model, tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     pytest.importorskip("uvicorn", reason="pip install 'rnnkit[serve]'")
-    port = free_port()
-    argv, env = command("serve", "--checkpoint", tune_model, "--port", port)
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/models", timeout=2).read()
-                break
-            except OSError:
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.3)
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1100, "height": 800})
-            page.errors = []
-            page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-            page.on("pageerror", lambda e: page.errors.append(str(e)))
-            page.on("request", lambda r: r.url.startswith(url) or page.errors.append(r.url))
-            page.goto(url)
-            page.wait_for_selector("body[data-music=ready]", timeout=20000)
-            yield page
-            browser.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with serving([tune_model], log) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.errors = []
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.on("request", lambda r: r.url.startswith(url) or page.errors.append(r.url))
+        page.goto(url)
+        page.wait_for_selector("body[data-music=ready]", timeout=20000)
+        yield page
+        browser.close()
 
 
 def test_compose_renders_the_score_and_play_schedules_its_notes(page, tmp_path):

@@ -17,6 +17,7 @@ from rnnkit.data.moving_digits import moving_digits
 from rnnkit.serve import create_app
 from rnnkit.tasks.ctc import CTCConfig, CTCRecognizer
 from rnnkit.tasks.frames import FramesConfig, FramesModel
+from serve.servers import serving
 
 
 @pytest.fixture(scope="module")
@@ -88,25 +89,7 @@ def test_frames_are_the_models_prediction(client, checkpoints) -> None:
 
 def test_the_page_draws_both_views(checkpoints, tmp_path) -> None:
     browser_test = pytest.importorskip("serve.test_browser")  # skips without Chromium
-    port = browser_test.free_port()
-    argv, env = browser_test.command("serve", "--checkpoint", *checkpoints.values(), "--port",
-                                     port)  # fmt: skip
-    import subprocess
-    import time
-    import urllib.request
-
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=env)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/models", timeout=2).read()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.3)
+    with serving(checkpoints.values(), tmp_path / "server.log") as url:
         with browser_test.sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=browser_test.CHROMIUM,
                                         args=["--no-sandbox"])  # fmt: skip
@@ -126,6 +109,3 @@ def test_the_page_draws_both_views(checkpoints, tmp_path) -> None:
             assert page.locator("#frames-observed canvas").count() == 3
             browser.close()
         assert errors == []
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
