@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from collections import Counter
@@ -183,6 +184,20 @@ def timed(run: Callable[[], Outcome]) -> Outcome:
     outcome = run()
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def one_line(outcome: Outcome, *needles: str) -> str:
+    """Exit 2 and exactly one line on stderr, holding every needle; that line."""
+    lines = outcome.stderr.strip().split("\n")
+    assert outcome.status == 2 and len(lines) == 1, outcome
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def scratch(scene: Any) -> Path:
+    """A new empty folder inside the scene (each case writes its own files)."""
+    return Path(tempfile.mkdtemp(dir=scene.root, prefix="case-"))
 
 
 def tree_digest(root: Path) -> dict[str, str]:

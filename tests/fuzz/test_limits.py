@@ -6,13 +6,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
 import rnnkit.data.text as text_module
-from fuzz.harness import CASE_SECONDS, run_main, time_limit
+from fuzz.harness import CASE_SECONDS, one_line, run_main, scratch, time_limit
 from fuzz.test_options import COMMANDS, base_argv
 from rnnkit.data.conllu import read_conllu
 from rnnkit.data.pairs import read_pairs
@@ -28,16 +27,9 @@ SCHEDULED = sorted(c for c, p in COMMANDS.items()
 
 def one_line_error(argv: list[str], cwd: Path, *needles: str) -> str:
     """Run ``rnnkit argv``: exit 2, exactly one line on stderr, holding every needle."""
-    outcome = run_main(argv, cwd)
-    lines = outcome.stderr.strip().split("\n")
-    assert outcome.status == 2 and len(lines) == 1, outcome
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
+    return one_line(run_main(argv, cwd), *needles)
 
 
-def fresh(scene) -> Path:
-    return Path(tempfile.mkdtemp(dir=scene.root, prefix="limits-"))
 
 
 def test_scheduled_sampling_commands_are_found():
@@ -55,7 +47,7 @@ def test_scheduled_sampling_commands_are_found():
     ],
 )  # fmt: skip
 def test_scheduled_sampling_constants_alone_are_usage_errors(scene, command, options, needle):
-    where = fresh(scene)
+    where = scratch(scene)
     one_line_error([*command, *base_argv(command, scene), *options], where, needle)
     assert not (where / "out").exists()
 
@@ -66,12 +58,12 @@ def test_resume_refuses_training_options_it_would_ignore(scene, kind):
     run = scene.checkpoints[kind]
     before = sorted(p.name for p in (run / "trainer_state").iterdir())
     argv = ["train", job, "--resume", str(run), "--ss-k", "2", "--no-progress"]
-    one_line_error(argv, fresh(scene), "--ss-k", "--resume")
+    one_line_error(argv, scratch(scene), "--ss-k", "--resume")
     assert sorted(p.name for p in (run / "trainer_state").iterdir()) == before
 
 
 def test_scheduled_sampling_constants_are_taken_with_a_schedule(scene):
-    where, command = fresh(scene), ("train", "seq2seq")
+    where, command = scratch(scene), ("train", "seq2seq")
     options = ["--scheduled-sampling", "inverse_sigmoid", "--ss-k", "3"]
     outcome = run_main([*command, *base_argv(command, scene), *options], where)
     assert outcome.kind == "success", outcome
@@ -124,7 +116,7 @@ def test_a_2gb_document_in_a_label_folder_is_refused(tmp_path):
      (("train", "classify"), "--data"), (("train", "tag"), "--train")],
 )  # fmt: skip
 def test_a_2gb_training_file_is_a_one_line_error(scene, command, option):
-    where = fresh(scene)
+    where = scratch(scene)
     big = sparse(where / "big.txt")
     argv = [*command, *base_argv(command, scene), option, str(big)]
     one_line_error(argv, where, str(big), "more than 1,073,741,824 bytes", "MAX_FILE_BYTES")
@@ -139,7 +131,7 @@ def test_a_2gb_training_file_is_a_one_line_error(scene, command, option):
      ["translate", "--checkpoint", "{seq2seq}", "--input", "BIG"]],
 )  # fmt: skip
 def test_a_2gb_input_to_a_trained_model_is_a_one_line_error(scene, template):
-    where = fresh(scene)
+    where = scratch(scene)
     big = sparse(where / "big.txt")
     names = {k: str(v) for k, v in scene.checkpoints.items()}
     argv = [w.format(**names).replace("BIG", str(big)) for w in template]
@@ -220,7 +212,7 @@ def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path, kind):
     ids=lambda t: " ".join(t[:2]),
 )  # fmt: skip
 def test_a_named_pipe_as_a_data_file_is_a_one_line_error(scene, template):
-    where = fresh(scene)
+    where = scratch(scene)
     pipe = where / "pipe"
     os.mkfifo(pipe)
     if template[0] == "train":  # the recipe, with the pipe for its data file (the last wins)
@@ -238,7 +230,7 @@ def test_a_named_pipe_as_a_data_file_is_a_one_line_error(scene, template):
      ("metrics.jsonl", ["plot", "curves", "DIR", "--out", "c.png"])],
 )  # fmt: skip
 def test_a_named_pipe_in_a_checkpoint_is_a_one_line_error(scene, name, template):
-    where = fresh(scene)
+    where = scratch(scene)
     folder = where / "copy"
     (folder / "trainer_state").mkdir(parents=True)
     os.mkfifo(folder / name)
@@ -284,7 +276,7 @@ def test_a_jsonl_line_nested_too_deeply_is_refused_with_its_number(tmp_path):
      ("metrics.jsonl", ["plot", "curves", "DIR", "--out", "c.png"], "not a JSON record")],
 )  # fmt: skip
 def test_a_checkpoint_file_nested_too_deeply_is_a_one_line_error(scene, name, template, needle):
-    where = fresh(scene)
+    where = scratch(scene)
     folder = where / "copy"
     (folder / "trainer_state").mkdir(parents=True)
     (folder / name).write_text(DEEP + "\n")
@@ -300,7 +292,7 @@ def test_a_checkpoint_file_nested_too_deeply_is_a_one_line_error(scene, name, te
 def test_encoding_fallback_must_be_a_text_encoding(scene, command, codec):
     """A codec of str to str (rot13) or bytes to bytes (hex) would fail on the first file that
     is not UTF-8; the parser says so before anything is read."""
-    where = fresh(scene)
+    where = scratch(scene)
     evaluate = ["--checkpoint", str(scene.checkpoints["classifier"]), "--data",
                 str(scene.files["tsv"]), "--no-header"]  # fmt: skip
     base = base_argv(command, scene) or evaluate
@@ -312,7 +304,7 @@ def test_encoding_fallback_must_be_a_text_encoding(scene, command, codec):
 
 
 def test_a_text_encoding_is_taken_as_the_fallback(scene):
-    where = fresh(scene)
+    where = scratch(scene)
     (where / "latin.tsv").write_bytes(scene.files["tsv"].read_bytes() + b"ham\tcaf\xe9 au lait\n")
     argv = ["evaluate", "--checkpoint", str(scene.checkpoints["classifier"]), "--data",
             "latin.tsv", "--no-header", "--encoding-fallback", "cp1252", "--json"]  # fmt: skip
@@ -323,7 +315,7 @@ def test_a_text_encoding_is_taken_as_the_fallback(scene):
 def test_fractions_that_leave_nothing_to_train_on_are_refused_before_reading(scene, command):
     """The data option points at a missing file: the error is the fractions', so no file was
     opened before it."""
-    where = fresh(scene)
+    where = scratch(scene)
     argv = [*command, *base_argv(command, scene), "--data", "missing.tsv",
             "--valid-fraction", "0.5", "--test-fraction", "0.5"]  # fmt: skip
     one_line_error(argv, where, "--valid-fraction 0.5 + --test-fraction 0.5 leave nothing")
@@ -341,7 +333,7 @@ CAP = ServeLimits().max_input_chars
      ("tag", "tagger", "dog")],
 )  # fmt: skip
 def test_an_input_longer_than_the_servers_limit_is_one_line(scene, command, checkpoint, word):
-    where = fresh(scene)
+    where = scratch(scene)
     base = [command, "--checkpoint", str(scene.checkpoints[checkpoint]), "--beam", "1"]
     base = base if command == "translate" else base[:-2]
     at_cap = (word + " ") * (CAP // (len(word) + 1)) + "x" * (CAP % (len(word) + 1))
@@ -356,7 +348,7 @@ def test_an_input_longer_than_the_servers_limit_is_one_line(scene, command, chec
 
 
 def test_max_length_is_capped_as_in_the_server(scene):
-    where = fresh(scene)
+    where = scratch(scene)
     base = ["translate", "--checkpoint", str(scene.checkpoints["seq2seq"]), "cat", "--beam", "1"]
     assert run_main([*base, "--max-length", str(ServeLimits().max_length)], where).status == 0
     one_line_error([*base, "--max-length", str(ServeLimits().max_length + 1)], where,

@@ -5,12 +5,11 @@ the whole tree of the scene's checkpoints, byte for byte, before and after."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from fuzz.harness import check, run_main, tree_digest
+from fuzz.harness import check, one_line, run_main, scratch, tree_digest
 from fuzz.test_options import COMMANDS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -59,18 +58,6 @@ def argv(scene, name: str, target: str | Path) -> list[str]:
     names = {**{k: str(v) for k, v in scene.files.items()},
              **{k: str(v) for k, v in scene.checkpoints.items()}}  # fmt: skip
     return [str(target) if w == "TARGET" else w.format(**names) for w in WRITERS[name]]
-
-
-def scratch(scene) -> Path:
-    return Path(tempfile.mkdtemp(dir=scene.root, prefix="outputs-"))
-
-
-def one_line(outcome, *needles: str) -> str:
-    lines = outcome.stderr.strip().split("\n")
-    assert outcome.status == 2 and len(lines) == 1, outcome
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def test_every_command_that_writes_a_file_is_listed():

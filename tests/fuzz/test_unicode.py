@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli_helpers import assert_one_line_error
-from fuzz.harness import check, run_main, run_reader
+from fuzz.harness import check, one_line, run_main, run_reader, scratch
 from rnnkit.data.records import read_labelled
 from rnnkit.errors import DataError
 
@@ -33,18 +32,6 @@ TRAIN = ["--no-header", "--preset", "tiny", "--no-baseline", "--no-progress", "-
 def jsonl(rows: list[tuple[str, str]]) -> str:
     """JSON Lines as json.dumps writes them: a lone surrogate becomes the escape ``\\ud83d``."""
     return "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows)
-
-
-def fresh(scene) -> Path:
-    return Path(tempfile.mkdtemp(dir=scene.root, prefix="unicode-"))
-
-
-def one_line(outcome, *needles: str) -> str:
-    lines = outcome.stderr.strip().split("\n")
-    assert outcome.status == 2 and len(lines) == 1, outcome
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def test_half_characters_in_texts_are_replaced_and_counted(tmp_path):
@@ -70,7 +57,7 @@ def test_a_half_character_in_a_label_is_refused_with_its_line(tmp_path):
 
 def test_training_on_cut_emojis_writes_its_config(scene):
     """The audit's crash: the config was written after training; now the text is clean."""
-    where = fresh(scene)
+    where = scratch(scene)
     (where / "cut.jsonl").write_text(jsonl([*ROWS, (f"prize {HALF}", "spam")]))
     outcome = run_main(["train", "classify", "--data", "cut.jsonl", *TRAIN[1:], "--out", "r"],
                        where)  # fmt: skip
@@ -79,7 +66,7 @@ def test_training_on_cut_emojis_writes_its_config(scene):
 
 
 def test_a_cut_label_stops_training_before_it_starts(scene):
-    where = fresh(scene)
+    where = scratch(scene)
     (where / "cut.jsonl").write_text(jsonl([*ROWS, ("prize", f"sp{HALF}")]))
     outcome = run_main(["train", "classify", "--data", "cut.jsonl", *TRAIN[1:], "--out", "r"],
                        where)  # fmt: skip
@@ -108,7 +95,7 @@ def bytes_path(folder: Path, name: bytes) -> Path:
 
 
 def test_a_file_name_that_is_not_utf8_reaches_run_json_and_back(scene):
-    where = fresh(scene)
+    where = scratch(scene)
     data, out = bytes_path(where, b"sms-\xff.tsv"), where / "run"
     data.write_text("".join(f"{label}\t{text}\n" for text, label in ROWS))
     outcome = run_main(["train", "classify", "--data", str(data), *TRAIN, "--out", str(out)],
@@ -127,7 +114,7 @@ def test_a_file_name_that_is_not_utf8_reaches_run_json_and_back(scene):
 
 def test_an_out_folder_that_is_not_utf8_is_refused_before_training(scene):
     """safetensors (Rust) takes UTF-8 paths only: said at once, not after the first update."""
-    where = fresh(scene)
+    where = scratch(scene)
     out = bytes_path(where, b"run-\xe9")
     argv = ["train", "classify", "--data", str(scene.files["tsv"]), *TRAIN, "--out", str(out)]
     one_line(run_main(argv, where), "--out", "not valid UTF-8")
@@ -151,18 +138,19 @@ def test_a_label_folder_named_in_bytes_that_are_not_utf8_is_one_line(tmp_path):
 def test_bad_bytes_in_an_argument_are_one_line(scene, command, checkpoint):
     """Python gives an argument's bad byte (0xff) as U+DCFF, whatever the locale."""
     argv = [command, "--checkpoint", str(scene.checkpoints[checkpoint]), "ok", "b\udcffd"]
-    one_line(run_main(argv, fresh(scene)), "TEXT 2: not valid Unicode", "U+DCFF")
+    one_line(run_main(argv, scratch(scene)), "TEXT 2: not valid Unicode", "U+DCFF")
 
 
 def test_bad_bytes_in_a_prime_are_one_line(scene):
     argv = ["sample", "--checkpoint", str(scene.checkpoints["lm"]), "--prime", "RO\udcffMEO"]
-    one_line(run_main(argv, fresh(scene)), "--prime: not valid Unicode", "character 3")
+    one_line(run_main(argv, scratch(scene)), "--prime: not valid Unicode", "character 3")
 
 
 def test_bad_bytes_on_standard_input_in_utf8_mode_are_one_line(scene):
     """UTF-8 mode (PYTHONUTF8=1) reads a bad byte on stdin as U+DCFF."""
     argv = ["classify", "--checkpoint", str(scene.checkpoints["classifier"]), "--input", "-"]
-    one_line(run_main(argv, fresh(scene), stdin="fine\nb\udcffd\n"), "<stdin>:2: not valid Unicode")
+    outcome = run_main(argv, scratch(scene), stdin="fine\nb\udcffd\n")
+    one_line(outcome, "<stdin>:2: not valid Unicode")
 
 
 @pytest.mark.parametrize(

@@ -91,17 +91,15 @@ def check_inputs(
     total = int(target_lengths.sum()) if joined else max(target_lengths.tolist(), default=0)
     if B and (target_lengths.min() < 0 or total > limit):
         raise ValueError(f"target_lengths {target_lengths.tolist()} exceed the targets given")
-    for b, labels in enumerate(_sequences(targets, target_lengths)):
-        if any(not 0 <= y < C or y == blank for y in labels):
-            raise ValueError(f"targets of sequence {b} must be in [0, {C}) and not the blank")
+    bad = (targets < 0) | (targets >= C) | (targets == blank)  # one pass, no per-label loop
+    if not joined:
+        bad &= torch.arange(targets.shape[1], device=targets.device) < target_lengths[:, None]
+    if bad.any():
+        first = int(bad.nonzero()[0, 0])
+        b = first if not joined else int((target_lengths.cumsum(0) <= first).sum())
+        raise ValueError(f"targets of sequence {b} must be in [0, {C}) and not the blank")
     if B and T:
         total_mass = log_probs.detach().float().logsumexp(-1)  # (T, B): 0 when normalised
         if not torch.allclose(total_mass, torch.zeros_like(total_mass), atol=1e-3):
             raise ValueError("log_probs must be log-softmax over the last dim (C)")
 
-
-def _sequences(targets: Tensor, target_lengths: Tensor) -> list[list[int]]:
-    lengths = target_lengths.tolist()
-    if targets.dim() == 1:  # joined: (ΣU,)
-        return [part.tolist() for part in torch.split(targets, lengths)]
-    return [targets[b, :n].tolist() for b, n in enumerate(lengths)]
