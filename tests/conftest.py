@@ -1,5 +1,6 @@
 """Shared test settings."""
 
+import os
 import re
 
 import torch
@@ -9,6 +10,12 @@ from hypothesis import settings
 # It holds in each pytest-xdist worker too (each imports this file); CLI subprocesses get
 # OMP_NUM_THREADS=1 from cli_helpers.
 torch.set_num_threads(1)
+
+# The fused paths take the fixed rule (compiled kernels where usable), not a timed choice: a
+# choice measured on a busy machine could differ between workers and runs (the paths agree
+# only to rounding), and timing would write to the user's cache directory. CLI subprocesses
+# inherit it. tests/layers/test_fused_choice.py tests the measured choice and every forced path.
+os.environ.setdefault("RNNKIT_FUSED_PATH", "rule")
 
 # Every property test draws the same cases on every machine and every run: derandomized (the
 # seed comes from the test's name) and no example database replaying another machine's finds.

@@ -4,7 +4,9 @@ A cell type opts in by registering a *spec builder*: a function ``cell -> spec``
 the cell's tensors (at call time, so ``functional_call`` and weight drop substitutions are
 seen) and states which fused kernel computes exactly its ``step``. Only the exact
 registered type is fused; a subclass (which may override ``step``) takes the generic loop,
-as does any cell with a candidate dropout that is not a :class:`RecurrentDropout`.
+as does any cell with a candidate dropout that is not a :class:`RecurrentDropout`, and every
+cell inside :func:`disabled` or in path mode ``step`` (``RNNKIT_FUSED_PATH=step`` or
+``choice.forced("step")``; :mod:`.choice` picks among the fused paths themselves).
 
 Registered here: :class:`LSTMCell`, :class:`PeepholeLSTMCell`, :class:`LayerNormLSTMCell`
 (one LSTM kernel) and :class:`GRUCell` in both reset forms. A new cell with LSTM or GRU
@@ -28,6 +30,7 @@ from rnnkit.cells.layer_norm_lstm import LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.peephole_lstm import PeepholeLSTMCell
 from rnnkit.cells.state import LSTMState, State, map_state
+from rnnkit.layers.fused import choice
 from rnnkit.layers.fused.functions import Norm, fused_gru, fused_lstm
 from rnnkit.layers.fused.lstm import LSTMMasks, Zone
 from rnnkit.regularizers import RecurrentDropout, VariationalDropout, Zoneout
@@ -115,7 +118,7 @@ def fused_spec(cell: RecurrentCell) -> Spec | None:
     """The cell's fused-kernel spec, or None when it must take the generic loop."""
     builder = SPECS.get(type(cell))
     dropout = cell.candidate_dropout
-    if not _ENABLED[-1] or builder is None:
+    if not _ENABLED[-1] or builder is None or choice.mode() == "step":
         return None
     if dropout is not None and not isinstance(dropout, RecurrentDropout):
         return None

@@ -5,23 +5,23 @@
 backward pass needs goes through ``ctx.save_for_backward``, so saved-tensor hooks (and with
 them non-reentrant activation checkpointing) see all of it. When no gradient is needed, the
 loop runs without saving anything per step.
+
+Each call runs one of the paths that compute the same math (compiled step kernels or torch
+ops; packed or plain step GEMM), chosen by :mod:`.choice`: measured at first use of a
+problem and cached, or forced with ``RNNKIT_FUSED_PATH`` / :func:`.choice.forced`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from rnnkit.layers.fused import kernels
-from rnnkit.layers.fused.gru import GRUMasks, gru_loop
-from rnnkit.layers.fused.gru_backward import gru_backward
-from rnnkit.layers.fused.gru_compiled import gru_backward_compiled, gru_loop_compiled
-from rnnkit.layers.fused.lstm import LSTMMasks, lstm_loop
-from rnnkit.layers.fused.lstm_backward import lstm_backward
-from rnnkit.layers.fused.lstm_compiled import lstm_backward_compiled, lstm_loop_compiled
+from rnnkit.layers.fused.gru import GRUMasks
+from rnnkit.layers.fused.lstm import LSTMMasks
+from rnnkit.layers.fused.paths import GRU_LOOPS, LSTM_LOOPS, gru_path, lstm_path, run_on
 from rnnkit.layers.fused.shapes import check_gru, check_lstm
 
 Norm = tuple[Tensor, Tensor, float] | None
@@ -51,12 +51,6 @@ def _saved(ctx: Any) -> tuple[dict[str, Tensor | None], LSTMMasks]:
     return run, LSTMMasks(**ctx.mask_floats, **tensors)
 
 
-def _lstm_loop(gx: Tensor, params: tuple, masks: LSTMMasks) -> Callable[..., dict]:
-    """The compiled-kernel loop where the kernels can take these tensors, else the torch-op one."""
-    usable = kernels.usable(gx, *params, *vars(masks).values())
-    return lstm_loop_compiled if usable else lstm_loop
-
-
 class FusedLSTM(torch.autograd.Function):
     """gx (T, B, 4H), h0, c0 (B, H) -> h_1..h_T (T, B, H), h_T, c_T (see ``lstm_loop``).
 
@@ -68,9 +62,10 @@ class FusedLSTM(torch.autograd.Function):
     def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, Tensor, Tensor]:
         gx, h0, c0, w_hh, bias, peep, g_hh, b_hh, g_c, b_c, masks, eps_hh, eps_c = inputs
         norm_hh, norm_c = _norm(g_hh, b_hh, eps_hh), _norm(g_c, b_c, eps_c)
-        loop = _lstm_loop(gx, (peep, g_hh, g_c, b_c), masks)
-        ctx.compiled = loop is lstm_loop_compiled
-        run = loop(gx, h0, c0, w_hh, bias, peep, norm_hh, norm_c, masks, save=True)
+        options = (bias, peep, norm_hh, norm_c)
+        path = lstm_path(gx, h0, c0, w_hh, options, masks, True)
+        ctx.loop = path.loop
+        run = run_on(path, LSTM_LOOPS[path.loop][0], gx, h0, c0, w_hh, *options, masks, True)
         ctx.eps = (eps_hh, eps_c)
         params = {"w_hh": w_hh, "bias": bias, "peep": peep, "g_hh": g_hh, "b_hh": b_hh}
         _save(ctx, {**run, **params, "g_c": g_c, "b_c": b_c}, masks)
@@ -83,7 +78,7 @@ class FusedLSTM(torch.autograd.Function):
         norm_hh = _norm(run["g_hh"], run["b_hh"], ctx.eps[0])
         norm_c = _norm(run["g_c"], run["b_c"], ctx.eps[1])
         dout = torch.zeros_like(run["hs"][1:]) if dout is None else dout.contiguous()
-        backward = lstm_backward_compiled if ctx.compiled else lstm_backward
+        backward = LSTM_LOOPS[ctx.loop][1]
         grads = backward(
             run,
             dout,
@@ -113,21 +108,15 @@ class FusedLSTM(torch.autograd.Function):
         )
 
 
-def _gru_loop(gx: Tensor, masks: GRUMasks) -> Callable[..., dict]:
-    """The compiled-kernel loop where the kernels can take these tensors, else the torch-op one."""
-    usable = kernels.usable(gx, masks.state, masks.candidate, masks.zone_h)
-    return gru_loop_compiled if usable else gru_loop
-
-
 class FusedGRU(torch.autograd.Function):
     """gx (T, B, 3H), h0 (B, H) -> h_1..h_T (T, B, H), h_T (see ``gru_loop``)."""
 
     @staticmethod
     def forward(ctx: Any, *inputs: Any) -> tuple[Tensor, Tensor]:
         gx, h0, w_hh, b_hh, reset_after, masks = inputs
-        loop = _gru_loop(gx, masks)
-        ctx.compiled = loop is gru_loop_compiled
-        run = loop(gx, h0, w_hh, b_hh, reset_after, masks, save=True)
+        path = gru_path(gx, h0, w_hh, b_hh, reset_after, masks, True)
+        ctx.loop = path.loop
+        run = run_on(path, GRU_LOOPS[path.loop][0], gx, h0, w_hh, b_hh, reset_after, masks, True)
         ctx.reset_after, ctx.has_bias = reset_after, b_hh is not None
         _save(ctx, {**run, "w_hh": w_hh}, masks)
         hs = run["hs"]
@@ -138,7 +127,7 @@ class FusedGRU(torch.autograd.Function):
         run, masks = _saved(ctx)
         run["reset_after"] = ctx.reset_after
         dout = torch.zeros_like(run["hs"][1:]) if dout is None else dout.contiguous()
-        backward = gru_backward_compiled if ctx.compiled else gru_backward
+        backward = GRU_LOOPS[ctx.loop][1]
         grads = backward(run, dout, dh_T, run["w_hh"], masks)
         db = grads["bias_hh"] if ctx.has_bias else None
         return grads["gx"], grads["h0"], grads["weight_hh"], db, None, None
@@ -181,8 +170,9 @@ def fused_lstm(
         gx = gx.contiguous()
     tensors = (gx, h0, c0, weight_hh, bias, peephole, g_hh, b_hh, g_c, b_c)
     if not _needs_grad(*tensors):
-        loop = _lstm_loop(gx, (peephole, g_hh, g_c, b_c), masks)
-        run = loop(gx, h0, c0, weight_hh, bias, peephole, norm_hh, norm_c, masks, False)
+        options = (bias, peephole, norm_hh, norm_c)
+        path = lstm_path(gx, h0, c0, weight_hh, options, masks, False)
+        run = run_on(path, LSTM_LOOPS[path.loop][0], gx, h0, c0, weight_hh, *options, masks, False)
         hs, cs = run["hs"], run["cs"]
         return hs[1:], hs[-1], cs[-1]
     return FusedLSTM.apply(*tensors, masks, eps_hh, eps_c)
@@ -207,6 +197,9 @@ def fused_gru(
     if kernels.available():
         gx = gx.contiguous()
     if not _needs_grad(gx, h0, weight_hh, bias_hh):
-        hs = _gru_loop(gx, masks)(gx, h0, weight_hh, bias_hh, reset_after, masks, save=False)["hs"]
+        path = gru_path(gx, h0, weight_hh, bias_hh, reset_after, masks, False)
+        hs = run_on(
+            path, GRU_LOOPS[path.loop][0], gx, h0, weight_hh, bias_hh, reset_after, masks, False
+        )["hs"]
         return hs[1:], hs[-1]
     return FusedGRU.apply(gx, h0, weight_hh, bias_hh, reset_after, masks)

@@ -6,11 +6,19 @@ lay the weight out once in its blocked format (``torch.ops.mkldnn._reorder_linea
 and then run every step on it (``torch.ops.mkldnn._linear_pointwise``, with the addition of
 the input part and the bias fused in). On the forward shapes [B, H] x [H, 4H] this measured
 up to 1.2-1.5x faster than ``torch.addmm`` with two threads for float32 batches of
-:data:`MIN_PACKED_BATCH` rows or more, and no slower with one; for tiny batches, other
-dtypes, CUDA tensors or builds without oneDNN the plain ``torch.addmm`` / ``torch.mm`` runs.
+:data:`MIN_PACKED_BATCH` rows or more, and no slower with one; for other dtypes, CUDA
+tensors or builds without oneDNN the plain ``torch.addmm`` / ``torch.mm`` runs.
+
+Which of the two runs where both can: the fused paths time them at first use of a problem
+(:mod:`.choice`) and run their loops inside :func:`packing`; outside it, the fixed rule
+(packed for :data:`MIN_PACKED_BATCH` rows or more) decides.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 from torch import Tensor
@@ -34,15 +42,34 @@ def _mkldnn_ops() -> bool:
 _HAS_MKLDNN = _mkldnn_ops()
 
 
-def packable(weight: Tensor, batch_size: int) -> bool:
-    """Whether ``weight`` (N, K) is worth packing for ``batch_size`` rows per step."""
+#: The measured choice in force (None: the fixed rule); set by :func:`packing`.
+_PACK: ContextVar[bool | None] = ContextVar("rnnkit_pack_step_gemm", default=None)
+
+
+def can_pack(weight: Tensor) -> bool:
+    """Whether oneDNN can pack ``weight`` at all: float32 on the CPU, with oneDNN's ops."""
     return (
-        USE_PACKED
-        and _HAS_MKLDNN
-        and weight.device.type == "cpu"
-        and weight.dtype == torch.float32
-        and batch_size >= MIN_PACKED_BATCH
+        USE_PACKED and _HAS_MKLDNN and weight.device.type == "cpu" and weight.dtype == torch.float32
     )
+
+
+def packable(weight: Tensor, batch_size: int) -> bool:
+    """Whether ``weight`` (N, K) is packed for ``batch_size`` rows per step: the choice of
+    :func:`packing` in force, else the rule (``batch_size >= MIN_PACKED_BATCH``)."""
+    if not can_pack(weight):
+        return False
+    chosen = _PACK.get()
+    return batch_size >= MIN_PACKED_BATCH if chosen is None else chosen
+
+
+@contextmanager
+def packing(pack: bool | None) -> Iterator[None]:
+    """Within the block the packable step GEMMs pack (True) or not (False); None: the rule."""
+    token = _PACK.set(pack)
+    try:
+        yield
+    finally:
+        _PACK.reset(token)
 
 
 class StepGEMM:
