@@ -60,7 +60,7 @@ def test_a_seeded_run_gives_the_same_model_twice(trained, tmp_path):
 
 def test_presets_are_valid():
     JOB.check_presets()
-    assert set(JOB.presets) == {"handwriting", "speech", "tiny"}
+    assert set(JOB.presets) == {"handwriting", "speech", "recordings", "tiny"}
 
 
 def test_recognise_reads_npy_and_png(trained, capsys):

@@ -6,6 +6,7 @@ import math
 import shutil
 import struct
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,19 +18,23 @@ from rnnkit.data.speech import (
     DIGITS,
     INSTALL,
     VARIANTS,
+    Listed,
     Spoken,
     Utterances,
+    derive_alphabet,
     draw_spoken,
+    list_recordings,
     log_mel,
     mel,
     mel_filterbank,
     mel_to_hz,
     read_transcripts,
+    split_recordings,
     spoken_digits,
     voices,
     wav_features,
 )
-from rnnkit.data.wav import _resample_gather, read_wav, resample
+from rnnkit.data.wav import _resample_gather, decode_wav, read_wav, resample
 from rnnkit.errors import DataError, RnnkitError
 
 needs_espeak = pytest.mark.skipif(
@@ -221,6 +226,17 @@ def test_a_streamed_header_claiming_every_frame_reads_what_the_file_holds(tmp_pa
     np.testing.assert_array_equal(read_wav(tmp_path / "a.wav", max_seconds=1.0), values / 32768)
 
 
+def test_a_wav_in_memory_reads_as_the_file_does(tmp_path):
+    left, right = pcm16(sine(440, 22050, 0.2)), pcm16(sine(700, 22050, 0.2))
+    stereo = np.stack([np.frombuffer(left, "<i2"), np.frombuffer(right, "<i2")], 1).tobytes()
+    path = write_wav(tmp_path / "a.wav", stereo, channels=2, rate=22050)
+    np.testing.assert_array_equal(decode_wav(path.read_bytes()), read_wav(path))
+    for data, match in ((b"", "upload: empty file"), (b"RIFFjunk", "upload: not a PCM WAV"),
+                        (path.read_bytes(), "upload: 0.2 s of audio")):  # fmt: skip
+        with pytest.raises(DataError, match=match):
+            decode_wav(data, name="upload", max_seconds=0.1)
+
+
 # -- a user's recordings -------------------------------------------------------------------
 
 
@@ -359,3 +375,42 @@ def test_an_unknown_voice_is_one_line(tmp_path):
     with pytest.raises(RnnkitError, match="espeak-ng failed for voice xx-nowhere"):
         speech.synthesise([Spoken("12", "xx-nowhere", 175, 50)], tmp_path)
     assert not list(tmp_path.iterdir())  # no half-written cache file
+
+
+def listed(*lines: tuple[str, str]) -> list[Listed]:
+    return [Listed(f"list.tsv:{k}", Path(name), said) for k, (name, said) in enumerate(lines, 1)]
+
+
+@pytest.mark.parametrize(("said", "alphabet"), [
+    (["3 1 4", "three oh nine", "27"], DIGITS),  # figures or words: all ten digits
+    (["yes no", "no"], " enosy"),  # two words in a line: the space is a label
+    (["abc", "cab"], "abc"),
+    (["3 1 4", "four x"], " 134forux"),  # one word that is not a digit: characters
+])  # fmt: skip
+def test_the_alphabet_comes_from_the_transcripts(said, alphabet):
+    assert derive_alphabet(listed(*((f"{k}.wav", t) for k, t in enumerate(said)))) == alphabet
+
+
+def test_recordings_split_by_file_seeded_and_whole():
+    names = [f"{k}.wav" for k in range(20)]
+    lines = listed(*((n, "1") for n in names), ("3.wav", "2"), ("7.wav", "3"))  # 3, 7 twice
+    train, valid, test = split_recordings(lines, valid_fraction=0.1, test_fraction=0.2, seed=4)
+    files = [{str(e.path) for e in part} for part in (train, valid, test)]
+    assert (len(files[1]), len(files[2])) == (2, 4) and len(files[0]) == 14  # of 20 files
+    assert not (files[0] & files[1] or files[0] & files[2] or files[1] & files[2])
+    assert sorted(e.where for e in train + valid + test) == sorted(e.where for e in lines)
+    for part in (train, valid, test):  # each keeps the list's order
+        assert part == [e for e in lines if e in part]
+    again = split_recordings(lines, valid_fraction=0.1, test_fraction=0.2, seed=4)
+    assert again == (train, valid, test)
+    other = split_recordings(lines, valid_fraction=0.1, test_fraction=0.2, seed=5)
+    assert other != (train, valid, test)
+    tiny = split_recordings(lines[:3], valid_fraction=0.1, test_fraction=0.0, seed=0)
+    assert [len(p) for p in tiny] == [2, 1, 0]  # at least one file when the fraction is > 0
+
+
+def test_listing_recordings_checks_files_not_transcripts(recordings):
+    (recordings / "list.tsv").write_text("a.wav\tanything at all\n\nb.wav\t?\n")
+    got = list_recordings(recordings / "list.tsv")
+    assert [(e.where.rsplit("/", 1)[1], e.path.name, e.said) for e in got] == [
+        ("list.tsv:1", "a.wav", "anything at all"), ("list.tsv:3", "b.wav", "?")]  # fmt: skip

@@ -17,6 +17,12 @@ own voices (the test voices' accents and speakers are never heard in training), 
 (40, T) log-mel "images", one column per 10 ms. The report gives the word error rate (a word
 is a digit: edits / digits) in place of the character error rate; there is no attention
 comparison.
+
+With ``--data LIST`` (the ``recordings`` preset) the utterances are a user's WAV files, listed
+as ``file<TAB>transcript`` (:func:`rnnkit.data.speech.list_recordings`): the alphabet is
+derived from the list's transcripts unless given (and then recorded in ``run.json``), the
+files are split into training, validation and test by file with the run's seed (or the
+validation and test lists are given), and everything else is as for ``--source speech``.
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ from rnnkit.data.digit_lines import DigitLines, digit_lines, max_line_width, pad
 from rnnkit.data.digits import SIZE, split_scans
 from rnnkit.data.padded import BucketBatches, iter_batches
 from rnnkit.data.pair_batches import pad
+from rnnkit.errors import DataError
 from rnnkit.options import option
 from rnnkit.tasks.context_to_sequence import ContextToSequence, ImageBatch, digit_vocab
-from rnnkit.tasks.ctc import CTCConfig, CTCRecognizer
+from rnnkit.tasks.ctc import FRAME, CTCConfig, CTCRecognizer
 from rnnkit.tasks.pretrained import write_json
 from rnnkit.tasks.seq2seq import ATTENTIONS
 from rnnkit.training.metrics import edit_distance
@@ -52,6 +59,9 @@ SOURCES = ("handwriting", "speech")  # what the recogniser reads
 ALPHABETS = {"handwriting": "0123456789", "speech": speech.DIGITS}
 HEIGHTS = {"handwriting": SIZE, "speech": speech.N_MELS}  # image rows: pixels, mel bands
 ERRORS = {"handwriting": "cer", "speech": "wer"}  # the error rate reported (a spoken word: a digit)
+SPLIT_HINTS = ("lower --valid-fraction and --test-fraction, or list more files",
+               "raise --valid-fraction or give --valid-file",
+               "raise --test-fraction or give --test-file")  # fmt: skip
 
 PRESETS: dict[str, Preset] = {
     "handwriting": Preset(
@@ -66,6 +76,14 @@ PRESETS: dict[str, Preset] = {
         "12 minutes",
         data={"source": "speech", "train_lines": 6000, "valid_lines": 500, "test_lines": 1000},
         # 8 channels: 40 mel bands x 100 frames/s make a CNN of 32 cost most (3.7x slower steps)
+        model={"channels": 8, "hidden_size": 128, "num_layers": 2},
+        training={"batch_size": 32, "lr": 2e-3, "max_minutes": 12.0, "eval_every": 250,
+                  "schedule": "cosine", "warmup_steps": 100, "clip_norm": 5.0},
+    ),
+    "recordings": Preset(
+        "your recordings (--data LIST, file<TAB>transcript): CNN -> BiLSTM 2x128 -> CTC, "
+        "12 minutes",
+        data={"source": "speech"},
         model={"channels": 8, "hidden_size": 128, "num_layers": 2},
         training={"batch_size": 32, "lr": 2e-3, "max_minutes": 12.0, "eval_every": 250,
                   "schedule": "cosine", "warmup_steps": 100, "clip_norm": 5.0},
@@ -99,6 +117,19 @@ class CTCTask:
     compare_attention: str = option("general", "the attention reader's attention over its CNN "
                                     "columns ('train digits --attention')",
                                     choices=ATTENTIONS)  # fmt: skip
+    # a user's recordings in place of generated lines (--data)
+    data_path: str | None = None  # a file<TAB>transcript list of WAV files (--data)
+    valid_file: str | None = option(None, "recordings: a file<TAB>transcript list for validation "
+                                    "(default: split off --data)")  # fmt: skip
+    test_file: str | None = option(None, "recordings: a file<TAB>transcript list for the test "
+                                   "report (default: split off --data)")  # fmt: skip
+    valid_fraction: float = option(0.1, "recordings: share of --data's files for validation",
+                                   low=0.0, high=0.5)  # fmt: skip
+    test_fraction: float = option(0.1, "recordings: share of --data's files for the test report",
+                                  low=0.0, high=0.5)  # fmt: skip
+    alphabet: str | None = option(None, "recordings: the labels, one character each (default: "
+                                  "from --data's transcripts; digits as figures or words give "
+                                  "0123456789)")  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -110,18 +141,39 @@ class CTCTask:
             raise ValueError(f"compare_minutes applies to handwriting only (0 with --preset "
                              f"speech), got {self.compare_minutes:g} with source "
                              f"{self.source!r}")  # fmt: skip
+        self.check_recordings()
+
+    def check_recordings(self) -> None:
+        """The options of ``--data`` need it, and it needs the speech source."""
+        given = [name for name in ("valid_file", "test_file", "alphabet")
+                 if getattr(self, name) is not None]  # fmt: skip
+        if self.data_path is None and given:
+            raise ValueError(f"{given[0]} applies to recordings: give --data LIST")
+        if self.data_path is not None and self.source != "speech":
+            raise ValueError(f"--data holds recordings: source must be 'speech', got "
+                             f"{self.source!r}")  # fmt: skip
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ValueError(f"valid_fraction + test_fraction must be < 1, got "
+                             f"{self.valid_fraction} + {self.test_fraction}")  # fmt: skip
+        if self.alphabet is not None and (
+            not self.alphabet or len(set(self.alphabet)) != len(self.alphabet)
+        ):
+            raise ValueError(f"alphabet must be distinct characters, got {self.alphabet!r}")
 
 
 #: ``rnnkit train ctc`` for the run lifecycle (:mod:`rnnkit.apps.runs`); the lines are
 #: regenerated from the recorded seed on ``--resume``
 JOB = Job("ctc", CTCTask, CTCConfig, sizes=("alphabet", "image_height", "source"),
           presets=PRESETS, metrics=CTCRecognizer.METRICS,
+          files=("data_path", "valid_file", "test_file"),
           probe=(ALPHABETS["handwriting"], SIZE))  # fmt: skip
 
 
 def make_lines(task: CTCTask, seed: int) -> tuple[Lines, Lines, Lines]:
     """Train, validation and test lines, each from its own scans or voices (and its own
-    seed)."""
+    seed), or a user's recordings split by file (:func:`recorded_lines`)."""
+    if task.data_path is not None:
+        return recorded_lines(task, seed)
     counts = (task.train_lines, task.valid_lines, task.test_lines)
     if task.source == "speech":
         return tuple(
@@ -135,6 +187,41 @@ def make_lines(task: CTCTask, seed: int) -> tuple[Lines, Lines, Lines]:
                     seed=seed * 3 + k)
         for k, (part, count) in enumerate(zip(scans, counts, strict=True))
     )  # fmt: skip
+
+
+def recorded_lines(task: CTCTask, seed: int) -> tuple[Lines, Lines, Lines]:
+    """A user's recordings (``task.data_path``), split by file with ``seed`` unless the
+    validation and test lists are given, labelled over ``task.alphabet`` (every line of every
+    list checked before any audio is read)."""
+    listed = speech.list_recordings(task.data_path)
+    given = [speech.list_recordings(f) if f else None for f in (task.valid_file, task.test_file)]
+    alphabet = task.alphabet or speech.derive_alphabet(listed)
+    for lines in (listed, *given):  # every transcript, in the lists' order
+        speech.label_recordings(lines or [], alphabet)
+    parts = speech.split_recordings(
+        listed, valid_fraction=0.0 if given[0] else task.valid_fraction,
+        test_fraction=0.0 if given[1] else task.test_fraction, seed=seed,
+    )  # fmt: skip
+    parts = [own or part for own, part in zip([None, *given], parts, strict=True)]
+    for name, part, hint in zip(("training", "validation", "test"), parts, SPLIT_HINTS,
+                                strict=True):  # fmt: skip
+        if not part:
+            raise DataError(f"{task.data_path}: no {name} recordings ({hint})")
+    labels = [speech.label_recordings(part, alphabet) for part in parts]
+    return tuple(
+        speech.read_recordings(part, labelled, n_mels=speech.N_MELS, min_frames=FRAME)
+        for part, labelled in zip(parts, labels, strict=True)
+    )  # fmt: skip
+
+
+def settled(run: Run) -> Run:
+    """``run`` with its recordings' alphabet derived from ``--data``'s transcripts when not
+    given, so that ``run.json`` records it and ``--resume`` reads with the same labels."""
+    task = run.config.data
+    if task.data_path is None or task.alphabet is not None:
+        return run
+    alphabet = speech.derive_alphabet(speech.list_recordings(task.data_path))
+    return replace(run, config=replace(run.config, data=replace(task, alphabet=alphabet)))
 
 
 def scores(found: Sequence[str], wanted: Sequence[str], *, error: str = "cer"
@@ -156,12 +243,15 @@ class CTCRun:
 
 
 def train_ctc(run: Run, *, progress: bool = True) -> CTCRun:
-    """Train on lines of training scans, choose on validation, report the test lines."""
+    """Train on lines of training scans, voices or recordings, choose on validation, report
+    the test lines."""
+    run = settled(run)
     task, config = run.config.data, run.config.training
     train, valid, test = make_lines(task, config.seed)
     torch.manual_seed(config.seed)
-    model = CTCRecognizer(JOB.model_config(run.config, ALPHABETS[task.source],
-                                           HEIGHTS[task.source], task.source))  # fmt: skip
+    alphabet = task.alphabet or ALPHABETS[task.source]
+    model = CTCRecognizer(JOB.model_config(run.config, alphabet, HEIGHTS[task.source],
+                                           task.source))  # fmt: skip
     batch = lambda data: lambda order: model.batch(data.images, data.labels, order)  # noqa: E731
     source = BucketBatches(columns(train), train.labels, config.batch_size, seed=config.seed,
                            collate=batch(train))  # fmt: skip

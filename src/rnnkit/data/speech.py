@@ -24,7 +24,10 @@ folded into ``n_mels`` triangular bands equally spaced on the mel scale (HTK's
 ``mel(f) = 2595 log10(1 + f / 700)``) between ``FMIN`` and ``FMAX``, its log, then each band
 normalised to mean 0 and variance 1 over the utterance (which removes the loudness and most of
 a microphone's colour). Recordings a user brings (:func:`read_transcripts`) go the same way:
-:func:`rnnkit.data.wav.read_wav`, then :func:`log_mel`.
+:func:`rnnkit.data.wav.read_wav`, then :func:`log_mel`; to train on them, a job lists them
+(:func:`list_recordings`), derives or checks the alphabet (:func:`derive_alphabet`,
+:func:`label_recordings`), splits them by file (:func:`split_recordings`) and reads each part
+(:func:`read_recordings`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.checks import check_choice, check_int
+from rnnkit.data.text import read_lines
 from rnnkit.data.wav import RATE, read_wav
 from rnnkit.errors import DataError, RnnkitError
 
@@ -303,6 +307,15 @@ def say(spoken: Spoken, path: Path) -> None:
 # -- a user's recordings -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One line of a transcript list: where it is, its WAV file and its transcript as written."""
+
+    where: str  # "LIST:LINE", what an error about this line starts with
+    path: Path
+    said: str
+
+
 def read_transcripts(
     list_path: str | Path,
     *,
@@ -322,31 +335,19 @@ def read_transcripts(
         DataError: one line naming the list, the line number and what is wrong: no tab, an
             empty transcript, a symbol outside the alphabet, a missing or unreadable WAV file.
     """
+    listed = list_recordings(list_path, folder=folder)
+    return read_recordings(listed, label_recordings(listed, alphabet), n_mels=n_mels)
+
+
+def list_recordings(list_path: str | Path, *, folder: str | Path | None = None) -> list[Listed]:
+    """The lines of a ``file<TAB>transcript`` list, each naming a file that exists (the
+    transcripts are not read yet: :func:`label_recordings`). Raises a one-line
+    :class:`DataError` naming the list and the line."""
     list_path = Path(list_path)
     base = Path(folder) if folder is not None else list_path.parent
-    entries = parse_transcripts(list_path, base, alphabet)
-
-    def read(entry: tuple[int, Path, str]) -> Tensor:
-        try:
-            return wav_features(entry[1], n_mels=n_mels)
-        except DataError as e:
-            raise DataError(f"{list_path}:{entry[0]}: {e}") from None
-
-    with ThreadPoolExecutor(os.cpu_count()) as pool:  # the first bad file (in order) is raised
-        features = list(pool.map(read, entries))
-    return Utterances(features, [e[2] for e in entries], [str(e[1]) for e in entries])
-
-
-def parse_transcripts(list_path: Path, base: Path, alphabet: str) -> list[tuple[int, Path, str]]:
-    """(line number, WAV path, transcript) of each line of the list, checked."""
-    try:
-        text = list_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{list_path}: no such file") from None
-    except (UnicodeDecodeError, IsADirectoryError) as e:
-        raise DataError(f"{list_path}: not a UTF-8 text file ({e.__class__.__name__})") from None
-    entries = []
-    for line_no, line in enumerate(text.splitlines(), 1):
+    listed = []
+    # read_lines: a missing, binary, huge or mis-encoded list is one line naming it
+    for line_no, line in enumerate(read_lines(list_path, "a file<TAB>transcript list"), 1):
         if not line.strip():
             continue
         where = f"{list_path}:{line_no}"
@@ -354,12 +355,81 @@ def parse_transcripts(list_path: Path, base: Path, alphabet: str) -> list[tuple[
         if not tab or not name.strip():
             raise DataError(f"{where}: expected file<TAB>transcript, got {line[:60]!r}")
         path = base / name.strip()
-        if not path.is_file():
+        if not is_file(path):
             raise DataError(f"{where}: {path}: no such file")
-        entries.append((line_no, path, transcript(said, alphabet, where)))
-    if not entries:
+        listed.append(Listed(where, path, said))
+    if not listed:
         raise DataError(f"{list_path}: no recordings listed (expected file<TAB>transcript lines)")
-    return entries
+    return listed
+
+
+def is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name the system cannot look up (too long) is not one."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def label_recordings(listed: Sequence[Listed], alphabet: str) -> list[str]:
+    """Each line's transcript as a label string over ``alphabet`` (:func:`transcript`)."""
+    return [transcript(entry.said, alphabet, entry.where) for entry in listed]
+
+
+def derive_alphabet(listed: Sequence[Listed]) -> str:
+    """The alphabet the transcripts are written in.
+
+    Transcripts that are all digits, as figures or words ("3 1 4", "three one four", "oh"),
+    get :data:`DIGITS` whole (so a model reads "nine" later though no training line said it);
+    any other transcripts get their characters, sorted, with a space first when some
+    transcript has more than one word (its word boundaries are then labels too).
+    """
+    words = [w for entry in listed for w in entry.said.split()]
+    if all(w.lower() in SAID or set(w) <= set(DIGITS) for w in words):
+        return DIGITS
+    symbols = sorted({c for w in words for c in w})
+    spaced = any(len(entry.said.split()) > 1 for entry in listed)
+    return (" " if spaced else "") + "".join(symbols)
+
+
+def read_recordings(
+    listed: Sequence[Listed], labels: Sequence[str], *, n_mels: int = N_MELS,
+    min_frames: int = 1,
+) -> Utterances:  # fmt: skip
+    """The listed WAV files' features (read in parallel) with their labels; a bad file, or one
+    of fewer than ``min_frames`` frames, is one :class:`DataError` line naming its list line
+    (the first in the list's order)."""
+
+    def read(entry: Listed) -> Tensor:
+        try:
+            features = wav_features(entry.path, n_mels=n_mels)
+        except DataError as e:
+            raise DataError(f"{entry.where}: {e}") from None
+        if len(features) < min_frames:
+            raise DataError(f"{entry.where}: {entry.path}: too short ({len(features)} frames "
+                            f"of 10 ms; at least {min_frames} needed)")  # fmt: skip
+        return features
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:  # the first bad file (in order) is raised
+        features = list(pool.map(read, listed))
+    return Utterances(features, list(labels), [str(entry.path) for entry in listed])
+
+
+def split_recordings(
+    listed: Sequence[Listed], *, valid_fraction: float, test_fraction: float, seed: int
+) -> tuple[list[Listed], list[Listed], list[Listed]]:
+    """Train, validation and test lines, split by WAV file: a file listed twice stays in one
+    part. The files are shuffled by ``seed``; validation takes ``round(valid_fraction · files)``
+    of them and test ``round(test_fraction · files)``, each at least one when its fraction is
+    above 0. Each part keeps the list's order."""
+    files = sorted({str(entry.path) for entry in listed})
+    order = np.random.default_rng(seed).permutation(len(files))
+    n_valid, n_test = (max(1, round(f * len(files))) if f > 0 else 0
+                       for f in (valid_fraction, test_fraction))  # fmt: skip
+    valid = {files[i] for i in order[:n_valid]}
+    test = {files[i] for i in order[n_valid : n_valid + n_test]}
+    part = lambda names: [e for e in listed if str(e.path) in names]  # noqa: E731
+    return [e for e in listed if str(e.path) not in valid | test], part(valid), part(test)
 
 
 def transcript(said: str, alphabet: str, where: str) -> str:

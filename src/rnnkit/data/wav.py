@@ -1,10 +1,11 @@
 """WAV files in, 16 kHz mono float32 out: the one way audio enters rnnkit.
 
-:func:`read_wav` reads integer PCM (8-bit unsigned, 16-, 24- and 32-bit signed) with the
-standard library's ``wave``, mixes every channel down to one (their mean) and resamples to
-``rate`` with :func:`resample`. Anything else is refused in one line naming the file: a file
-that is not WAV, a compressed or floating-point WAV, an empty one, or one longer than
-``max_seconds`` (read whole into memory, so a day-long recording is refused, not swapped in).
+:func:`read_wav` (a file) and :func:`decode_wav` (bytes in memory: an upload) read integer
+PCM (8-bit unsigned, 16-, 24- and 32-bit signed) with the standard library's ``wave``, mix
+every channel down to one (their mean) and resample to ``rate`` with :func:`resample`.
+Anything else is refused in one line naming the file: a file that is not WAV, a compressed or
+floating-point WAV, an empty one, or one longer than ``max_seconds`` (read whole into memory,
+so a day-long recording is refused, not swapped in).
 
 :func:`resample` is band-limited interpolation (Smith's windowed sinc): output sample ``n`` is
 at input time ``t_n = n · source / target``, and
@@ -24,9 +25,11 @@ each block of M inputs are one matrix product, for any other the sum is gathered
 from __future__ import annotations
 
 import functools
+import io
 import math
 import wave
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -34,7 +37,7 @@ import torch
 from rnnkit.checks import check_int, check_positive, check_regular_file
 from rnnkit.errors import DataError
 
-__all__ = ["MAX_SECONDS", "RATE", "read_wav", "resample"]
+__all__ = ["MAX_SECONDS", "RATE", "decode_wav", "read_wav", "resample"]
 
 RATE = 16_000  # what every feature is computed at
 MAX_SECONDS = 600.0  # longest file read (10 minutes of 16-bit stereo 48 kHz: 115 MB)
@@ -61,26 +64,52 @@ def read_wav(path: str | Path, *, rate: int = RATE, max_seconds: float = MAX_SEC
         raise DataError(f"{path}: no such file") from None
     except ValueError as e:
         raise DataError(str(e)) from None
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise DataError(f"{path}: empty file, expected a WAV file")
+    with path.open("rb") as stream:
+        return _decode(stream, str(path), size, rate, max_seconds)
+
+
+def decode_wav(
+    data: bytes, *, name: str = "the WAV file", rate: int = RATE,
+    max_seconds: float = MAX_SECONDS,
+) -> np.ndarray:  # fmt: skip
+    """The samples of a PCM WAV file held in memory (an upload), as :func:`read_wav` reads a
+    file; ``name`` is what an error calls it.
+
+    Raises:
+        DataError: one line naming ``name``: empty, not a PCM WAV file, no samples, or longer
+            than ``max_seconds``.
+    """
+    check_int("rate", rate, 1)
+    check_positive("max_seconds", max_seconds)
+    if not data:
+        raise DataError(f"{name}: empty file, expected a WAV file")
+    return _decode(io.BytesIO(data), name, len(data), rate, max_seconds)
+
+
+def _decode(stream: BinaryIO, name: str, size: int, rate: int, max_seconds: float) -> np.ndarray:
+    """The WAV of ``size`` bytes in ``stream`` -> (N,) float32 mono at ``rate`` (one-line
+    :class:`DataError` naming ``name``)."""
     try:
-        with wave.open(str(path), "rb") as f:
+        with wave.open(stream, "rb") as f:
             channels, width, source = f.getnchannels(), f.getsampwidth(), f.getframerate()
             # a header written while streaming claims the most frames (0xFFFFFFFF bytes): the
             # file's size bounds what it holds
-            frames = min(f.getnframes(), path.stat().st_size // (channels * width))
+            frames = min(f.getnframes(), size // (channels * width))
             if source < 1:
-                raise DataError(f"{path}: sample rate {source} Hz in the header")
+                raise DataError(f"{name}: sample rate {source} Hz in the header")
             if frames / source > max_seconds:  # before reading a byte of audio
-                raise DataError(f"{path}: {frames / source:.1f} s of audio, longer than the "
+                raise DataError(f"{name}: {frames / source:.1f} s of audio, longer than the "
                                 f"{max_seconds:g} s a file may hold (split it)")  # fmt: skip
             data = f.readframes(frames)
     except (wave.Error, EOFError) as e:
         why = str(e) or "it ends inside its header"
-        raise DataError(f"{path}: not a PCM WAV file ({why}); convert it to 16-bit PCM") from None
+        raise DataError(f"{name}: not a PCM WAV file ({why}); convert it to 16-bit PCM") from None
     samples = pcm_to_float(data, width, channels)  # (N, C)
     if not len(samples):
-        raise DataError(f"{path}: holds no audio (0 samples)")
+        raise DataError(f"{name}: holds no audio (0 samples)")
     return resample(samples.mean(axis=1, dtype=np.float32), source, rate)
 
 
