@@ -1,5 +1,6 @@
-// rnnkit serve: the recogniser view (CTC: a line of handwriting -> digits, with each frame's
-// label posteriors) and the frames view (moving digits: the observed, true and predicted frames).
+// rnnkit serve: the recogniser view (CTC: a line of handwriting, or an uploaded WAV file for a
+// speech model -> labels, with each frame's label posteriors) and the frames view (moving
+// digits: the observed, true and predicted frames).
 // Images are drawn on <canvas> from the numbers the API sends; nothing is fetched elsewhere.
 "use strict";
 
@@ -51,24 +52,85 @@ function posteriorChart(labels, posteriors) {
   return chart;
 }
 
-async function recogniseLine(body) {
+// POST to the recogniser's `path` and show the reply: the input as the model read it (pixels
+// `scale` px each), what it read, and the posterior strip under it.
+async function readInput(path, body, scale, truth) {
   const view = $("#view-recogniser");
   showError(view, "");
   body.model = $("#recognise-form").elements.model.value;
   let reply;
   try {
-    reply = await api("/api/recognise", body);
+    reply = await api(path, body);
   } catch (error) {
     return showError(view, error.message);
   }
-  drawPixels($("#recognise-image"), reply.image, 6);
+  drawPixels($("#recognise-image"), reply.image, scale);
   $("#recognise-best").textContent = reply.best_path || "(nothing)";
   $("#recognise-beam").textContent = reply.beam || "(nothing)";
-  $("#recognise-truth").textContent = reply.truth === null ? "(drawn)" : reply.truth;
+  $("#recognise-truth").textContent = reply.truth === null ? truth : reply.truth;
   $("#recognise-chart").replaceChildren(posteriorChart(reply.labels, reply.posteriors));
   $("#recognise-result").hidden = false;
   view.dataset.done = "true";
   setStatus(`read: ${reply.best_path}`);
+}
+
+const recogniseLine = (body) => readInput("/api/recognise", body, 6, "(drawn)");
+
+// A file's bytes as base64 text, what /api/transcribe takes.
+async function base64Of(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+async function transcribeUpload() {
+  const file = $("#transcribe-file").files[0];
+  if (!file) return showError($("#view-recogniser"), "choose a WAV file first");
+  await readInput("/api/transcribe", { wav: await base64Of(file) }, 2, `(${file.name})`);
+}
+
+const SPEECH_NOTE = "The image is the recording's log-mel spectrum (40 bands, low ones at the " +
+  "bottom, 10 ms a column). A bidirectional LSTM reads it frame by frame and gives each frame a " +
+  "probability for the blank (∅) and each label (darker: likelier); CTC reads the labels off " +
+  "those frames.";
+
+// The upload control of speech models, made once beside the handwriting controls; each model
+// shows the controls of what it reads.
+function uploadControls() {
+  let box = $("#transcribe-controls");
+  if (box) return box;
+  box = el("div", { id: "transcribe-controls", class: "controls" });
+  const input = el("input", { type: "file", id: "transcribe-file", accept: ".wav,audio/wav,audio/x-wav" });
+  const label = el("label", {}, "WAV file ");
+  label.append(input);
+  const button = el("button", { type: "button", id: "transcribe-read" }, "Transcribe");
+  button.addEventListener("click", transcribeUpload);
+  box.append(label, button);
+  $("#recognise-form").after(box);
+  return box;
+}
+
+// Shown or not, whatever the stylesheet's display (`.controls` is a flex box, which outranks
+// the `hidden` attribute).
+function shown(node, on) {
+  node.hidden = !on;
+  node.style.display = on ? "" : "none";
+}
+
+function showControls(source) {
+  const speech = source === "speech";
+  const form = $("#recognise-form");
+  shown(form.elements.seed.closest("label"), !speech);
+  shown($("button[type=submit]", form), !speech);
+  shown($("#recognise-pad").parentElement, !speech);
+  shown(uploadControls(), speech);
+  const note = $("#recognise-result .note");
+  note.dataset.handwriting ??= note.textContent;
+  note.textContent = speech ? SPEECH_NOTE : note.dataset.handwriting;
+  $("#recognise-result").hidden = true;
 }
 
 async function predictFrames(event) {
@@ -102,12 +164,15 @@ function startVision(kinds) {
     const choose = () => {
       const m = MODELS.find((m) => m.name === form.elements.model.value);
       form.dataset.height = m.height;
+      showControls(m.source);
       resetPad();
     };
     form.elements.model.addEventListener("change", choose);
     choose();
     form.addEventListener("submit", (event) => {
       event.preventDefault();
+      const m = MODELS.find((m) => m.name === form.elements.model.value);
+      if (m.source === "speech") return transcribeUpload();
       recogniseLine({ seed: Number(form.elements.seed.value || 0) });
     });
     $("#recognise-read").addEventListener("click", () => recogniseLine({ image: pad.ink }));
