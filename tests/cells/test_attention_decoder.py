@@ -184,6 +184,36 @@ def test_reorder_state_picks_rows_of_every_field():
     torch.testing.assert_close(out_reordered, out[index])
 
 
+@pytest.mark.parametrize("kind", ["general", "additive"])
+def test_memory_held_per_example_steps_like_its_rows(kind):
+    """Beam search's layout: K rows per example read one memory; same numbers as K copies."""
+    torch.manual_seed(6)
+    k = 3
+    decoder = make_decoder(kind=kind)
+    memory, mask = source(torch.float64)
+    decoder.double()
+    expand = torch.arange(B).repeat_interleave(k)  # (B*K,) one example to K rows
+    parents = torch.tensor([1, 1, 0, 5, 3, 3, 8, 6, 7])  # each row's parent, in its example
+    rows = reorder_state(decoder.start(memory, mask), expand)
+    shared = reorder_state(decoder.start(memory, mask).shared(), expand)
+    assert shared.memory.tensor.shape == (B, S, memory.shape[-1]) and shared.memory.group == k
+    for _ in range(3):
+        x = torch.randn(B * k, D, dtype=torch.float64)
+        out_rows, rows = decoder(x, rows)
+        out_shared, shared = decoder(x, shared)
+        torch.testing.assert_close(out_shared, out_rows, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(shared.weights, rows.weights, rtol=1e-12, atol=1e-12)
+        rows, shared = reorder_state(rows, parents), reorder_state(shared, parents)
+    assert shared.memory.tensor.shape[0] == B  # still one memory per example
+
+
+def test_memory_keys_and_mask_are_held_per_example_together():
+    decoder = make_decoder()
+    state = decoder.start(*source()).shared()
+    with pytest.raises(ValueError, match="shared"):
+        decoder(torch.randn(B, D), state._replace(mask=state.mask.rows()))
+
+
 def test_regularizers_and_checkpointing_run_through_the_generic_loop():
     torch.manual_seed(5)
     decoder = make_decoder()

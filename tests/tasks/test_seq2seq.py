@@ -7,6 +7,7 @@ import torch
 
 import rnnkit
 from rnnkit.data.pair_batches import PairEncoder
+from rnnkit.decoding import beam_search
 from rnnkit.tasks.context_to_sequence import (
     ContextConfig,
     ContextToSequence,
@@ -136,6 +137,37 @@ def test_beam_one_equals_greedy_and_attention_rows_are_distributions():
     weights = beam[0][0].attention
     assert weights.shape == (len(beam[0][0].tokens) + 1, len(SOURCES[0]))  # + the eos step
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[0]))
+
+
+@pytest.mark.parametrize(
+    "output,attention,fields",
+    [("vocab", "general", {}), ("pointer", "additive", {}),
+     ("pointer", "general", {"pointer_once": True})],
+)  # fmt: skip
+def test_memory_held_per_example_gives_the_beams_of_the_rows_layout(output, attention, fields):
+    """Beam search over the shared state (memory once per example) finds the hypotheses, scores
+    and attention of the rows layout (K copies, reordered each step), examples stopping apart."""
+    model = overfit(model_for(output, attention, **fields), steps=60)
+    batch = full_batch(model)
+    held = []  # (rows, examples held, rows per example) at each step
+
+    def step(tokens, state):
+        memory = state.cell.memory
+        held.append((len(tokens), memory.tensor.shape[0], memory.group))
+        return model.decode_step(tokens, state)
+
+    for beam_size in (1, 3, 5):
+        options = dict(batch_size=len(batch), bos=model.bos, eos=model.eos, beam_size=beam_size,
+                       n_best=beam_size, max_length=8, attention=model.attention_of)  # fmt: skip
+        rows = beam_search(model.decode_step, model.start(batch), **options)
+        held.clear()
+        shared = beam_search(step, model.start(batch).shared(), **options)
+        assert all(n == examples * group and group == beam_size for n, examples, group in held)
+        assert len({examples for _, examples, _ in held}) > 1  # some examples stop, others go on
+        for a, b in zip(itertools.chain(*rows), itertools.chain(*shared), strict=True):
+            assert (a.tokens, a.finished) == (b.tokens, b.finished)
+            assert a.score == pytest.approx(b.score, abs=1e-5)
+            torch.testing.assert_close(a.attention, b.attention)
 
 
 def test_save_load_gives_identical_beam_output(tmp_path):

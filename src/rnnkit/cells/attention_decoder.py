@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.state import PerExample
 from rnnkit.checks import check_bool
 
 if TYPE_CHECKING:  # cells sit below layers: no run-time import of layers
@@ -15,14 +16,30 @@ if TYPE_CHECKING:  # cells sit below layers: no run-time import of layers
 
 
 class AttentionState(NamedTuple):
-    """State of an :class:`AttentionDecoderCell`; every field has the batch in dim 0."""
+    """State of an :class:`AttentionDecoderCell`; every field has the batch in dim 0.
+
+    The constant fields (memory, keys, mask) are either tensors with one row per row, or all
+    three :class:`~rnnkit.cells.state.PerExample`, held once per example (:meth:`shared`).
+    """
 
     output: Tensor  # h̃_t (B, H): the attentional hidden state, fed back at t + 1
     inner: Any  # s_t: the wrapped cell's state (a tensor or an LSTMState)
-    memory: Tensor  # (B, S, Dk) encoder outputs, constant over time
-    keys: Tensor  # attention.prepare(memory), constant
-    mask: Tensor  # (B, S) bool, True at real source positions, constant
+    memory: Tensor | PerExample  # (B, S, Dk) encoder outputs, constant over time
+    keys: Tensor | PerExample  # attention.prepare(memory), constant
+    mask: Tensor | PerExample  # (B, S) bool, True at real source positions, constant
     weights: Tensor  # a_t (B, S), the last step's attention weights (zeros before the first)
+
+    def shared(self) -> AttentionState:
+        """The memory, keys and mask held once per example, for decoding.
+
+        Beam search then expands and reorders them by example, not by hypothesis (no K copies
+        of the memory, none copied each step), and a step scores each example's K queries
+        against its one memory. The numbers are those of the row layout.
+        """
+        if isinstance(self.memory, PerExample):
+            return self
+        memory, keys, mask = (PerExample(t) for t in (self.memory, self.keys, self.mask))
+        return self._replace(memory=memory, keys=keys, mask=mask)
 
 
 class AttentionDecoderCell(RecurrentCell):
@@ -60,7 +77,9 @@ class AttentionDecoderCell(RecurrentCell):
     memory, its prepared keys and the mask ride along unchanged, so a layer's length masking
     and a decoder's ``reorder_state`` (beam search) treat them like any other field. Build it
     with :meth:`start`; ``initial_state`` cannot, as it has no memory. Teacher forcing over a
-    whole target is ``Recurrent(cell, batch_first=True)(y, cell.start(memory, mask))``.
+    whole target is ``Recurrent(cell, batch_first=True)(y, cell.start(memory, mask))``. For
+    decoding, ``cell.start(memory, mask).shared()`` holds them once per example, so beam
+    search neither copies them K times nor reorders them each step (:meth:`attend`).
 
     Recurrent dropout belongs to the wrapped cell's candidate: ``candidate_dropout`` reads
     and sets the wrapped cell's, so ``Recurrent(..., recurrent_dropout=p)`` works.
@@ -133,9 +152,24 @@ class AttentionDecoderCell(RecurrentCell):
     def step(self, gx: Tensor, state: AttentionState) -> tuple[Tensor, AttentionState]:
         x = torch.cat([gx, state.output], dim=-1) if self.input_feeding else gx  # x'_t (B, D+H)
         h, inner = self.cell(x, state.inner)  # h_t (B, H), s_t
-        c, a = self.attention(h, state.memory, state.mask, prepared=state.keys)  # (B, Dk), (B, S)
+        c, a = self.attend(h, state)  # (B, Dk), (B, S)
         h_tilde = torch.tanh(self.linear_out(torch.cat([c, h], dim=-1)))  # (B, H)
         return h_tilde, state._replace(output=h_tilde, inner=inner, weights=a)
+
+    def attend(self, h: Tensor, state: AttentionState) -> tuple[Tensor, Tensor]:
+        """Context c_t (B, Dk) and weights a_t (B, S) of the queries h_t (B, H).
+
+        With the memory held per example (B', S, Dk), each example's K = B / B' query rows
+        score together: (B', K, H) against (B', S, ·), one batched product per example.
+        """
+        memory, keys, mask = state.memory, state.keys, state.mask
+        if not isinstance(memory, PerExample):
+            return self.attention(h, memory, mask, prepared=keys)
+        if not (isinstance(keys, PerExample) and isinstance(mask, PerExample)):
+            raise ValueError("memory, keys and mask are held per example together: use shared()")
+        q = memory.grouped(h)  # (B', K, H)
+        c, a = self.attention(q, memory.tensor, mask.tensor, prepared=keys.tensor)
+        return c.flatten(0, 1), a.flatten(0, 1)  # (B'K, Dk), (B'K, S)
 
     def num_parameters(self) -> int:
         """The wrapped cell's + the attention's + H(Dk + H) for W_c."""

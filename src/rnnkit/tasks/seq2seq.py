@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells import AttentionDecoderCell, LSTMState
+from rnnkit.cells import AttentionDecoderCell, AttentionState, LSTMState
+from rnnkit.cells.state import PerExample, as_rows
 from rnnkit.checks import check_choice
 from rnnkit.data.pair_batches import PairBatch, PairEncoder
 from rnnkit.data.pairs import split_tokens
@@ -121,13 +122,28 @@ class DecoderState(NamedTuple):
     is what each position feeds back, ``keys`` the pointer's prepared keys and ``mask``
     (B, S+1) the valid positions (position 0, the end, always is), and ``pointed`` (B, S) the
     last step's pointer distribution over the source positions; otherwise they are None.
+    The constant fields may be held once per example (:meth:`shared`).
     """
 
     cell: Any
-    inputs: Tensor | None = None
-    keys: Tensor | None = None
-    mask: Tensor | None = None
+    inputs: Tensor | PerExample | None = None
+    keys: Tensor | PerExample | None = None
+    mask: Tensor | PerExample | None = None
     pointed: Tensor | None = None  # pointer: the last step's distribution over positions 1..S
+
+    def shared(self) -> DecoderState:
+        """The encoder memory, the pointer's inputs, keys and mask held once per example.
+
+        :class:`~rnnkit.cells.state.PerExample`: beam search keeps one copy per example, not
+        one per hypothesis; a pointer that points once turns its mask into rows when it strikes
+        the first position (:meth:`Seq2Seq.fed_back`).
+        """
+        cell = self.cell.shared() if isinstance(self.cell, AttentionState) else self.cell
+        inputs, keys, mask = (
+            PerExample(t) if isinstance(t, Tensor) else t
+            for t in (self.inputs, self.keys, self.mask)
+        )
+        return self._replace(cell=cell, inputs=inputs, keys=keys, mask=mask)
 
 
 class Decoder(nn.Module):
@@ -249,7 +265,7 @@ class GeneratorMixin:
         **options: Any,
     ) -> list[list[Hypothesis]]:
         """Decode a batch: ``method`` greedy, sample or beam; n-best lists, best first."""
-        state = self.start(batch)
+        state = self.start(batch).shared()  # the memory once per example, not per hypothesis
         common = dict(batch_size=len(batch), bos=self.bos, eos=self.eos, max_length=max_length)
         if self.decoder.attends or self.pointing:
             common["attention"] = self.attention_of
@@ -381,8 +397,13 @@ class Seq2Seq(GeneratorMixin, Pretrained):
         """(B, T) target ids -> (B, T, E): embeddings, or the pointed-at source embeddings."""
         if not self.pointing:
             return self.target_embedding(ids)
-        E = state.inputs.shape[-1]
-        return state.inputs.gather(1, ids[..., None].expand(-1, -1, E))
+        inputs = state.inputs
+        if isinstance(inputs, PerExample):  # (B', S+1, E): each example's K rows gather at once
+            picked = inputs.grouped(ids).flatten(1)  # (B', K*T)
+            E = inputs.tensor.shape[-1]
+            return inputs.tensor.gather(1, picked[..., None].expand(-1, -1, E)).view(*ids.shape, E)
+        E = inputs.shape[-1]
+        return inputs.gather(1, ids[..., None].expand(-1, -1, E))
 
     def output_log_probs(
         self, o: Tensor, state: DecoderState, inputs: Tensor | None = None
@@ -394,9 +415,23 @@ class Seq2Seq(GeneratorMixin, Pretrained):
         """
         if not self.pointing:
             return self.out(o).log_softmax(-1)
+        if isinstance(state.keys, PerExample):
+            return self.point_shared(o, state)
         scores = self.pointer.scores(o, state.keys)  # (B, T, S+1)
         allowed = self.pointable(state.mask, inputs)
         return scores.masked_fill(~allowed, float("-inf")).log_softmax(-1)
+
+    def point_shared(self, o: Tensor, state: DecoderState) -> Tensor:
+        """One decoding step's (N, 1, H) outputs -> (N, 1, S+1), with the keys held per example.
+
+        Each example's K rows score at once against its keys (B', S+1, A); the mask is held per
+        example, or by row once a pointer that points once has struck positions.
+        """
+        keys, mask = state.keys, state.mask
+        scores = self.pointer.scores(keys.grouped(o[:, 0]), keys.tensor)  # (B', K, S+1)
+        allowed = mask.tensor[:, None] if isinstance(mask, PerExample) else keys.grouped(mask)
+        log_probs = scores.masked_fill(~allowed, float("-inf")).log_softmax(-1)
+        return log_probs.flatten(0, 1)[:, None]  # (N, 1, S+1)
 
     def pointable(self, mask: Tensor, inputs: Tensor | None) -> Tensor:
         """Positions each step may point at: (B, T, S+1), or (B, 1, S+1) without ``inputs``."""
@@ -410,8 +445,9 @@ class Seq2Seq(GeneratorMixin, Pretrained):
         """A pointer that points once strikes the position just fed from its mask."""
         if not (self.pointing and self.config.pointer_once):
             return state
-        hit = F.one_hot(tokens, state.mask.shape[1]).bool() & (tokens > 0)[:, None]
-        return state._replace(mask=state.mask & ~hit)
+        mask = as_rows(state.mask)  # (N, S+1): each row strikes its own positions
+        hit = F.one_hot(tokens, mask.shape[1]).bool() & (tokens > 0)[:, None]
+        return state._replace(mask=mask & ~hit)
 
     def gold(self, batch: PairBatch) -> tuple[Tensor, Tensor]:
         return self.teacher_inputs(batch.target, batch.target_lengths)
