@@ -19,16 +19,17 @@ T, B, H = 6, 4, 5
 
 
 class Counting:
-    """Stands in for the kernel module and counts the calls that reach it."""
+    """Stands in for the kernel module and counts the calls that reach it (and their names)."""
 
     def __init__(self, module) -> None:
-        self.module, self.calls = module, 0
+        self.module, self.calls, self.names = module, 0, set()
 
     def __getattr__(self, name):
         fn = getattr(self.module, name)
 
         def call(*args):
             self.calls += 1
+            self.names.add(name)
             return fn(*args)
 
         return call
@@ -114,3 +115,118 @@ def test_tensors_the_kernels_cannot_take_fall_back(monkeypatch):
 def test_wrong_argument_count_is_a_type_error():
     with pytest.raises(TypeError, match="gru_bwd takes 19 arguments"):
         kernels.module.gru_bwd(0, 1)
+
+
+def _lstm_grads(B: int, Hb: int, dtype, options: str):
+    """fused_lstm's outputs and every input's gradient, on B x Hb with every option."""
+    g = torch.Generator().manual_seed(1)
+
+    def rnd(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g, dtype=dtype) * scale).requires_grad_()
+
+    Tn = 4
+    gx, h0, c0 = rnd(Tn, B, 4 * Hb), rnd(B, Hb), rnd(B, Hb)
+    w, bias = rnd(4 * Hb, Hb, scale=Hb**-0.5), rnd(4 * Hb)
+    kw = {"bias": bias}
+    if options == "layer_norm":
+        kw["norm_hh"] = (rnd(4 * Hb), rnd(4 * Hb), 1e-5)
+        kw["norm_c"] = (rnd(Hb), rnd(Hb), 1e-5)
+    else:
+        kw["peephole"] = rnd(3, Hb)
+    zone = (torch.rand(Tn, B, Hb, generator=g) < 0.3).to(dtype)
+    drop = (torch.rand(B, Hb, generator=g) < 0.7).to(dtype) / 0.7
+    masks = LSTMMasks(zone_h=zone, zone_c=zone.flip(0), candidate=drop, state=drop.flip(0))
+    outs = fused_lstm(gx, h0, c0, w, masks=masks, **kw)
+    loss = sum((o * torch.linspace(-1, 2, Hb, dtype=dtype)).square().sum() for o in outs)
+    leaves = [gx, h0, c0, w, bias, *(t for v in kw.values() if isinstance(v, tuple) for t in v[:2])]
+    leaves += [kw["peephole"]] if "peephole" in kw else []
+    return [o.detach() for o in outs], torch.autograd.grad(loss, leaves)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("options", ["layer_norm", "peephole"])
+def test_steps_split_among_threads_match_the_torch_op_loop(dtype, options, monkeypatch):
+    """B x H above the kernels' parallel threshold with two threads: the rows are split among
+    threads (and the LayerNorm gain gradients summed per thread); values and gradients equal
+    the torch-op loop's, and a second run gives the same bits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert kernels.module.row_blocks(24, 192) == 1 + kernels.module.OPENMP
+        assert kernels.module.row_blocks(3, 7) == 1  # tiny steps stay on one thread
+        compiled, ops = both(lambda: _lstm_grads(24, 192, dtype, options), monkeypatch)
+        again = _lstm_grads(24, 192, dtype, options)
+    finally:
+        torch.set_num_threads(threads)
+    tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 1e-4}
+    for got, want in zip([*compiled[0], *compiled[1]], [*ops[0], *ops[1]], strict=True):
+        scale = float(want.abs().max())
+        assert_close(got, want, rtol=tol["rtol"], atol=tol.get("atol", 2e-5) * scale)
+    for got, want in zip([*again[0], *again[1]], [*compiled[0], *compiled[1]], strict=True):
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_steps_split_among_threads_match_the_torch_op_loop(reset_after, monkeypatch):
+    g = torch.Generator().manual_seed(2)
+    Bn, Hb = 24, 192
+    gx = torch.randn(4, Bn, 3 * Hb, generator=g, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(Bn, Hb, generator=g, dtype=torch.float64, requires_grad=True)
+    w = (torch.randn(3 * Hb, Hb, generator=g, dtype=torch.float64) * Hb**-0.5).requires_grad_()
+    b = torch.randn(3 * Hb, generator=g, dtype=torch.float64, requires_grad=True)
+    zone = (torch.rand(4, Bn, 1, generator=g) < 0.3).double()
+    drop = (torch.rand(Bn, Hb, generator=g) < 0.7).double() / 0.7
+    masks = GRUMasks(zone_h=zone, candidate=drop, state=drop.flip(0))
+
+    def run():
+        out, h = fused_gru(gx, h0, w, b, reset_after=reset_after, masks=masks)
+        loss = out.square().sum() + h.sin().sum()
+        return [out.detach(), *torch.autograd.grad(loss, [gx, h0, w, b])]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        compiled, ops = both(run, monkeypatch)
+    finally:
+        torch.set_num_threads(threads)
+    for got, want in zip(compiled, ops, strict=True):
+        assert_close(got, want, rtol=1e-10, atol=1e-10 * float(want.abs().max()))
+
+
+@pytest.mark.skipif(kernels.sequence_gemm(torch.ones(1)) is None, reason="no MKL in this torch")
+@pytest.mark.parametrize("kind", ["lstm", "layer_norm", "gru"])
+def test_whole_sequence_loops_equal_the_per_step_loops(kind, monkeypatch):
+    """float32 with a packed step GEMM: one kernel call runs the whole sequence (MKL's packed
+    GEMM inside); values and gradients equal those of the per-step loops, with every mask."""
+    g = torch.Generator().manual_seed(3)
+    Tn, Bn, Hb = 5, 12, 16
+    G = (3 if kind == "gru" else 4) * Hb
+    gx = torch.randn(Tn, Bn, G, generator=g, requires_grad=True)
+    h0, c0 = (torch.randn(Bn, Hb, generator=g, requires_grad=True) for _ in range(2))
+    w = (torch.randn(G, Hb, generator=g) * 0.3).requires_grad_()
+    bias = torch.randn(G, generator=g, requires_grad=True)
+    norm = (torch.randn(G, generator=g), torch.randn(G, generator=g), 1e-5)
+    zone = (torch.rand(Tn, Bn, Hb, generator=g) < 0.3).float()
+    drop = (torch.rand(Bn, Hb, generator=g) < 0.7).float() / 0.7
+    masks = LSTMMasks(zone_h=zone, zone_c=zone.flip(0), candidate=drop, state=drop.flip(0))
+
+    def run():
+        if kind == "gru":
+            gru_masks = GRUMasks(zone_h=zone, candidate=drop, state=drop.flip(0))
+            outs = fused_gru(gx, h0, w, bias, masks=gru_masks)
+        else:
+            ln = {"norm_hh": norm} if kind == "layer_norm" else {}
+            outs = fused_lstm(gx, h0, c0, w, bias=bias, masks=masks, **ln)
+        loss = sum((o * o.detach().flip(-1)).sum() for o in outs)
+        leaves = [gx, h0, w, bias] + ([] if kind == "gru" else [c0])
+        return [o.detach() for o in outs], torch.autograd.grad(loss, leaves)
+
+    counting = Counting(kernels.module)
+    monkeypatch.setattr(kernels, "module", counting)
+    whole = run()
+    family = "gru" if kind == "gru" else "lstm"
+    assert counting.names == {f"{family}_seq_fwd", f"{family}_seq_bwd"}
+    monkeypatch.setattr(kernels, "SEQUENCE", False)
+    steps = run()
+    for got, want in zip([*whole[0], *whole[1]], [*steps[0], *steps[1]], strict=True):
+        assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))

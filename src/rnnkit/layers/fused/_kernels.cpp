@@ -3,7 +3,8 @@
 // Why: between two recurrent GEMMs a step does a dozen small element-wise ops on (B, 4H)
 // tensors. Issued from Python as torch ops, each costs several microseconds of dispatch,
 // more than its arithmetic at the sizes RNNs use. Here one call does a step's whole gate
-// math in one pass over the rows, vectorised (AVX2 clone on x86-64, chosen at load time).
+// math in one pass over the rows, vectorised (clones for AVX-512, AVX2 and SSE2 on x86-64
+// Linux, chosen at load time) and, for large enough steps, split among torch's threads.
 //
 // The math is exactly that of the torch-op fallback documented in gru.py / gru_backward.py
 // and lstm.py / lstm_backward.py, with the same symbols. Every buffer is a C-contiguous
@@ -25,10 +26,16 @@
 #include <vector>
 #include <algorithm>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// One clone per x86-64 level: AVX-512 (v4), AVX2 + FMA (v3), SSE2; the loader picks one.
 #if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define RNNKIT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define RNNKIT_CLONES \
+    __attribute__((noinline, target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
-#define RNNKIT_CLONES
+#define RNNKIT_CLONES __attribute__((noinline))
 #endif
 #define RNNKIT_INLINE inline __attribute__((always_inline))
 
@@ -106,6 +113,35 @@ struct Rows {
     }
 };
 
+// ---------------------------------------------------------------- threads --------------
+//
+// A step's rows are independent: with more than one thread allowed (torch.set_num_threads;
+// the extension links libgomp, the OpenMP runtime torch itself runs on, so it shares
+// torch's thread pool), they are split into one contiguous block per thread. Smaller
+// steps than kParallelMin elements run on the calling thread: the fork would cost more
+// than it saves. Each kernel below is a `*_rows(b0, b1, ...)` over a block of rows
+// (cloned per ISA level) and a driver that splits the rows.
+
+constexpr i64 kParallelMin = 4096;
+
+// run(b0, b1, part) on each block; returns the number of parts (1: all on this thread).
+template <typename F>
+int split_rows(i64 B, i64 H, F&& run) {
+#ifdef _OPENMP
+    if (B > 1 && B * H >= kParallelMin && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+        const int parts = static_cast<int>(std::min<i64>(B, omp_get_max_threads()));
+#pragma omp parallel num_threads(parts)
+        {
+            const i64 n = omp_get_num_threads(), k = omp_get_thread_num();
+            run(B * k / n, B * (k + 1) / n, static_cast<int>(k));
+        }
+        return parts;
+    }
+#endif
+    run(0, B, 0);
+    return 1;
+}
+
 // ---------------------------------------------------------------- GRU forward ----------
 //
 // reset_after: gh = W_hh x_h + b_hh (B, 3H) from the step GEMM.
@@ -123,40 +159,47 @@ RNNKIT_INLINE void gru_update(i64 H, const R* __restrict__ h, const R* __restric
 }
 
 template <typename R>
-RNNKIT_CLONES void gru_after_fwd(i64 t, i64 B, i64 H, i64 st, const R* gx, const R* gh, R* hs,
-                                 R* rz, R* cand, R* ghn, const R* m_s, const R* m_g,
-                                 Zone<R> zone) {
+struct GRUFwd {
+    i64 t, B, H, st;
+    const R *gx, *gh, *m_s, *m_g;  // gh: the step GEMM's output (gn for reset_before's n)
+    R *hs, *rz, *cand, *extra;     // extra: ghn (reset_after) or rh = r ⊙ x_h (before)
+    Zone<R> zone;
+};
+
+template <typename R>
+RNNKIT_CLONES void gru_after_fwd_rows(i64 b0, i64 b1, const GRUFwd<R>& k) {
+    const i64 B = k.B, H = k.H;
     Rows<R> rows(H);
-    for (i64 b = 0; b < B; ++b) {
-        const i64 row = t * B + b, srow = st * B + b;
-        const R* __restrict__ gxr = gx + row * 3 * H;
-        const R* __restrict__ ghr = gh + b * 3 * H;
-        R* __restrict__ r = rz + srow * 2 * H;
-        R* __restrict__ n = cand + srow * H;
-        R* __restrict__ g = ghn + srow * H;
+    for (i64 b = b0; b < b1; ++b) {
+        const i64 row = k.t * B + b, srow = k.st * B + b;
+        const R* __restrict__ gxr = k.gx + row * 3 * H;
+        const R* __restrict__ ghr = k.gh + b * 3 * H;
+        R* __restrict__ r = k.rz + srow * 2 * H;
+        R* __restrict__ n = k.cand + srow * H;
+        R* __restrict__ g = k.extra + srow * H;
         for (i64 j = 0; j < 2 * H; ++j) r[j] = sig(gxr[j] + ghr[j]);
         for (i64 j = 0; j < H; ++j) {
             g[j] = ghr[2 * H + j];
             n[j] = tanh_(gxr[2 * H + j] + r[j] * g[j]);
         }
-        gru_update(H, hs + row * H, r + H, n, rows.mask(m_s, b), rows.mask(m_g, b),
-                   rows.zone(zone, row, rows.fill_h), hs + (row + B) * H);
+        gru_update(H, k.hs + row * H, r + H, n, rows.mask(k.m_s, b), rows.mask(k.m_g, b),
+                   rows.zone(k.zone, row, rows.fill_h), k.hs + (row + B) * H);
     }
 }
 
 // reset_before, first half: r, z = σ(gx_rz + grz) with grz = W_rz x_h + b_rz; rh = r ⊙ x_h.
 template <typename R>
-RNNKIT_CLONES void gru_before_fwd_rz(i64 t, i64 B, i64 H, i64 st, const R* gx, const R* grz,
-                                     const R* hs, R* rz, R* rh, const R* m_s) {
+RNNKIT_CLONES void gru_before_fwd_rz_rows(i64 b0, i64 b1, const GRUFwd<R>& k) {
+    const i64 B = k.B, H = k.H;
     Rows<R> rows(H);
-    for (i64 b = 0; b < B; ++b) {
-        const i64 row = t * B + b, srow = st * B + b;
-        const R* __restrict__ gxr = gx + row * 3 * H;
-        const R* __restrict__ gr = grz + b * 2 * H;
-        const R* __restrict__ h = hs + row * H;
-        const R* __restrict__ ms = rows.mask(m_s, b);
-        R* __restrict__ r = rz + srow * 2 * H;
-        R* __restrict__ o = rh + srow * H;
+    for (i64 b = b0; b < b1; ++b) {
+        const i64 row = k.t * B + b, srow = k.st * B + b;
+        const R* __restrict__ gxr = k.gx + row * 3 * H;
+        const R* __restrict__ gr = k.gh + b * 2 * H;
+        const R* __restrict__ h = k.hs + row * H;
+        const R* __restrict__ ms = rows.mask(k.m_s, b);
+        R* __restrict__ r = k.rz + srow * 2 * H;
+        R* __restrict__ o = k.extra + srow * H;
         for (i64 j = 0; j < 2 * H; ++j) r[j] = sig(gxr[j] + gr[j]);
         for (i64 j = 0; j < H; ++j) o[j] = r[j] * (h[j] * ms[j]);
     }
@@ -164,18 +207,17 @@ RNNKIT_CLONES void gru_before_fwd_rz(i64 t, i64 B, i64 H, i64 st, const R* gx, c
 
 // reset_before, second half: n = tanh(gx_n + gn) with gn = W_n (r ⊙ x_h) + b_n; h update.
 template <typename R>
-RNNKIT_CLONES void gru_before_fwd_n(i64 t, i64 B, i64 H, i64 st, const R* gx, const R* gn,
-                                    R* hs, const R* rz, R* cand, const R* m_s, const R* m_g,
-                                    Zone<R> zone) {
+RNNKIT_CLONES void gru_before_fwd_n_rows(i64 b0, i64 b1, const GRUFwd<R>& k) {
+    const i64 B = k.B, H = k.H;
     Rows<R> rows(H);
-    for (i64 b = 0; b < B; ++b) {
-        const i64 row = t * B + b, srow = st * B + b;
-        const R* __restrict__ gxr = gx + row * 3 * H + 2 * H;
-        const R* __restrict__ g = gn + b * H;
-        R* __restrict__ n = cand + srow * H;
+    for (i64 b = b0; b < b1; ++b) {
+        const i64 row = k.t * B + b, srow = k.st * B + b;
+        const R* __restrict__ gxr = k.gx + row * 3 * H + 2 * H;
+        const R* __restrict__ g = k.gh + b * H;
+        R* __restrict__ n = k.cand + srow * H;
         for (i64 j = 0; j < H; ++j) n[j] = tanh_(gxr[j] + g[j]);
-        gru_update(H, hs + row * H, rz + srow * 2 * H + H, n, rows.mask(m_s, b),
-                   rows.mask(m_g, b), rows.zone(zone, row, rows.fill_h), hs + (row + B) * H);
+        gru_update(H, k.hs + row * H, k.rz + srow * 2 * H + H, n, rows.mask(k.m_s, b),
+                   rows.mask(k.m_g, b), rows.zone(k.zone, row, rows.fill_h), k.hs + (row + B) * H);
     }
 }
 
@@ -192,32 +234,39 @@ RNNKIT_CLONES void gru_before_fwd_n(i64 t, i64 B, i64 H, i64 st, const R* gx, co
 // dh_{t-1} = m_s ⊙ (direct + dgh @ W_hh) + carry.
 
 template <typename R>
-RNNKIT_CLONES void gru_bwd(i64 t, i64 B, i64 H, const R* dh, const R* dout, const R* hs,
-                           const R* rz, const R* cand, const R* ghn, R* dgx, R* dgh, R* direct,
-                           R* carry, const R* m_s, const R* m_g, Zone<R> zone) {
+struct GRUBwd {
+    i64 t, B, H;
+    const R *dh, *dout, *hs, *rz, *cand, *ghn, *m_s, *m_g;  // dh: drh in gru_before_bwd_r
+    R *dgx, *dgh, *direct, *carry;
+    Zone<R> zone;
+};
+
+template <typename R>
+RNNKIT_CLONES void gru_bwd_rows(i64 b0, i64 b1, const GRUBwd<R>& k) {
+    const i64 B = k.B, H = k.H, t = k.t;
     Rows<R> rows(H);
-    for (i64 b = 0; b < B; ++b) {
+    for (i64 b = b0; b < b1; ++b) {
         const i64 row = t * B + b;
-        const R* __restrict__ d = dh + b * H;
-        const R* __restrict__ h = hs + row * H;
-        const R* __restrict__ r = rz + row * 2 * H;
+        const R* __restrict__ d = k.dh + b * H;
+        const R* __restrict__ h = k.hs + row * H;
+        const R* __restrict__ r = k.rz + row * 2 * H;
         const R* __restrict__ z = r + H;
-        const R* __restrict__ n = cand + row * H;
-        const R* __restrict__ prev = t > 0 ? dout + (row - B) * H : rows.zeros.data();
-        const R* __restrict__ ms = rows.mask(m_s, b);
-        const R* __restrict__ mg = rows.mask(m_g, b);
-        const R* __restrict__ w = rows.zone(zone, row, rows.fill_h);
-        R* __restrict__ dg = dgx + row * 3 * H;
-        R* __restrict__ dir = direct + b * H;
+        const R* __restrict__ n = k.cand + row * H;
+        const R* __restrict__ prev = t > 0 ? k.dout + (row - B) * H : rows.zeros.data();
+        const R* __restrict__ ms = rows.mask(k.m_s, b);
+        const R* __restrict__ mg = rows.mask(k.m_g, b);
+        const R* __restrict__ w = rows.zone(k.zone, row, rows.fill_h);
+        R* __restrict__ dg = k.dgx + row * 3 * H;
+        R* __restrict__ dir = k.direct + b * H;
         for (i64 j = 0; j < H; ++j) {
             R dhn = d[j] * (R(1) - w[j]);
             dg[2 * H + j] = dhn * (R(1) - z[j]) * mg[j] * (R(1) - n[j] * n[j]);
             dg[H + j] = dhn * (h[j] * ms[j] - mg[j] * n[j]) * z[j] * (R(1) - z[j]);
             dir[j] = dhn * z[j];
         }
-        if (ghn) {  // reset_after
-            const R* __restrict__ g = ghn + row * H;
-            R* __restrict__ dgr = dgh + row * 3 * H;
+        if (k.ghn) {  // reset_after
+            const R* __restrict__ g = k.ghn + row * H;
+            R* __restrict__ dgr = k.dgh + row * 3 * H;
             for (i64 j = 0; j < H; ++j) {
                 R a_n = dg[2 * H + j];
                 dg[j] = dgr[j] = a_n * g[j] * r[j] * (R(1) - r[j]);
@@ -225,8 +274,8 @@ RNNKIT_CLONES void gru_bwd(i64 t, i64 B, i64 H, const R* dh, const R* dout, cons
                 dgr[2 * H + j] = a_n * r[j];
             }
         }
-        if (m_s) {
-            R* __restrict__ car = carry + b * H;
+        if (k.m_s) {
+            R* __restrict__ car = k.carry + b * H;
             for (i64 j = 0; j < H; ++j) car[j] = prev[j] + w[j] * d[j];
         } else {
             for (i64 j = 0; j < H; ++j) dir[j] += prev[j] + w[j] * d[j];
@@ -236,17 +285,17 @@ RNNKIT_CLONES void gru_bwd(i64 t, i64 B, i64 H, const R* dh, const R* dout, cons
 
 // reset_before, after drh = da_n @ W_n: da_r = drh x_h r (1 - r);  direct += r drh.
 template <typename R>
-RNNKIT_CLONES void gru_before_bwd_r(i64 t, i64 B, i64 H, const R* drh, const R* hs, const R* rz,
-                                    R* dgx, R* direct, const R* m_s) {
+RNNKIT_CLONES void gru_before_bwd_r_rows(i64 b0, i64 b1, const GRUBwd<R>& k) {
+    const i64 B = k.B, H = k.H;
     Rows<R> rows(H);
-    for (i64 b = 0; b < B; ++b) {
-        const i64 row = t * B + b;
-        const R* __restrict__ e = drh + b * H;
-        const R* __restrict__ h = hs + row * H;
-        const R* __restrict__ ms = rows.mask(m_s, b);
-        const R* __restrict__ r = rz + row * 2 * H;
-        R* __restrict__ dg = dgx + row * 3 * H;
-        R* __restrict__ dir = direct + b * H;
+    for (i64 b = b0; b < b1; ++b) {
+        const i64 row = k.t * B + b;
+        const R* __restrict__ e = k.dh + b * H;
+        const R* __restrict__ h = k.hs + row * H;
+        const R* __restrict__ ms = rows.mask(k.m_s, b);
+        const R* __restrict__ r = k.rz + row * 2 * H;
+        R* __restrict__ dg = k.dgx + row * 3 * H;
+        R* __restrict__ dir = k.direct + b * H;
         for (i64 j = 0; j < H; ++j) {
             dg[j] = e[j] * (h[j] * ms[j]) * r[j] * (R(1) - r[j]);
             dir[j] += r[j] * e[j];
@@ -263,7 +312,8 @@ RNNKIT_CLONES void gru_before_bwd_r(i64 t, i64 B, i64 H, const R* drh, const R* 
 //   i, f = σ(a_i), σ(a_f);  g = tanh(a_g);  c~ = f c + i (m_g g)
 //   o = σ(a_o + w_co c~)                                   (peephole w_co)
 //   h~ = o tanh(c~)  or  o tanh(LN_c(c~));  h_t = lerp(h~, h, z_h);  c_t = lerp(c~, c, z_c)
-// Saves acts (i | f | g | o), tcs (the tanh), ctil (c~) and the LN statistics (mean, 1/σ).
+// Saves acts (i | f | g | o), tcs (the tanh), ctil (c~) and the LN statistics (mean, 1/σ);
+// with LN_hh and a non-null `ah`, also a copy of a_h (the step GEMM's output) for backward.
 
 template <typename R>
 RNNKIT_INLINE void moments(const R* __restrict__ x, i64 n, R eps, R* mu, R* rs) {
@@ -284,17 +334,18 @@ struct LSTMShape {
 template <typename R>
 struct LSTMFwd {
     const R *gx, *gh, *peep, *ln_g, *ln_b, *lc_g, *lc_b, *m_g;
-    R *hs, *cs, *acts, *tcs, *ctil, *mu, *rs, *cmu, *crs;
+    R *hs, *cs, *acts, *tcs, *ctil, *mu, *rs, *cmu, *crs, *ah;
+    const R* bias;  // (4H,) added to gx + gh without LN_hh; null: already in gh
     R eps_hh, eps_c;
     Zone<R> zh, zc;
 };
 
 template <typename R>
-RNNKIT_CLONES void lstm_fwd(LSTMShape s, LSTMFwd<R> k) {
+RNNKIT_CLONES void lstm_fwd_rows(i64 b0, i64 b1, const LSTMShape& s, const LSTMFwd<R>& k) {
     const i64 B = s.B, H = s.H, G = 4 * H;
     Rows<R> rows(H);
     std::vector<R> lc(H);
-    for (i64 b = 0; b < B; ++b) {
+    for (i64 b = b0; b < b1; ++b) {
         const i64 row = s.t * B + b, srow = s.st * B + b;
         const R* __restrict__ gx = k.gx + row * G;
         const R* __restrict__ gh = k.gh + b * G;
@@ -309,7 +360,10 @@ RNNKIT_CLONES void lstm_fwd(LSTMShape s, LSTMFwd<R> k) {
             R mu, rs;
             moments(gh, G, k.eps_hh, &mu, &rs);
             k.mu[srow] = mu, k.rs[srow] = rs;
+            if (k.ah && k.ah + srow * G != gh) std::memcpy(k.ah + srow * G, gh, G * sizeof(R));
             for (i64 j = 0; j < G; ++j) a[j] = gx[j] + ((gh[j] - mu) * rs * k.ln_g[j] + k.ln_b[j]);
+        } else if (k.bias) {
+            for (i64 j = 0; j < G; ++j) a[j] = gx[j] + gh[j] + k.bias[j];
         } else {
             for (i64 j = 0; j < G; ++j) a[j] = gx[j] + gh[j];
         }
@@ -379,12 +433,12 @@ struct LSTMBwd {
 };
 
 template <typename R>
-RNNKIT_CLONES void lstm_bwd(LSTMShape s, LSTMBwd<R> k) {
+RNNKIT_CLONES void lstm_bwd_rows(i64 b0, i64 b1, const LSTMShape& s, const LSTMBwd<R>& k) {
     const i64 B = s.B, H = s.H, G = 4 * H, t = s.t;
     Rows<R> rows(H);
     std::vector<R> dct_row(H), peep0(3 * H, R(0));
     const R* __restrict__ peep = k.peep ? k.peep : peep0.data();
-    for (i64 b = 0; b < B; ++b) {
+    for (i64 b = b0; b < b1; ++b) {
         const i64 row = t * B + b;
         const R* __restrict__ a = k.acts + row * G;
         const R *ai = a, *af = a + H, *ag = a + 2 * H, *ao = a + 3 * H;
@@ -425,6 +479,147 @@ RNNKIT_CLONES void lstm_bwd(LSTMShape s, LSTMBwd<R> k) {
     }
 }
 
+// The LayerNorm gain and bias gradients are sums over rows: block 0 adds into the outputs,
+// every other block into its own zeroed buffer, added after the blocks in block order (the
+// same numbers for the same thread count).
+template <typename R>
+void lstm_bwd(const LSTMShape& s, const LSTMBwd<R>& k) {
+    const i64 H = s.H, G = 4 * H, width = 2 * G + 2 * H;
+#ifdef _OPENMP
+    const i64 max_parts = std::max(1, omp_get_max_threads());
+#else
+    const i64 max_parts = 1;
+#endif
+    const bool sums = k.dln_g || k.dlc_g;
+    std::vector<R> partial(sums ? (max_parts - 1) * width : 0, R(0));
+    const int parts = split_rows(s.B, H, [&](i64 b0, i64 b1, int part) {
+        LSTMBwd<R> mine = k;
+        if (sums && part > 0) {
+            R* p = partial.data() + (part - 1) * width;
+            mine.dln_g = k.dln_g ? p : nullptr, mine.dln_b = k.dln_g ? p + G : nullptr;
+            mine.dlc_g = k.dlc_g ? p + 2 * G : nullptr;
+            mine.dlc_b = k.dlc_g ? p + 2 * G + H : nullptr;
+        }
+        lstm_bwd_rows<R>(b0, b1, s, mine);
+    });
+    for (int part = 1; sums && part < parts; ++part) {
+        const R* p = partial.data() + (part - 1) * width;
+        R* outs[4] = {k.dln_g, k.dln_b, k.dlc_g, k.dlc_b};
+        const i64 offs[4] = {0, G, 2 * G, 2 * G + H}, lens[4] = {G, G, H, H};
+        for (int q = 0; q < 4; ++q) {
+            if (!outs[q]) continue;
+            for (i64 j = 0; j < lens[q]; ++j) outs[q][j] += p[offs[q] + j];
+        }
+    }
+}
+
+// ---------------------------------------------------------------- whole sequences ------
+//
+// With MKL's packed GEMM (cblas_sgemm_pack / cblas_sgemm_compute of the MKL inside torch,
+// found by kernels.py and handed over as addresses), a float32 LSTM runs its whole forward
+// or backward loop here: per step one GEMM on W_hh packed once, and the step kernel above,
+// without returning to Python (whose per-step calls cost more than the element-wise work).
+//
+// Forward step t: gh = x_h W_hhᵀ (into ah[t] when LN_hh saves it), then lstm_fwd_rows,
+// which adds gx[t] (and the bias, or LN_hh). Backward step t (from T - 1 down): lstm_bwd,
+// then carry += m_s ⊙ (dah[t] W_hh), which is dh_{t-1}; dc_prev is dc_{t-1}. The two
+// (dh, dc) buffer pairs alternate; step t writes pair t % 2, so the gradients of h0 and c0
+// end in pair 0.
+
+typedef void (*SgemmCompute)(int layout, int transa, int transb, int m, int n, int k,
+                             const float* a, int lda, const float* b, int ldb, float beta,
+                             float* c, int ldc);
+constexpr int kRowMajor = 101, kNoTrans = 111, kPacked = 151;
+
+struct Seq {
+    i64 T;
+    bool save;
+    SgemmCompute gemm;
+    const float* packed;  // W_hh packed as the GEMM's right operand
+    const float* m_s;     // (B, H) mask on the h a step reads, or null
+    float* scratch;       // (B, 4H): gh when not saved; (B, H) x_h = m_s ⊙ h follows it
+};
+
+void lstm_seq_fwd(const Seq& q, i64 B, i64 H, LSTMFwd<float> k) {
+    const i64 G = 4 * H;
+    float* x_h = q.scratch + B * G;
+    float* ah = k.ah;
+    k.ah = nullptr;  // the GEMM writes a_h where it is kept
+    for (i64 t = 0; t < q.T; ++t) {
+        const i64 st = q.save ? t : 0;
+        const float* h = k.hs + t * B * H;
+        if (q.m_s) {
+            for (i64 j = 0; j < B * H; ++j) x_h[j] = h[j] * q.m_s[j];
+            h = x_h;
+        }
+        float* gh = ah && q.save ? ah + t * B * G : q.scratch;
+        q.gemm(kRowMajor, kNoTrans, kPacked, B, G, H, h, H, q.packed, G, 0.0f, gh, G);
+        k.gh = gh;
+        LSTMShape s{t, B, H, st};
+        split_rows(B, H, [&](i64 b0, i64 b1, int) { lstm_fwd_rows<float>(b0, b1, s, k); });
+    }
+}
+
+// dh, dc: the gradients of h_T, c_T; pairs: (dc_prev, carry) x 2, each (B, H).
+void lstm_seq_bwd(const Seq& q, i64 B, i64 H, LSTMBwd<float> k, float* pairs) {
+    const i64 G = 4 * H, BH = B * H;
+    for (i64 t = q.T - 1; t >= 0; --t) {
+        float* dc_prev = pairs + (t % 2) * 2 * BH;
+        float* carry = dc_prev + BH;
+        k.dc_prev = dc_prev, k.carry = carry;
+        lstm_bwd<float>(LSTMShape{t, B, H, 0}, k);
+        const float* dah = k.dah + t * B * G;
+        if (!q.m_s) {
+            q.gemm(kRowMajor, kNoTrans, kPacked, B, H, G, dah, G, q.packed, H, 1.0f, carry, H);
+        } else {
+            q.gemm(kRowMajor, kNoTrans, kPacked, B, H, G, dah, G, q.packed, H, 0.0f, q.scratch,
+                   H);
+            for (i64 j = 0; j < BH; ++j) carry[j] += q.m_s[j] * q.scratch[j];
+        }
+        k.dh = carry, k.dc = dc_prev;
+    }
+}
+
+// GRU, reset after (float32): step t: gh = b_hh + x_h W_hhᵀ (the bias rows copied into
+// the GEMM's output, then beta = 1), then gru_after_fwd_rows. Backward step t:
+// gru_bwd_rows, then direct += dgh[t] W_hh, and with m_s, direct = m_s ⊙ direct + carry:
+// dh_{t-1}; step t writes direct t % 2, so the gradient of h0 ends in direct 0.
+void gru_seq_fwd(const Seq& q, const float* bias, GRUFwd<float> k) {
+    const i64 B = k.B, H = k.H, G = 3 * H;
+    float* gh = q.scratch;
+    float* x_h = q.scratch + B * G;
+    for (i64 t = 0; t < q.T; ++t) {
+        const float* h = k.hs + t * B * H;
+        if (q.m_s) {
+            for (i64 j = 0; j < B * H; ++j) x_h[j] = h[j] * q.m_s[j];
+            h = x_h;
+        }
+        for (i64 b = 0; b < B; ++b) {
+            if (bias) std::memcpy(gh + b * G, bias, G * sizeof(float));
+            else std::fill(gh + b * G, gh + (b + 1) * G, 0.0f);
+        }
+        q.gemm(kRowMajor, kNoTrans, kPacked, B, G, H, h, H, q.packed, G, 1.0f, gh, G);
+        k.t = t, k.st = q.save ? t : 0, k.gh = gh;
+        split_rows(B, H, [&](i64 b0, i64 b1, int) { gru_after_fwd_rows<float>(b0, b1, k); });
+    }
+}
+
+// directs: 2 x (B, H); k.dh: the gradient of h_T.
+void gru_seq_bwd(const Seq& q, GRUBwd<float> k, float* directs) {
+    const i64 B = k.B, H = k.H, G = 3 * H, BH = B * H;
+    for (i64 t = q.T - 1; t >= 0; --t) {
+        float* d = directs + (t % 2) * BH;
+        k.t = t, k.direct = d;
+        split_rows(B, H, [&](i64 b0, i64 b1, int) { gru_bwd_rows<float>(b0, b1, k); });
+        q.gemm(kRowMajor, kNoTrans, kPacked, B, H, G, k.dgh + t * B * G, G, q.packed, H, 1.0f,
+               d, H);
+        if (q.m_s) {
+            for (i64 j = 0; j < BH; ++j) d[j] = d[j] * q.m_s[j] + k.carry[j];
+        }
+        k.dh = d;
+    }
+}
+
 // ----------------------------------------------------------------- Python glue ---------
 //
 // Every entry point takes integers (sizes, the step t, data pointers; None for a null
@@ -458,82 +653,76 @@ struct Args {
     }
 };
 
+// Runs rows(b0, b1, k) over the step's rows, split among the threads, without the GIL.
+template <typename K, typename F>
+void run_rows(i64 B, i64 H, const K& k, F rows) {
+    Py_BEGIN_ALLOW_THREADS;
+    split_rows(B, H, [&](i64 b0, i64 b1, int) { rows(b0, b1, k); });
+    Py_END_ALLOW_THREADS;
+}
+
 // gru_after_fwd(t, gh, double, B, H, st, gx, hs, rz, cand, ghn, m_s, m_g, zone x3)
 template <typename R>
 void gru_after_fwd_call(Args& a) {
-    i64 t = a.i(0), B = a.i(3), H = a.i(4), st = a.i(5);
-    auto gh = a.p<const R>(1), gx = a.p<const R>(6), m_s = a.p<const R>(11);
-    auto hs = a.p<R>(7), rz = a.p<R>(8), cand = a.p<R>(9), ghn = a.p<R>(10);
-    auto m_g = a.p<const R>(12);
-    auto zone = a.zone<R>(13);
-    if (!a.ok) return;
-    Py_BEGIN_ALLOW_THREADS;
-    gru_after_fwd<R>(t, B, H, st, gx, gh, hs, rz, cand, ghn, m_s, m_g, zone);
-    Py_END_ALLOW_THREADS;
+    GRUFwd<R> k{a.i(0), a.i(3), a.i(4), a.i(5)};
+    k.gh = a.p<const R>(1), k.gx = a.p<const R>(6), k.m_s = a.p<const R>(11);
+    k.hs = a.p<R>(7), k.rz = a.p<R>(8), k.cand = a.p<R>(9), k.extra = a.p<R>(10);
+    k.m_g = a.p<const R>(12);
+    k.zone = a.zone<R>(13);
+    if (a.ok) run_rows(k.B, k.H, k, gru_after_fwd_rows<R>);
 }
 
 // gru_before_fwd_rz(t, grz, double, B, H, st, gx, hs, rz, rh, m_s)
 template <typename R>
 void gru_before_fwd_rz_call(Args& a) {
-    i64 t = a.i(0), B = a.i(3), H = a.i(4), st = a.i(5);
-    auto grz = a.p<const R>(1), gx = a.p<const R>(6), hs = a.p<const R>(7);
-    auto rz = a.p<R>(8), rh = a.p<R>(9);
-    auto m_s = a.p<const R>(10);
-    if (!a.ok) return;
-    Py_BEGIN_ALLOW_THREADS;
-    gru_before_fwd_rz<R>(t, B, H, st, gx, grz, hs, rz, rh, m_s);
-    Py_END_ALLOW_THREADS;
+    GRUFwd<R> k{a.i(0), a.i(3), a.i(4), a.i(5)};
+    k.gh = a.p<const R>(1), k.gx = a.p<const R>(6), k.hs = a.p<R>(7);
+    k.rz = a.p<R>(8), k.extra = a.p<R>(9);
+    k.m_s = a.p<const R>(10);
+    if (a.ok) run_rows(k.B, k.H, k, gru_before_fwd_rz_rows<R>);
 }
 
 // gru_before_fwd_n(t, gn, double, B, H, st, gx, hs, rz, cand, m_s, m_g, zone x3)
 template <typename R>
 void gru_before_fwd_n_call(Args& a) {
-    i64 t = a.i(0), B = a.i(3), H = a.i(4), st = a.i(5);
-    auto gn = a.p<const R>(1), gx = a.p<const R>(6), rz = a.p<const R>(8);
-    auto hs = a.p<R>(7), cand = a.p<R>(9);
-    auto m_s = a.p<const R>(10), m_g = a.p<const R>(11);
-    auto zone = a.zone<R>(12);
-    if (!a.ok) return;
-    Py_BEGIN_ALLOW_THREADS;
-    gru_before_fwd_n<R>(t, B, H, st, gx, gn, hs, rz, cand, m_s, m_g, zone);
-    Py_END_ALLOW_THREADS;
+    GRUFwd<R> k{a.i(0), a.i(3), a.i(4), a.i(5)};
+    k.gh = a.p<const R>(1), k.gx = a.p<const R>(6), k.rz = a.p<R>(8);
+    k.hs = a.p<R>(7), k.cand = a.p<R>(9);
+    k.m_s = a.p<const R>(10), k.m_g = a.p<const R>(11);
+    k.zone = a.zone<R>(12);
+    if (a.ok) run_rows(k.B, k.H, k, gru_before_fwd_n_rows<R>);
 }
 
 // gru_bwd(t, dh, direct, carry, double, B, H, dout, hs, rz, cand, ghn, dgx, dgh,
 //         m_s, m_g, zone x3)
 template <typename R>
 void gru_bwd_call(Args& a) {
-    i64 t = a.i(0), B = a.i(5), H = a.i(6);
-    auto dh = a.p<const R>(1), dout = a.p<const R>(7), hs = a.p<const R>(8);
-    auto direct = a.p<R>(2), carry = a.p<R>(3);
-    auto rz = a.p<const R>(9), cand = a.p<const R>(10), ghn = a.p<const R>(11);
-    auto dgx = a.p<R>(12), dgh = a.p<R>(13);
-    auto m_s = a.p<const R>(14), m_g = a.p<const R>(15);
-    auto zone = a.zone<R>(16);
-    if (!a.ok) return;
-    Py_BEGIN_ALLOW_THREADS;
-    gru_bwd<R>(t, B, H, dh, dout, hs, rz, cand, ghn, dgx, dgh, direct, carry, m_s, m_g, zone);
-    Py_END_ALLOW_THREADS;
+    GRUBwd<R> k{a.i(0), a.i(5), a.i(6)};
+    k.dh = a.p<const R>(1), k.dout = a.p<const R>(7), k.hs = a.p<const R>(8);
+    k.direct = a.p<R>(2), k.carry = a.p<R>(3);
+    k.rz = a.p<const R>(9), k.cand = a.p<const R>(10), k.ghn = a.p<const R>(11);
+    k.dgx = a.p<R>(12), k.dgh = a.p<R>(13);
+    k.m_s = a.p<const R>(14), k.m_g = a.p<const R>(15);
+    k.zone = a.zone<R>(16);
+    if (a.ok) run_rows(k.B, k.H, k, gru_bwd_rows<R>);
 }
 
 // gru_before_bwd_r(t, drh, direct, double, B, H, hs, rz, dgx, m_s)
 template <typename R>
 void gru_before_bwd_r_call(Args& a) {
-    i64 t = a.i(0), B = a.i(4), H = a.i(5);
-    auto drh = a.p<const R>(1), hs = a.p<const R>(6), rz = a.p<const R>(7);
-    auto direct = a.p<R>(2), dgx = a.p<R>(8);
-    auto m_s = a.p<const R>(9);
-    if (!a.ok) return;
-    Py_BEGIN_ALLOW_THREADS;
-    gru_before_bwd_r<R>(t, B, H, drh, hs, rz, dgx, direct, m_s);
-    Py_END_ALLOW_THREADS;
+    GRUBwd<R> k{a.i(0), a.i(4), a.i(5)};
+    k.dh = a.p<const R>(1), k.hs = a.p<const R>(6), k.rz = a.p<const R>(7);
+    k.direct = a.p<R>(2), k.dgx = a.p<R>(8);
+    k.m_s = a.p<const R>(9);
+    if (a.ok) run_rows(k.B, k.H, k, gru_before_bwd_r_rows<R>);
 }
 
 // lstm_fwd(t, gh, double, B, H, st, gx, peep, ln_g, ln_b, lc_g, lc_b, m_g, hs, cs, acts,
-//          tcs, ctil, mu, rs, cmu, crs, eps_hh, eps_c, zone_h x3, zone_c x3)
+//          tcs, ctil, mu, rs, cmu, crs, eps_hh, eps_c, zone_h x3, zone_c x3, ah)
+// ah: where a_h (= gh, with LN_hh) is saved for backward; None when gh is already there
+// or nothing is saved.
 template <typename R>
-void lstm_fwd_call(Args& a) {
-    LSTMShape s{a.i(0), a.i(3), a.i(4), a.i(5)};
+LSTMFwd<R> lstm_fwd_args(Args& a) {
     LSTMFwd<R> k{};
     k.gh = a.p<const R>(1), k.gx = a.p<const R>(6), k.peep = a.p<const R>(7);
     k.ln_g = a.p<const R>(8), k.ln_b = a.p<const R>(9);
@@ -542,10 +731,17 @@ void lstm_fwd_call(Args& a) {
     k.ctil = a.p<R>(17), k.mu = a.p<R>(18), k.rs = a.p<R>(19);
     k.cmu = a.p<R>(20), k.crs = a.p<R>(21);
     k.eps_hh = static_cast<R>(a.f(22)), k.eps_c = static_cast<R>(a.f(23));
-    k.zh = a.zone<R>(24), k.zc = a.zone<R>(27);
+    k.zh = a.zone<R>(24), k.zc = a.zone<R>(27), k.ah = a.p<R>(30);
+    return k;
+}
+
+template <typename R>
+void lstm_fwd_call(Args& a) {
+    LSTMShape s{a.i(0), a.i(3), a.i(4), a.i(5)};
+    LSTMFwd<R> k = lstm_fwd_args<R>(a);
     if (!a.ok) return;
     Py_BEGIN_ALLOW_THREADS;
-    lstm_fwd<R>(s, k);
+    split_rows(s.B, s.H, [&](i64 b0, i64 b1, int) { lstm_fwd_rows<R>(b0, b1, s, k); });
     Py_END_ALLOW_THREADS;
 }
 
@@ -553,8 +749,7 @@ void lstm_fwd_call(Args& a) {
 //          ah, mu, rs, ln_g, cmu, crs, lc_g, da, dah, dln_g, dln_b, dlc_g, dlc_b,
 //          zone_h x3, zone_c x3)
 template <typename R>
-void lstm_bwd_call(Args& a) {
-    LSTMShape s{a.i(0), a.i(6), a.i(7), 0};
+LSTMBwd<R> lstm_bwd_args(Args& a) {
     LSTMBwd<R> k{};
     k.dh = a.p<const R>(1), k.dc = a.p<const R>(2);
     k.dc_prev = a.p<R>(3), k.carry = a.p<R>(4);
@@ -566,10 +761,118 @@ void lstm_bwd_call(Args& a) {
     k.da = a.p<R>(22), k.dah = a.p<R>(23), k.dln_g = a.p<R>(24), k.dln_b = a.p<R>(25);
     k.dlc_g = a.p<R>(26), k.dlc_b = a.p<R>(27);
     k.zh = a.zone<R>(28), k.zc = a.zone<R>(31);
+    return k;
+}
+
+template <typename R>
+void lstm_bwd_call(Args& a) {
+    LSTMShape s{a.i(0), a.i(6), a.i(7), 0};
+    LSTMBwd<R> k = lstm_bwd_args<R>(a);
     if (!a.ok) return;
     Py_BEGIN_ALLOW_THREADS;
     lstm_bwd<R>(s, k);
     Py_END_ALLOW_THREADS;
+}
+
+// The whole-sequence loops (float32 only): their own arguments, then those of lstm_fwd /
+// lstm_bwd (whose per-step ones, t, gh, dc_prev and carry, are not read; dh and dc are the
+// gradients of h_T and c_T).
+//   lstm_seq_fwd(T, save, gemm, packed, m_s, scratch, bias, <lstm_fwd's 31>)
+//   lstm_seq_bwd(T, gemm, packed, m_s, scratch, pairs, <lstm_bwd's 34>)
+Seq seq_args(Args& a, bool fwd) {
+    Seq q{a.i(0), fwd && a.i(1) != 0};
+    const Py_ssize_t o = fwd ? 2 : 1;
+    q.gemm = reinterpret_cast<SgemmCompute>(a.p<void>(o));
+    q.packed = a.p<const float>(o + 1), q.m_s = a.p<const float>(o + 2);
+    q.scratch = a.p<float>(o + 3);
+    return q;
+}
+
+bool float_only(Args& a, Py_ssize_t at, const char* name) {
+    if (a.i(at) != 0 && a.ok) {
+        PyErr_Format(PyExc_TypeError, "%s runs float32 only", name);
+        a.ok = false;
+    }
+    return a.ok;
+}
+
+PyObject* py_lstm_seq_fwd(PyObject*, PyObject* const* args, Py_ssize_t n) {
+    if (n != 38) {
+        PyErr_Format(PyExc_TypeError, "lstm_seq_fwd takes 38 arguments (%zd given)", n);
+        return nullptr;
+    }
+    Args a{args}, rest{args + 7};
+    Seq q = seq_args(a, true);
+    const float* bias = a.p<const float>(6);
+    LSTMFwd<float> k = lstm_fwd_args<float>(rest);
+    i64 B = rest.i(3), H = rest.i(4);
+    k.bias = bias;
+    if (!a.ok || !rest.ok || !float_only(rest, 2, "lstm_seq_fwd")) return nullptr;
+    Py_BEGIN_ALLOW_THREADS;
+    lstm_seq_fwd(q, B, H, k);
+    Py_END_ALLOW_THREADS;
+    Py_RETURN_NONE;
+}
+
+PyObject* py_lstm_seq_bwd(PyObject*, PyObject* const* args, Py_ssize_t n) {
+    if (n != 40) {
+        PyErr_Format(PyExc_TypeError, "lstm_seq_bwd takes 40 arguments (%zd given)", n);
+        return nullptr;
+    }
+    Args a{args}, rest{args + 6};
+    Seq q = seq_args(a, false);
+    float* pairs = a.p<float>(5);
+    LSTMBwd<float> k = lstm_bwd_args<float>(rest);
+    i64 B = rest.i(6), H = rest.i(7);
+    if (!a.ok || !rest.ok || !float_only(rest, 5, "lstm_seq_bwd")) return nullptr;
+    Py_BEGIN_ALLOW_THREADS;
+    lstm_seq_bwd(q, B, H, k, pairs);
+    Py_END_ALLOW_THREADS;
+    Py_RETURN_NONE;
+}
+
+// gru_seq_fwd(T, save, gemm, packed, m_s, scratch, bias, <gru_after_fwd's 16>)
+// gru_seq_bwd(T, gemm, packed, m_s, scratch, directs, <gru_bwd's 19>); scratch unused
+PyObject* py_gru_seq_fwd(PyObject*, PyObject* const* args, Py_ssize_t n) {
+    if (n != 23) {
+        PyErr_Format(PyExc_TypeError, "gru_seq_fwd takes 23 arguments (%zd given)", n);
+        return nullptr;
+    }
+    Args a{args}, r{args + 7};
+    Seq q = seq_args(a, true);
+    const float* bias = a.p<const float>(6);
+    GRUFwd<float> k{0, r.i(3), r.i(4), 0};
+    k.gx = r.p<const float>(6), k.m_s = r.p<const float>(11);
+    k.hs = r.p<float>(7), k.rz = r.p<float>(8), k.cand = r.p<float>(9), k.extra = r.p<float>(10);
+    k.m_g = r.p<const float>(12);
+    k.zone = r.zone<float>(13);
+    if (!a.ok || !r.ok || !float_only(r, 2, "gru_seq_fwd")) return nullptr;
+    Py_BEGIN_ALLOW_THREADS;
+    gru_seq_fwd(q, bias, k);
+    Py_END_ALLOW_THREADS;
+    Py_RETURN_NONE;
+}
+
+PyObject* py_gru_seq_bwd(PyObject*, PyObject* const* args, Py_ssize_t n) {
+    if (n != 25) {
+        PyErr_Format(PyExc_TypeError, "gru_seq_bwd takes 25 arguments (%zd given)", n);
+        return nullptr;
+    }
+    Args a{args}, r{args + 6};
+    Seq q = seq_args(a, false);
+    float* directs = a.p<float>(5);
+    GRUBwd<float> k{0, r.i(5), r.i(6)};
+    k.dh = r.p<const float>(1), k.dout = r.p<const float>(7), k.hs = r.p<const float>(8);
+    k.carry = r.p<float>(3);
+    k.rz = r.p<const float>(9), k.cand = r.p<const float>(10), k.ghn = r.p<const float>(11);
+    k.dgx = r.p<float>(12), k.dgh = r.p<float>(13);
+    k.m_s = r.p<const float>(14), k.m_g = r.p<const float>(15);
+    k.zone = r.zone<float>(16);
+    if (!a.ok || !r.ok || !float_only(r, 4, "gru_seq_bwd")) return nullptr;
+    Py_BEGIN_ALLOW_THREADS;
+    gru_seq_bwd(q, k, directs);
+    Py_END_ALLOW_THREADS;
+    Py_RETURN_NONE;
 }
 
 // The `double` flag sits right after the per-step arguments.
@@ -593,15 +896,29 @@ ENTRY(gru_before_fwd_rz, 11, 2)
 ENTRY(gru_before_fwd_n, 15, 2)
 ENTRY(gru_bwd, 19, 4)
 ENTRY(gru_before_bwd_r, 10, 3)
-ENTRY(lstm_fwd, 30, 2)
+ENTRY(lstm_fwd, 31, 2)
 ENTRY(lstm_bwd, 34, 5)
+
+// row_blocks(B, H): how many blocks (threads) a step of B rows of H units is split into.
+PyObject* py_row_blocks(PyObject*, PyObject* const* args, Py_ssize_t n) {
+    if (n != 2) {
+        PyErr_Format(PyExc_TypeError, "row_blocks takes 2 arguments (%zd given)", n);
+        return nullptr;
+    }
+    Args a{args};
+    i64 B = a.i(0), H = a.i(1);
+    if (!a.ok) return nullptr;
+    return PyLong_FromLong(split_rows(B, H, [](i64, i64, int) {}));
+}
 
 #define METHOD(name) {#name, (PyCFunction)(void (*)(void))py_##name, METH_FASTCALL, nullptr}
 
 PyMethodDef methods[] = {
     METHOD(gru_after_fwd), METHOD(gru_before_fwd_rz), METHOD(gru_before_fwd_n),
     METHOD(gru_bwd),       METHOD(gru_before_bwd_r),  METHOD(lstm_fwd),
-    METHOD(lstm_bwd),      {nullptr, nullptr, 0, nullptr},
+    METHOD(lstm_bwd),      METHOD(row_blocks),       METHOD(lstm_seq_fwd),
+    METHOD(lstm_seq_bwd),  METHOD(gru_seq_fwd),      METHOD(gru_seq_bwd),
+    {nullptr, nullptr, 0, nullptr},
 };
 
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
@@ -610,4 +927,16 @@ PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
 
 }  // namespace
 
-PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels(void) {
+    PyObject* m = PyModule_Create(&module);
+#ifdef _OPENMP
+    const long openmp = 1;
+#else
+    const long openmp = 0;
+#endif
+    if (m && PyModule_AddIntConstant(m, "OPENMP", openmp) < 0) {
+        Py_DECREF(m);
+        return nullptr;
+    }
+    return m;
+}

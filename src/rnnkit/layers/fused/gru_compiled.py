@@ -2,7 +2,9 @@
 
 Same math, same saved tensors: per step, Python issues the recurrent GEMM(s) and one
 kernel call does all the element-wise work (``_kernels.cpp``: ``gru_after_fwd``,
-``gru_before_fwd_rz`` / ``gru_before_fwd_n``, ``gru_bwd``, ``gru_before_bwd_r``).
+``gru_before_fwd_rz`` / ``gru_before_fwd_n``, ``gru_bwd``, ``gru_before_bwd_r``). With the
+reset after, in float32 where torch's MKL is found and the step GEMM is packed, the whole
+sequence runs in one call instead (``gru_seq_fwd``, ``gru_seq_bwd``; see lstm_compiled.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.layers.fused import kernels
-from rnnkit.layers.fused.gemm import StepGEMM
+from rnnkit.layers.fused.gemm import StepGEMM, packable
 from rnnkit.layers.fused.gru import GRUMasks
 from rnnkit.layers.fused.kernels import ptr
 
@@ -36,7 +38,17 @@ def gru_loop_compiled(
     HS, m_s = hs.unbind(0), masks.state
     head = (kernels.is_double(gx), B, H)
     ms, mg, zone = ptr(m_s), ptr(masks.candidate), kernels.zone(masks.zone_h, H)
-    if reset_after:  # extra = gh_n
+    seq = kernels.sequence_gemm(gx) if reset_after and packable(weight_hh, B) else None
+    if seq is not None:  # extra = gh_n
+        packed = kernels.pack(weight_hh, B, transposed=True)  # x_h (B, H) @ W_hhᵀ
+        scratch = gx.new_empty(B * (G + H))  # gh, then m_s ⊙ h
+        bias = None if bias_hh is None else bias_hh.detach().contiguous()
+        bufs = (gx.data_ptr(), hs.data_ptr(), rz.data_ptr(), cand.data_ptr(), extra.data_ptr())
+        k.gru_seq_fwd(
+            T, int(save), seq, packed.data_ptr(), ms, scratch.data_ptr(), ptr(bias),
+            0, None, *head, 0, *bufs, ms, mg, *zone,
+        )  # fmt: skip
+    elif reset_after:  # extra = gh_n
         gemm = StepGEMM(weight_hh, B, bias_hh)
         bufs = (gx.data_ptr(), hs.data_ptr(), rz.data_ptr(), cand.data_ptr(), extra.data_ptr())
         for t in range(T):
@@ -75,7 +87,7 @@ def gru_backward_compiled(
     dgx = dout.new_empty(T, B, 3 * H)
     dgh = dout.new_empty(T, B, 3 * H) if after else dgx[..., : 2 * H]
     DGH, DAN = dgh.unbind(0), dgx[..., 2 * H :].unbind(0)
-    directs, carry = (dout.new_empty(B, H), dout.new_empty(B, H)), dout.new_empty(B, H)
+    directs, carry = dout.new_empty(2, B, H), dout.new_empty(B, H)  # step t: directs[t % 2]
     w = weight_hh.contiguous() if after else weight_hh[: 2 * H].contiguous()
     if not after:  # the W_n GEMM and its output, for d(r ⊙ x_h)
         w_n, drh = weight_hh[2 * H :].contiguous(), dout.new_empty(B, H)
@@ -85,7 +97,16 @@ def gru_backward_compiled(
     saved = (dout.data_ptr(), hs, rz, run["cand"].data_ptr(), ghn, gx_ptr, dgh_ptr)
     tail = (ptr(m_s), ptr(masks.candidate), *kernels.zone(masks.zone_h, H))
     dh = dout[T - 1] if dh_T is None else dout[T - 1] + dh_T
-    for t in range(T - 1, -1, -1):
+    seq = kernels.sequence_gemm(dout) if after and packable(weight_hh, B) else None
+    if seq is not None:
+        packed = kernels.pack(w, B, transposed=False)  # dgh (B, 3H) @ W_hh
+        bufs = (d.data_ptr() for d in (dh, directs[0], carry))
+        k.gru_seq_bwd(
+            T, seq, packed.data_ptr(), ptr(m_s), None, directs.data_ptr(),
+            0, *bufs, *head, *saved, *tail,
+        )  # fmt: skip
+        dh = directs[0]
+    for t in range(T - 1, -1, -1) if seq is None else ():
         d = directs[t % 2]
         k.gru_bwd(t, dh.data_ptr(), d.data_ptr(), carry.data_ptr(), *head, *saved, *tail)
         if not after:  # d(r ⊙ x_h) = W_n^T da_n, then da_r

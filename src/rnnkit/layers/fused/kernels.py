@@ -8,16 +8,73 @@ build failed, takes the torch-op loops, which compute the same math.
 
 from __future__ import annotations
 
+import ctypes
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
-try:
+try:  # after torch: the extension's OpenMP runtime is then the one torch has loaded
     from rnnkit.layers.fused import _kernels as module
 except ImportError:  # built without a compiler: the torch-op loops run instead
     module = None
 
 #: Global switch, e.g. for A/B benchmarks and tests: ``kernels.ENABLED = False``.
 ENABLED = True
+
+#: Switch for the whole-sequence loops on MKL's packed GEMM: ``kernels.SEQUENCE = False``
+#: makes the float32 loops return to Python every step, as float64 ones do.
+SEQUENCE = True
+
+_ROW_MAJOR, _NO_TRANS, _TRANS, _B_MATRIX = 101, 111, 112, 162
+
+
+def _find_mkl() -> tuple[ctypes._CFuncPtr, ctypes._CFuncPtr, int] | None:
+    """MKL's packed sgemm inside the running torch (libtorch_cpu exports it where torch was
+    built with MKL): (pack_get_size, pack, address of compute), or None."""
+    if module is None:
+        return None
+    try:
+        lib = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        size, pack, compute = (
+            lib.cblas_sgemm_pack_get_size,
+            lib.cblas_sgemm_pack,
+            lib.cblas_sgemm_compute,
+        )
+    except (OSError, AttributeError):
+        return None
+    size.restype, size.argtypes = ctypes.c_size_t, [ctypes.c_int] * 4
+    pack.restype = None
+    pack.argtypes = [ctypes.c_int] * 6 + [ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
+    pack.argtypes += [ctypes.c_void_p]
+    return size, pack, ctypes.cast(compute, ctypes.c_void_p).value
+
+
+_MKL = _find_mkl()
+
+
+def sequence_gemm(like: Tensor) -> int | None:
+    """The address of MKL's packed GEMM when the whole-sequence loops can run ``like``'s
+    problem (float32 on the CPU, kernels on, MKL found), else None."""
+    if not (SEQUENCE and _MKL is not None and available()):
+        return None
+    return _MKL[2] if like.dtype == torch.float32 and like.device.type == "cpu" else None
+
+
+def pack(weight: Tensor, rows: int, *, transposed: bool) -> Tensor:
+    """``weight`` (N, K) float32 in MKL's packed layout, as the right operand of a product
+    with ``rows`` rows: ``x (rows, K) @ weightᵀ`` if ``transposed``, else ``x (rows, N) @ weight``.
+    """
+    assert _MKL is not None
+    size, pack_fn, _ = _MKL
+    w = weight.detach().contiguous()
+    N, K = w.shape
+    n, k = (N, K) if transposed else (K, N)
+    trans = _TRANS if transposed else _NO_TRANS
+    out = torch.empty(size(_B_MATRIX, rows, n, k) // 4 + 1, dtype=torch.float32)
+    pack_fn(_ROW_MAJOR, _B_MATRIX, trans, rows, n, k, 1.0, w.data_ptr(), K, out.data_ptr())
+    return out
+
 
 _DTYPES = (torch.float32, torch.float64)
 
