@@ -273,6 +273,18 @@ def test_the_fastest_candidate_is_chosen_cached_and_reused(cache_dir, monkeypatc
     assert json.loads(cache_dir.read_text()) == data
 
 
+def test_another_path_replaces_the_rule_only_if_faster_in_every_round():
+    rule = "compiled/packed"
+    samples = {rule: [1.0, 1.0, 1.0], "torch/addmm": [0.5, 0.5, 0.5], "torch/packed": [0.8] * 3}
+    assert choice.fastest(samples, rule) == "torch/addmm"
+    samples["torch/addmm"] = [0.5, 0.5, 1.2]  # fastest median, but lost one round
+    assert choice.fastest(samples, rule) == rule
+    samples["torch/addmm"] = [0.5, 0.5, 0.98]  # won it by less than MARGIN (3 %)
+    assert choice.fastest(samples, rule) == rule
+    assert choice.fastest({"a": [1.0, 1.0, 1.0], "b": [2.0, 0.5, 2.0]}, "a") == "a"
+    assert choice.fastest({"a": [2.0], "b": [1.0]}, "c") == "b"  # no rule among them
+
+
 def test_measuring_draws_no_random_numbers_and_leaves_the_inputs(monkeypatch):
     torch.manual_seed(4)
     cell, x, state = problem("gru_before", torch.float32)

@@ -8,8 +8,10 @@ right everywhere. At the first use of a key — the cell kind and its options, s
 to :data:`PROBE_STEPS`), B, H, dtype, training or inference, torch threads — the
 candidates run :data:`ROUNDS` interleaved rounds on copies of the real tensors' first
 :data:`PROBE_STEPS` steps (no RNG draw, no autograd graph, nothing of the caller's
-touched), the fastest median wins, and the choice is kept in memory and in
-``fused_paths.json`` under the cache directory, for this CPU and torch version.
+touched), and the fastest median wins if it beat the rule's path (``rule`` below) by
+:data:`MARGIN` in every round — a busy machine's noise must not persist a slower path —
+else the rule's path is kept. The choice is kept in memory and in ``fused_paths.json``
+under the cache directory, for this CPU and torch version.
 
 ``RNNKIT_FUSED_PATH`` (or :func:`forced`, which takes precedence) picks the mode:
 
@@ -59,6 +61,8 @@ VERSION = 1
 PROBE_STEPS = 8
 #: Interleaved timing rounds per candidate, after one warm-up call each.
 ROUNDS = 3
+#: How much faster than the rule's path, in every round, another path must be to replace it.
+MARGIN = 0.03
 
 LOOPS = ("compiled", "torch")
 GEMMS = ("packed", "addmm")
@@ -140,6 +144,7 @@ def choose_path(
     *,
     compiled: bool,
     pack: bool,
+    rule_pack: bool,
     probes: Callable[[], dict[str, Callable[[], None]]],
 ) -> Path:
     """The path to run for a problem.
@@ -148,6 +153,7 @@ def choose_path(
         problem: gives the problem's :func:`key` (called only in mode ``auto``).
         compiled: whether the compiled kernels can take the tensors.
         pack: whether the step GEMM's weight can be packed.
+        rule_pack: whether the fixed rule packs it (``gemm.packable`` outside a choice).
         probes: builds one call per name of ``candidates(compiled, pack)`` running that
             path on copies of the real tensors; called only when a measurement is due.
     """
@@ -161,10 +167,11 @@ def choose_path(
         return Path("compiled" if compiled else "torch")  # the rule: no timing inside a trace
     if len(names) == 1:
         return parse(names[0])
-    return parse(_choose(problem(), names, probes))
+    rule = f"{'compiled' if compiled else 'torch'}/{'packed' if rule_pack else 'addmm'}"
+    return parse(_choose(problem(), names, rule, probes))
 
 
-def _choose(key_: str, names: tuple[str, ...], probes: Callable[[], dict]) -> str:
+def _choose(key_: str, names: tuple[str, ...], rule: str, probes: Callable[[], dict]) -> str:
     """The cached choice for ``key_`` if it is among ``names``, else measure and cache."""
     file = cache_file()
     choices = _memory(file)
@@ -172,16 +179,27 @@ def _choose(key_: str, names: tuple[str, ...], probes: Callable[[], dict]) -> st
     entry = choices.get(key_)
     if entry is not None and entry["path"] in names:
         return entry["path"]
-    times = measure(probes())
-    best = min(names, key=lambda name: times[name])
-    choices[key_] = {"path": best, "ms": {n: round(t * 1e3, 4) for n, t in times.items()}}
+    samples = measure(probes())
+    best = fastest(samples, rule)
+    ms = {name: round(statistics.median(s) * 1e3, 4) for name, s in samples.items()}
+    choices[key_] = {"path": best, "ms": ms}
     _save(file, key_, choices[key_])
     return best
 
 
-def measure(calls: dict[str, Callable[[], None]], rounds: int = ROUNDS) -> dict[str, float]:
-    """Median seconds of each call over ``rounds`` interleaved rounds (rotating order),
-    after a warm-up call each; under no_grad, and the RNG state restored afterwards."""
+def fastest(samples: dict[str, list[float]], rule: str) -> str:
+    """The name with the smallest median time, if it is ``rule`` or was faster than
+    ``rule`` by :data:`MARGIN` in every round (the same round's times); else ``rule``."""
+    best = min(samples, key=lambda name: statistics.median(samples[name]))
+    if best == rule or rule not in samples:
+        return best
+    pairs = zip(samples[best], samples[rule], strict=True)
+    return best if all(t < (1 - MARGIN) * r for t, r in pairs) else rule
+
+
+def measure(calls: dict[str, Callable[[], None]], rounds: int = ROUNDS) -> dict[str, list[float]]:
+    """Seconds of each call in each of ``rounds`` interleaved rounds (rotating order), after
+    a warm-up call each; under no_grad, and the RNG state restored afterwards."""
     names = list(calls)
     samples: dict[str, list[float]] = {name: [] for name in names}
     with torch.random.fork_rng(devices=[]), torch.no_grad():
@@ -192,7 +210,7 @@ def measure(calls: dict[str, Callable[[], None]], rounds: int = ROUNDS) -> dict[
                 start = _clock()
                 calls[name]()
                 samples[name].append(_clock() - start)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
 
 
 def cache_dir() -> FilePath:

@@ -59,6 +59,12 @@ def _flags(masks: LSTMMasks, H: int, **options: Any) -> list[str]:
     return flags
 
 
+def _rule_pack(weight: Tensor, B: int) -> bool:
+    """Whether the fixed rule packs the step GEMM (outside any measured choice)."""
+    with gemm.packing(None):
+        return gemm.packable(weight, B)
+
+
 def run_on(path: choice.Path, loop: Callable[..., dict], *args: Any) -> dict:
     """``loop(*args)`` with the step GEMM of ``path``."""
     with gemm.packing(path.pack):
@@ -89,7 +95,10 @@ def lstm_path(
             for name in choice.candidates(compiled, gemm.can_pack(w_hh))
         }
 
-    return choice.choose_path(problem, compiled=compiled, pack=gemm.can_pack(w_hh), probes=probes)
+    return choice.choose_path(
+        problem, compiled=compiled, pack=gemm.can_pack(w_hh), rule_pack=_rule_pack(w_hh, B),
+        probes=probes,
+    )  # fmt: skip
 
 
 def _lstm_probe(path: choice.Path, args: list, train: bool) -> None:
@@ -125,7 +134,10 @@ def gru_path(
             for name in choice.candidates(compiled, gemm.can_pack(w_hh))
         }
 
-    return choice.choose_path(problem, compiled=compiled, pack=gemm.can_pack(w_hh), probes=probes)
+    return choice.choose_path(
+        problem, compiled=compiled, pack=gemm.can_pack(w_hh), rule_pack=_rule_pack(w_hh, B),
+        probes=probes,
+    )  # fmt: skip
 
 
 def _gru_probe(path: choice.Path, args: list, train: bool) -> None:
