@@ -7,6 +7,7 @@ import platform
 
 import torch
 from models import Config, gemm_flops
+from timing import Timings
 
 NOTES = """\
 ## How to read it
@@ -14,10 +15,16 @@ NOTES = """\
 - **Time**: median over interleaved rounds (every row runs once per round, in rotating order)
   of one call; training = forward + backward of ``output.sum()``, inference = forward under
   ``torch.no_grad()`` in eval mode. Input (T, B, D) time-major, not requiring grad.
+- **Rounds**: adaptive unless ``--rounds N`` fixes them. From 6 rounds on, a table's rounds
+  stop once every ratio of the table is pinned: the distribution-free 95 % confidence
+  interval of its median (order statistics of the per-round ratios) lies within ±5 % of it
+  (``--tolerance``); else at ``--max-rounds`` (30) or ``--time-cap`` (180 s per table).
+  Above each table: the rounds run and whether every ratio was pinned.
 - **GFLOP/s** counts the matrix products only: forward 2·T·B·G·(D + H) with G = 4H (LSTM
   family), 3H (GRU), H (Elman RNN); training 3× that. Element-wise work is not counted.
-- **× nn.LSTM / × nn.GRU**: time of ``torch.nn.LSTM`` (``torch.nn.GRU``) in the same run
-  divided by the row's time; above 1 is faster than torch.
+- **× nn.LSTM / × nn.GRU**: time of ``torch.nn.LSTM`` (``torch.nn.GRU``) divided by the
+  row's time in the same round, median over the rounds, and in brackets the min–max over
+  the rounds; above 1 is faster than torch.
 - **Noise**: ``rnnkit.LSTM`` without extras *is* ``torch.nn.LSTM``'s kernel (plus a few
   microseconds of dispatch), so its distance from 1.00× shows the noise of the run; on a
   shared 2-core VM it reaches ±10% at C1, and repeated runs move the ratios by about as
@@ -36,6 +43,12 @@ NOTES = """\
   (``kernels.ENABLED = False``: the element-wise work as torch ops, what runs on CUDA or
   where no compiler was found); "step loop" rows with the fused paths off
   (``rnnkit.layers.fused.disabled()``): the generic per-step loop over ``cell.step``.
+- **Path choice**: which fused path runs (compiled kernels or torch ops, packed oneDNN or
+  ``torch.addmm`` step GEMM) is measured at the first call of each problem on this machine
+  (``rnnkit.layers.fused.choice``; the warm-up call pays it) and cached in
+  ``~/.cache/rnnkit/fused_paths.json``; ``RNNKIT_FUSED_PATH=rule|compiled|torch|
+  LOOP/GEMM|step`` (``--fused-path``) forces one. The "Fused path choices" table lists what
+  ran, with each candidate's probe time.
 - **Checkpointing**: ``Recurrent(LSTMCell(D, H), checkpoint_every=K)`` against full BPTT,
   both on the fused kernel. Activation memory = bytes of the tensors autograd keeps for the
   backward pass (storages of parameters and input excluded) plus the segment-boundary
@@ -77,14 +90,24 @@ def header(threads: int, command: str) -> str:
     )
 
 
-def _ratio(base: float | None, t: float) -> str:
-    return "" if base is None else f"{base / t:.2f}×"
+def rounds_line(times: dict[str, Timings], tolerance: float) -> str:
+    """E.g. ``train: 12 rounds, 41 s, every ratio pinned to ±5 %; infer: ...``."""
+    parts = []
+    for mode, t in times.items():
+        state = {True: f"every ratio pinned to ±{tolerance * 100:g} %", False: "not all pinned"}
+        parts.append(
+            f"{mode}: {t.rounds} round{'s' * (t.rounds != 1)}, {t.seconds:.0f} s"
+            + ("" if t.settled is None else f", {state[t.settled]}")
+        )
+    return "; ".join(parts)
 
 
-def config_table(cfg: Config, rows: list, times: dict[str, dict[str, float]]) -> str:
-    """One markdown table: a line per row, training and inference columns."""
+def config_table(cfg: Config, rows: list, times: dict[str, Timings], tolerance: float) -> str:
+    """One markdown table: a line per row, training and inference columns; each ratio as
+    its median over the rounds with the min–max."""
     lines = [
         f"## {cfg}\n",
+        f"{rounds_line(times, tolerance)}.\n",
         "| model | train ms | train GFLOP/s | train × nn.LSTM | train × nn.GRU "
         "| infer ms | infer GFLOP/s | infer × nn.LSTM | infer × nn.GRU |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -92,12 +115,26 @@ def config_table(cfg: Config, rows: list, times: dict[str, dict[str, float]]) ->
     for row in rows:
         cells = [row.label]
         for mode in ("train", "infer"):
-            t = times[mode][row.label]
+            t, name = times[mode], row.label
             flops = gemm_flops(cfg, row.family, mode == "train")
-            lstm = times[mode][rows[0].label]
-            gru = times[mode][rows[1].label] if row.vs_gru else None
-            cells += [f"{t * 1e3:.1f}", f"{flops / t / 1e9:.1f}", _ratio(lstm, t), _ratio(gru, t)]
+            lstm = str(t.ratio(rows[0].label, name))
+            gru = str(t.ratio(rows[1].label, name)) if row.vs_gru else ""
+            ms = t.median(name)
+            cells += [f"{ms * 1e3:.1f}", f"{flops / ms / 1e9:.1f}", lstm, gru]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n"
+
+
+def choices_table(choices: dict[str, dict]) -> str:
+    """The fused path each problem ran on and the probe time (ms) of every candidate."""
+    lines = [
+        "## Fused path choices\n",
+        "| problem (cell[options] T B H dtype mode threads) | chosen | probe ms per candidate |",
+        "| --- | --- | --- |",
+    ]
+    for key, entry in sorted(choices.items()):
+        ms = ", ".join(f"{name} {t:.2f}" for name, t in sorted(entry.get("ms", {}).items()))
+        lines.append(f"| {key} | {entry['path']} | {ms} |")
     return "\n".join(lines) + "\n\n"
 
 
