@@ -285,6 +285,19 @@ def test_another_path_replaces_the_rule_only_if_faster_in_every_round():
     assert choice.fastest({"a": [2.0], "b": [1.0]}, "c") == "b"  # no rule among them
 
 
+@pytest.mark.skipif(kernels.module is None, reason="compiled kernels not built")
+def test_a_choice_made_without_the_kernels_is_not_reused_with_them(cache_dir, monkeypatch):
+    clock = clocked(monkeypatch, {"compiled": 1.0, "torch": 2.0})
+    monkeypatch.setattr(kernels, "ENABLED", False)
+    lstm_call(requires_grad=False)()
+    monkeypatch.setattr(kernels, "ENABLED", True)
+    reads = clock.reads
+    lstm_call(requires_grad=False)()
+    assert clock.reads > reads and clock.spy.runs[-1] == ("compiled", False)
+    entries = json.loads(cache_dir.read_text())["choices"]
+    assert sorted(len(e["ms"]) for e in entries.values()) == [2, 4]
+
+
 def test_measuring_draws_no_random_numbers_and_leaves_the_inputs(monkeypatch):
     torch.manual_seed(4)
     cell, x, state = problem("gru_before", torch.float32)

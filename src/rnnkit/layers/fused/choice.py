@@ -5,7 +5,8 @@ the compiled step kernels or as torch ops (``loop``), and its forward step GEMM 
 packed weights or ``torch.addmm`` (``gemm``). Which is fastest depends on the CPU (AVX2,
 AVX-512, AMX), torch's build, the thread count and the problem, so no fixed threshold is
 right everywhere. At the first use of a key — the cell kind and its options, steps T (up
-to :data:`PROBE_STEPS`), B, H, dtype, training or inference, torch threads — the
+to :data:`PROBE_STEPS`), B, H, dtype, training or inference, torch threads, and whether
+the kernels can run — the
 candidates run :data:`ROUNDS` interleaved rounds on copies of the real tensors' first
 :data:`PROBE_STEPS` steps (no RNG draw, no autograd graph, nothing of the caller's
 touched), and the fastest median wins if it beat the rule's path (``rule`` below) by
@@ -60,7 +61,7 @@ VERSION = 1
 #: Steps of the real input a probe runs (longer sequences share the choice of T = this).
 PROBE_STEPS = 8
 #: Interleaved timing rounds per candidate, after one warm-up call each.
-ROUNDS = 3
+ROUNDS = 5
 #: How much faster than the rule's path, in every round, another path must be to replace it.
 MARGIN = 0.03
 
@@ -168,7 +169,8 @@ def choose_path(
     if len(names) == 1:
         return parse(names[0])
     rule = f"{'compiled' if compiled else 'torch'}/{'packed' if rule_pack else 'addmm'}"
-    return parse(_choose(problem(), names, rule, probes))
+    among = f" among {'+'.join(LOOPS if compiled else LOOPS[1:])}"  # kernels off: another key
+    return parse(_choose(problem() + among, names, rule, probes))
 
 
 def _choose(key_: str, names: tuple[str, ...], rule: str, probes: Callable[[], dict]) -> str:
