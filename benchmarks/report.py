@@ -141,7 +141,8 @@ def choices_table(choices: dict[str, dict]) -> str:
     """The fused path each problem ran on and the probe time (ms) of every candidate."""
     lines = [
         "## Fused path choices\n",
-        "| problem (cell[options] T B H dtype mode threads) | chosen | probe ms per candidate |",
+        "| problem (cell[options] T B H dtype mode threads, loops tried) | chosen "
+        "| probe ms per candidate |",
         "| --- | --- | --- |",
     ]
     for key, entry in sorted(choices.items()):
