@@ -193,11 +193,12 @@ def test_gru_steps_split_among_threads_match_the_torch_op_loop(reset_after, monk
         assert_close(got, want, rtol=1e-10, atol=1e-10 * float(want.abs().max()))
 
 
-@pytest.mark.skipif(kernels.sequence_gemm(torch.ones(1)) is None, reason="no MKL in this torch")
+@pytest.mark.skipif(kernels._MKL is None, reason="no MKL in this torch")
 @pytest.mark.parametrize("kind", ["lstm", "layer_norm", "gru"])
 def test_whole_sequence_loops_equal_the_per_step_loops(kind, monkeypatch):
-    """float32 with a packed step GEMM: one kernel call runs the whole sequence (MKL's packed
-    GEMM inside); values and gradients equal those of the per-step loops, with every mask."""
+    """kernels.SEQUENCE, float32 with a packed step GEMM: one kernel call runs the whole
+    sequence (MKL's packed GEMM inside); values and gradients equal those of the per-step
+    loops (oneDNN's packed GEMM, forward and backward), with every mask."""
     g = torch.Generator().manual_seed(3)
     Tn, Bn, Hb = 5, 12, 16
     G = (3 if kind == "gru" else 4) * Hb
@@ -223,6 +224,7 @@ def test_whole_sequence_loops_equal_the_per_step_loops(kind, monkeypatch):
 
     counting = Counting(kernels.module)
     monkeypatch.setattr(kernels, "module", counting)
+    monkeypatch.setattr(kernels, "SEQUENCE", True)
     whole = run()
     family = "gru" if kind == "gru" else "lstm"
     assert counting.names == {f"{family}_seq_fwd", f"{family}_seq_bwd"}

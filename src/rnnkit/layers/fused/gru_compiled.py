@@ -3,8 +3,8 @@
 Same math, same saved tensors: per step, Python issues the recurrent GEMM(s) and one
 kernel call does all the element-wise work (``_kernels.cpp``: ``gru_after_fwd``,
 ``gru_before_fwd_rz`` / ``gru_before_fwd_n``, ``gru_bwd``, ``gru_before_bwd_r``). With the
-reset after, in float32 where torch's MKL is found and the step GEMM is packed, the whole
-sequence runs in one call instead (``gru_seq_fwd``, ``gru_seq_bwd``; see lstm_compiled.py).
+reset after, the opt-in :data:`.kernels.SEQUENCE` runs the whole sequence in one call
+instead (``gru_seq_fwd``, ``gru_seq_bwd``; see lstm_compiled.py).
 """
 
 from __future__ import annotations

@@ -22,9 +22,11 @@ except ImportError:  # built without a compiler: the torch-op loops run instead
 #: Global switch, e.g. for A/B benchmarks and tests: ``kernels.ENABLED = False``.
 ENABLED = True
 
-#: Switch for the whole-sequence loops on MKL's packed GEMM: ``kernels.SEQUENCE = False``
-#: makes the float32 loops return to Python every step, as float64 ones do.
-SEQUENCE = True
+#: Opt-in whole-sequence loops on MKL's packed GEMM (``kernels.SEQUENCE = True``): float32
+#: LSTM and GRU (reset after) loops then run every step in one C++ call. Off by default: on
+#: the AVX-512 EPYC of docs/benchmarks.md MKL's packed GEMM measured 15-20 % slower than
+#: oneDNN's packed per-step GEMM at C2 (as fast at C1), more than the Python per step saves.
+SEQUENCE = False
 
 _ROW_MAJOR, _NO_TRANS, _TRANS, _B_MATRIX = 101, 111, 112, 162
 
