@@ -56,7 +56,8 @@ ADDED_TRAINING = ("save_every_minutes", "cut_frac", "slanted_ratio", "discrimina
                   "unfreeze_every")  # fmt: skip
 ADDED_DATA = ("raml_tau", "word_vectors", "freeze_word_vectors", "encoder",
               "lm_finetune_minutes", "tunes", "reverse", "char_lm_forward",
-              "char_lm_backward")  # fmt: skip
+              "char_lm_backward", "data_path", "valid_file", "test_file", "valid_fraction",
+              "test_fraction", "alphabet")  # fmt: skip
 
 
 @dataclass(frozen=True)
