@@ -232,3 +232,12 @@ def test_whole_sequence_loops_equal_the_per_step_loops(kind, monkeypatch):
     steps = run()
     for got, want in zip([*whole[0], *whole[1]], [*steps[0], *steps[1]], strict=True):
         assert_close(got, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (40, 64, 2048)])  # the second: 20 MiB, huge pages
+def test_buffer_is_an_empty_tensor_like_new_empty(shape):
+    like = torch.zeros(1, dtype=torch.float32)
+    t = kernels.buffer(like, *shape)
+    assert t.shape == shape and t.dtype == like.dtype and t.is_contiguous()
+    t.fill_(0.5)
+    assert float(t.sum()) == 0.5 * t.numel()

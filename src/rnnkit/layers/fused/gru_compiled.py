@@ -9,6 +9,8 @@ instead (``gru_seq_fwd``, ``gru_seq_bwd``; see lstm_compiled.py).
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor
 
@@ -32,9 +34,10 @@ def gru_loop_compiled(
     T, B, G = gx.shape
     H = G // 3
     n = T if save else 1
-    hs = gx.new_empty(T + 1, B, H)
+    new = partial(kernels.buffer, gx)
+    hs = new(T + 1, B, H)
     hs[0] = h0
-    rz, cand, extra = gx.new_empty(n, B, 2 * H), gx.new_empty(n, B, H), gx.new_empty(n, B, H)
+    rz, cand, extra = new(n, B, 2 * H), new(n, B, H), new(n, B, H)
     HS, m_s = hs.unbind(0), masks.state
     head = (kernels.is_double(gx), B, H)
     ms, mg, zone = ptr(m_s), ptr(masks.candidate), kernels.zone(masks.zone_h, H)
@@ -84,8 +87,8 @@ def gru_backward_compiled(
     k = kernels.module
     T, B, H = dout.shape
     after, m_s = run["reset_after"], masks.state
-    dgx = dout.new_empty(T, B, 3 * H)
-    dgh = dout.new_empty(T, B, 3 * H) if after else dgx[..., : 2 * H]
+    dgx = kernels.buffer(dout, T, B, 3 * H)
+    dgh = kernels.buffer(dout, T, B, 3 * H) if after else dgx[..., : 2 * H]
     DGH, DAN = dgh.unbind(0), dgx[..., 2 * H :].unbind(0)
     directs, carry = dout.new_empty(2, B, H), dout.new_empty(B, H)  # step t: directs[t % 2]
     w = weight_hh.contiguous() if after else weight_hh[: 2 * H].contiguous()

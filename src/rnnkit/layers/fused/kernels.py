@@ -80,6 +80,36 @@ def pack(weight: Tensor, rows: int, *, transposed: bool) -> Tensor:
 
 _DTYPES = (torch.float32, torch.float64)
 
+_HUGE_PAGE = 2 << 20
+_MADV_HUGEPAGE = 14  # Linux
+try:
+    _madvise = ctypes.CDLL(None, use_errno=True).madvise
+    _madvise.argtypes, _madvise.restype = (
+        [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int],
+        ctypes.c_int,
+    )
+except (OSError, AttributeError):  # not Linux/glibc: buffers keep the default pages
+    _madvise = None
+
+
+def buffer(like: Tensor, *shape: int) -> Tensor:
+    """``like.new_empty(shape)``; a CPU buffer of 16 MiB or more asks Linux for transparent
+    huge pages before its first write (``madvise(MADV_HUGEPAGE)``).
+
+    Why: the per-step buffers the forward pass saves and the backward pass fills are fresh
+    allocations of up to hundreds of MiB per call, and their first write faults every 4 KiB
+    page in (filling 105 MiB measured 51 ms with 4 KiB pages, 12 ms with 2 MiB ones).
+    """
+    t = like.new_empty(shape)
+    nbytes = t.numel() * t.element_size()
+    if _madvise is None or t.device.type != "cpu" or nbytes < 8 * _HUGE_PAGE:
+        return t
+    start = (t.data_ptr() + _HUGE_PAGE - 1) & ~(_HUGE_PAGE - 1)
+    end = (t.data_ptr() + nbytes) & ~(_HUGE_PAGE - 1)
+    if end > start:
+        _madvise(start, end - start, _MADV_HUGEPAGE)  # advice only: failure changes nothing
+    return t
+
 
 def available() -> bool:
     """Whether the compiled kernels were built and are switched on."""

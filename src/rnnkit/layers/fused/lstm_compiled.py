@@ -13,7 +13,8 @@ Same math, same saved tensors. Two ways to run the steps:
 
 from __future__ import annotations
 
-import torch
+from functools import partial
+
 from torch import Tensor
 
 from rnnkit.layers.fused import kernels
@@ -54,7 +55,7 @@ def lstm_loop_compiled(
     T, B, G = gx.shape
     H = G // 4
     n = T if save else 1
-    new = gx.new_empty
+    new = partial(kernels.buffer, gx)
     hs, cs = new(T + 1, B, H), new(T + 1, B, H)
     hs[0], cs[0] = h0, c0
     acts, tcs = new(n, B, G), new(n, B, H)
@@ -149,8 +150,8 @@ def lstm_backward_compiled(
     """:func:`~rnnkit.layers.fused.lstm_backward.lstm_backward` on the kernels."""
     T, B, G = run["acts"].shape
     H = G // 4
-    dA = dout.new_empty(T, B, G)
-    dah = dA if norm_hh is None else torch.empty_like(dA)  # d(W_hh x_h): through LN_hh
+    dA = kernels.buffer(dout, T, B, G)
+    dah = dA if norm_hh is None else kernels.buffer(dout, T, B, G)  # d(W_hh x_h): through LN_hh
     zeros = dout.new_zeros
     dln = (zeros(G), zeros(G)) if norm_hh is not None else (None, None)
     dlc = (zeros(H), zeros(H)) if norm_c is not None else (None, None)
