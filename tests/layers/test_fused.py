@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.testing import assert_close
 
+from fused_cases import FixedMask
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.layer_norm_lstm import LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell
@@ -41,17 +42,6 @@ def step_kernels(request, monkeypatch):
         pytest.skip("the compiled kernels were not built")
     monkeypatch.setattr(kernels, "ENABLED", request.param == "compiled")
     return request.param
-
-
-class FixedMask(nn.Module):
-    """A candidate dropout with a given mask (for the reference loop)."""
-
-    def __init__(self, mask: Tensor) -> None:
-        super().__init__()
-        self.mask = mask
-
-    def forward(self, g: Tensor) -> Tensor:
-        return g * self.mask
 
 
 def scramble(cell: nn.Module) -> nn.Module:

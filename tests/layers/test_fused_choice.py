@@ -20,10 +20,8 @@ import torch
 from torch import Tensor, nn
 from torch.testing import assert_close
 
+from fused_cases import FUSED_CELLS, FixedMask
 from rnnkit.cells.gru import GRUCell
-from rnnkit.cells.layer_norm_lstm import LayerNormLSTMCell
-from rnnkit.cells.lstm import LSTMCell
-from rnnkit.cells.peephole_lstm import PeepholeLSTMCell
 from rnnkit.cells.state import LSTMState
 from rnnkit.layers import Recurrent
 from rnnkit.layers.fused import choice, disabled, fused_gru, fused_lstm, fused_spec, gemm, kernels
@@ -31,13 +29,7 @@ from rnnkit.layers.fused import paths as fused_paths
 from rnnkit.layers.fused.lstm import LSTMMasks
 
 D, H, T, B = 5, 7, 6, 3  # B = 3 < MIN_PACKED_BATCH: a forced packed GEMM differs from the rule
-CELLS = {
-    "lstm": LSTMCell,
-    "peephole": PeepholeLSTMCell,
-    "layer_norm": LayerNormLSTMCell,
-    "gru_after": GRUCell,
-    "gru_before": functools.partial(GRUCell, reset_after=False),
-}
+CELLS = FUSED_CELLS
 FORCED = [*choice.CANDIDATES, "compiled", "torch", "rule"]
 
 
@@ -98,15 +90,6 @@ def make_masks(kind: str, lstm: bool, dtype: torch.dtype) -> LSTMMasks:
     return LSTMMasks(
         zone_h=zone(), zone_c=zone() if lstm else None, candidate=drop, state=drop.flip(0)
     )
-
-
-class FixedMask(nn.Module):
-    def __init__(self, mask: Tensor) -> None:
-        super().__init__()
-        self.mask = mask
-
-    def forward(self, g: Tensor) -> Tensor:
-        return g * self.mask
 
 
 def lerp(new: Tensor, old: Tensor, z: Tensor | float | None) -> Tensor:

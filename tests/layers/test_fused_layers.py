@@ -10,31 +10,22 @@ zoneout in training is checked against its definition instead.
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import pytest
 import torch
 from torch import Tensor, nn
 from torch.testing import assert_close
 
+from fused_cases import FUSED_CELLS
 from rnnkit import layers
-from rnnkit.cells.gru import GRUCell
-from rnnkit.cells.layer_norm_lstm import LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell
-from rnnkit.cells.peephole_lstm import PeepholeLSTMCell
 from rnnkit.cells.state import LSTMState
 from rnnkit.layers import Recurrent
 from rnnkit.layers.fused import dispatch
 from rnnkit.layers.fused.dispatch import disabled, fused_spec
 
 D, H = 4, 5
-CELLS = {
-    "lstm": LSTMCell,
-    "peephole": PeepholeLSTMCell,
-    "layer_norm": LayerNormLSTMCell,
-    "gru_after": GRUCell,
-    "gru_before": functools.partial(GRUCell, reset_after=False),
-}
+CELLS = FUSED_CELLS
 
 
 def scrambled(name: str) -> nn.Module:
