@@ -68,6 +68,36 @@ def test_forward_half_reads_the_left_context_backward_half_the_right():
     assert not torch.allclose(got[2, :2, H:], got[0, :2, H:])
 
 
+
+def counting(lm: LanguageModel) -> list[int]:
+    """Count the texts ``lm`` reads from now on (one entry per call: its batch size)."""
+    calls, features = [], lm.features
+    lm.features = lambda ids: calls.append(ids.shape[0]) or features(ids)
+    return calls
+
+
+def test_each_sentence_is_read_once_and_the_cache_gives_the_same_features(monkeypatch):
+    fwd, bwd = char_lm(0, reverse=False), char_lm(1, reverse=True)
+    cold = ContextualEmbeddings(fwd, bwd)(SENTENCES, 4)  # a fresh module: nothing cached
+    module = ContextualEmbeddings(fwd, bwd)
+    calls = counting(fwd)
+    module([SENTENCES[1]], 2)
+    assert calls == [1]
+    warm = module([SENTENCES[0], SENTENCES[1], SENTENCES[0]], 4)  # one new sentence, once
+    assert calls == [1, 1]
+    assert_close(warm[[0, 1]], cold)  # another batch: padded to another length
+    assert torch.equal(warm[2], warm[0])
+    module(SENTENCES, 3)
+    assert calls == [1, 1]  # every sentence cached: no LM runs
+    module.load_state_dict(module.state_dict())  # new weights may change every feature
+    module(SENTENCES, 3)
+    assert calls == [1, 1, 2]
+    monkeypatch.setattr("rnnkit.tasks.contextual.CACHE_BYTES", 0)  # nothing fits: no cache
+    module.clear_cache()
+    assert_close(module(SENTENCES, 4), cold)
+    assert_close(module(SENTENCES, 4), cold)
+    assert calls == [1, 1, 2, 2, 2]
+
 def tiny_tagger(char_lms) -> Tagger:
     encoder = TaggingEncoder.build(SENTENCES, TAGS)
     config = TaggerConfig(len(encoder.words), len(encoder.chars), len(encoder.tags),
