@@ -1,4 +1,5 @@
-"""``train seq2seq --raml-tau``: batches of RAML-sampled targets, seeded, and the CLI."""
+"""``train seq2seq --raml-tau`` and ``train ctc --raml-tau``: batches of RAML-sampled targets,
+seeded, and the CLI."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 import torch
 
 from cli_helpers import rnnkit
+from rnnkit.apps.ctc import CTCTask, make_lines, raml_lines
 from rnnkit.apps.seq2seq import pair_batches
 from rnnkit.data.pair_batches import PairEncoder
 from rnnkit.data.pairs import Pair
+from rnnkit.tasks.ctc import CTCConfig, CTCRecognizer
 from rnnkit.training.config import TrainConfig
 
 WORDS = ["cat", "act", "tac", "dog", "god", "odd", "add", "dad", "tad", "cog", "cot", "toad"]
@@ -50,3 +53,28 @@ def test_cli_trains_with_raml_and_refuses_it_with_a_pointer(tmp_path: Path) -> N
                      cwd=tmp_path)  # fmt: skip
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "--raml-tau" in refused.stderr.splitlines()[-1] and "pointer" in refused.stderr
+
+
+def test_ctc_raml_batches_edit_the_transcripts_not_the_images() -> None:
+    lines = make_lines(CTCTask(train_lines=24, valid_lines=2, test_lines=2), seed=0)[0]
+    model = CTCRecognizer(CTCConfig(alphabet="0123456789", image_height=8, channels=2,
+                                    hidden_size=4, num_layers=1))  # fmt: skip
+    order = list(range(24))
+    plain = model.batch(lines.images, lines.labels, order)
+    drawn = raml_lines(model, lines, 1.0, "0123456789", seed=0)(order)
+    again = raml_lines(model, lines, 1.0, "0123456789", seed=0)(order)
+    assert torch.equal(drawn.images, plain.images) and torch.equal(drawn.index, plain.index)
+    assert torch.equal(drawn.targets, again.targets)  # a resumed run draws the same targets
+    texts = ["".join(str(int(k) - 1) for k in row[:n]) for row, n in
+             zip(drawn.targets, drawn.target_lengths, strict=True)]  # ids 1..10 are 0..9
+    assert sum(t != gold for t, gold in zip(texts, lines.labels, strict=True)) >= 12
+    assert all(t and set(t) <= set("0123456789") for t in texts)
+    kept = raml_lines(model, lines, 0.05, "0123456789", seed=0)(order)  # tiny τ: the gold
+    assert torch.equal(kept.targets, plain.targets)
+
+
+def test_ctc_cli_trains_with_raml(tmp_path: Path) -> None:
+    result = rnnkit("train", "ctc", "--preset", "tiny", "--max-steps", "4", "--raml-tau", "0.8",
+                    "--no-progress", "--out", "run", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "\"raml_tau\": 0.8" in (tmp_path / "run" / "trainer_state" / "run.json").read_text()

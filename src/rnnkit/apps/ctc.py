@@ -23,11 +23,14 @@ as ``file<TAB>transcript`` (:func:`rnnkit.data.speech.list_recordings`): the alp
 derived from the list's transcripts unless given (and then recorded in ``run.json``), the
 files are split into training, validation and test by file with the run's seed (or the
 validation and test lists are given), and everything else is as for ``--source speech``.
+
+With ``raml_tau`` > 0 the training transcripts are drawn afresh for every batch from RAML's
+payoff distribution around the real ones (:func:`rnnkit.training.raml.collate`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -45,9 +48,10 @@ from rnnkit.data.pair_batches import pad
 from rnnkit.errors import DataError
 from rnnkit.options import option
 from rnnkit.tasks.context_to_sequence import ContextToSequence, ImageBatch, digit_vocab
-from rnnkit.tasks.ctc import FRAME, CTCConfig, CTCRecognizer
+from rnnkit.tasks.ctc import FRAME, CTCConfig, CTCRecognizer, LineBatch
 from rnnkit.tasks.pretrained import write_json
 from rnnkit.tasks.seq2seq import ATTENTIONS
+from rnnkit.training import raml
 from rnnkit.training.metrics import edit_distance
 from rnnkit.training.trainer import Trainer
 
@@ -130,6 +134,9 @@ class CTCTask:
     alphabet: str | None = option(None, "recordings: the labels, one character each (default: "
                                   "from --data's transcripts; digits as figures or words give "
                                   "0123456789)")  # fmt: skip
+    raml_tau: float = option(0.0, "RAML: train on transcripts sampled at edit distance e with "
+                             "weight exp(-e/tau), rescaled (rnnkit.training.raml; 0: maximum "
+                             "likelihood)", low=0.0, high=10.0)  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -253,8 +260,10 @@ def train_ctc(run: Run, *, progress: bool = True) -> CTCRun:
     model = CTCRecognizer(JOB.model_config(run.config, alphabet, HEIGHTS[task.source],
                                            task.source))  # fmt: skip
     batch = lambda data: lambda order: model.batch(data.images, data.labels, order)  # noqa: E731
+    collate = batch(train) if task.raml_tau == 0 else raml_lines(model, train, task.raml_tau,
+                                                                 alphabet, config.seed)
     source = BucketBatches(columns(train), train.labels, config.batch_size, seed=config.seed,
-                           collate=batch(train))  # fmt: skip
+                           collate=collate)  # fmt: skip
     valid_batches = list(iter_batches(columns(valid), valid.labels, 256, collate=batch(valid)))
     fitted = fit(model, source, valid_batches, run, progress=progress)
     error = ERRORS[task.source]
@@ -273,6 +282,18 @@ def train_ctc(run: Run, *, progress: bool = True) -> CTCRun:
         "attention": attention,
     })  # fmt: skip
     return CTCRun(fitted, greedy, beam, attention)
+
+
+def raml_lines(
+    model: CTCRecognizer, train: Lines, tau: float, alphabet: str, seed: int
+) -> Callable[[list[int]], LineBatch]:
+    """Training batches whose transcripts are drawn from RAML's payoff distribution around the
+    real ones (rnnkit.training.raml), afresh for every batch; the images stay as they are."""
+
+    def drawn(labels: Mapping[int, list[str]], order: list[int]) -> LineBatch:
+        return model.batch(train.images, {i: "".join(y) for i, y in labels.items()}, order)
+
+    return raml.collate(drawn, train.labels, list(alphabet), tau, seed)
 
 
 def columns(data: Lines) -> list[range]:

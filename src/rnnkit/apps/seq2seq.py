@@ -14,7 +14,6 @@ over that reference's length, summed over the split).
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -257,24 +256,10 @@ def pair_batches(
     targets = [p.target for p in pairs]
     collate = lambda order: encoder.batch(sources, targets, order)  # noqa: E731
     if raml_tau > 0:
-        collate = raml_collate(encoder, sources, targets, raml_tau, config.seed)
+        vocabulary = [t for t in encoder.target.itos[2:] if t not in (BOS, EOS)]
+        drawn = lambda targets, order: encoder.batch(sources, targets, order)  # noqa: E731
+        collate = raml.collate(drawn, targets, vocabulary, raml_tau, config.seed)
     return BucketBatches(sources, targets, config.batch_size, seed=config.seed, collate=collate)
-
-
-def raml_collate(
-    encoder: PairEncoder, sources: Sequence[Sequence[str]], targets: Sequence[Sequence[str]],
-    tau: float, seed: int,
-) -> Callable[[list[int]], Any]:  # fmt: skip
-    """A collate that samples each target from ``q(y | y*; tau)``. Its generator is seeded by
-    the run's seed and the batch's examples, so a resumed run draws the same targets."""
-    vocabulary = [t for t in encoder.target.itos[2:] if t not in (BOS, EOS)]
-
-    def collate(order: list[int]) -> Any:
-        rng = random.Random(f"raml:{seed}:{order}")
-        drawn = {i: raml.sample_target(targets[i], vocabulary, tau, rng) for i in order}
-        return encoder.batch(sources, drawn, order)
-
-    return collate
 
 
 def pair_plan(

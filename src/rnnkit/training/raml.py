@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from rnnkit.checks import check_positive
 
@@ -71,6 +71,25 @@ def sample_target(
     q = distance_distribution(len(target), len(vocabulary), tau)
     e = rng.choices(range(len(q)), weights=q)[0]
     return apply_edits(target, vocabulary, e, rng, substitutions_only=substitutions_only)
+
+
+def collate(
+    batch: Callable[[Mapping[int, list[T]], list[int]], Any],
+    targets: Sequence[Sequence[T]],
+    vocabulary: Sequence[T],
+    tau: float,
+    seed: int,
+) -> Callable[[list[int]], Any]:
+    """A batch builder that draws each example's target from ``q(y | y*; tau)`` afresh:
+    ``batch(drawn, order)`` gets ``{i: target}`` for the examples ``order``. Its generator is
+    seeded by the run's seed and the batch's examples, so a resumed run draws the same
+    targets."""
+
+    def draw(order: list[int]) -> Any:
+        rng = random.Random(f"raml:{seed}:{order}")
+        return batch({i: sample_target(targets[i], vocabulary, tau, rng) for i in order}, order)
+
+    return draw
 
 
 def apply_edits(
