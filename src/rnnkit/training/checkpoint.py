@@ -121,6 +121,8 @@ def load_state_dir(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
         raise CheckpointError(f"{path}: unreadable trainer state ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path / META_NAME}: not an rnnkit trainer state")
+    if "nt_asgd" in meta:  # states saved before EMA joined NT-ASGD under one name
+        meta["averaging"] = meta.pop("nt_asgd")
     return tensors, meta
 
 
@@ -238,7 +240,7 @@ _APART = (
     "optimizer",
     "global_rng",
     "grad_scaler",
-    "nt_asgd",
+    "averaging",
 )
 
 
@@ -390,7 +392,7 @@ def _count_tensors(node: Any) -> int:
     return sum(map(_count_tensors, node["items"])) if isinstance(node, dict) else 0
 
 
-_TENSOR_NAME = re.compile(r"^(?:rng\.torch\.(\d+)|hidden\.(\d+)\.(\d+)|nt_asgd\.(\d+)"
+_TENSOR_NAME = re.compile(r"^(?:rng\.torch\.(\d+)|hidden\.(\d+)\.(\d+)|(?:nt_asgd|ema)\.(\d+)"
                           r"|optimizer\.(\d+)\.(\w+))$")  # fmt: skip
 
 

@@ -49,6 +49,11 @@ class TrainConfig:
         low=1,
         high=10**6,
     )
+    ema_decay: float | None = option(
+        None, "validate and keep an exponential moving average of the weights with this decay "
+        "(e.g. 0.999; any optimizer but nt-asgd); 0: off", low=0.0, high=1.0, open_high=True,
+        zero_is_none=True,
+    )  # fmt: skip
     momentum: float = option(0.0, "SGD momentum", low=0.0, high=1.0, open_high=True)
     schedule: str = option("constant", "learning-rate schedule", choices=SCHEDULES)
     warmup_steps: int = option(0, "linear warm-up over this many updates", low=0, high=10**9)
@@ -161,6 +166,10 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be > 0, got {self.max_minutes!r}")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_int("nt_asgd_window", self.nt_asgd_window, 1)
+        if self.ema_decay:
+            check_range("ema_decay", self.ema_decay, 0.0, 1.0)
+            if self.optimizer == "nt-asgd":
+                raise ValueError("ema_decay and nt-asgd both average the weights: choose one")
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("on_nonfinite", self.on_nonfinite, ON_NONFINITE)

@@ -32,7 +32,7 @@ from rnnkit.errors import CheckpointError, Interrupted
 from rnnkit.tasks.pretrained import load_state, save_checkpoint
 from rnnkit.training import checkpoint as ckpt
 from rnnkit.training import resume as files
-from rnnkit.training.averaging import NTASGD
+from rnnkit.training.averaging import EMA, NTASGD
 from rnnkit.training.config import TrainConfig
 from rnnkit.training.distributed import Workers
 from rnnkit.training.gradients import NonFiniteError, clip_gradients, nonfinite_reason
@@ -121,13 +121,14 @@ class Trainer:
         self.source = self._source(train)
         self.evaluator = self._evaluator(valid)
         self.precision = Precision.for_model(config.precision, model)
-        nt_asgd = config.optimizer == "nt-asgd"
-        self.averaging = NTASGD(model, config.nt_asgd_window) if nt_asgd else None
+        nt_asgd = NTASGD(model, config.nt_asgd_window) if config.optimizer == "nt-asgd" else None
+        ema = EMA(model, config.ema_decay) if config.ema_decay else None  # 0: off
+        self.averaging = nt_asgd or ema
         self.layer_groups = LayerGroups.of(model, config.discriminative_lr, config.unfreeze_every)
-        if self.averaging is not None:
+        if nt_asgd is not None:
             if self.layer_groups is not None:
                 raise ValueError("nt-asgd averages one SGD over all parameters: no layer groups")
-            self.optimizer = self.averaging.sgd(config.lr, config.momentum)
+            self.optimizer = nt_asgd.sgd(config.lr, config.momentum)
         else:
             groups = self.layer_groups.param_groups() if self.layer_groups else model.parameters()
             self.optimizer = build_optimizer(groups, config)
@@ -354,7 +355,7 @@ class Trainer:
         """Measure validation metrics (rank 0), keep the best model, log, emit ``on_eval_end``.
 
         Rank 0 evaluates; the other ranks follow its monitored value (schedule, early stop).
-        With NT-ASGD averaging, the averaged weights are measured and kept.
+        With weight averaging (NT-ASGD, EMA), the averaged weights are measured and kept.
         """
         averaging = self.averaging
         with averaging.averaged() if averaging is not None else nullcontext():
@@ -380,7 +381,9 @@ class Trainer:
         }
         if averaging is not None:  # the updates averaged into these weights; the trigger
             record["averaged_updates"] = averaging.count
-            record["nt_asgd_switch"] = averaging.observe(signed)
+            switch = averaging.observe(signed)
+            if isinstance(averaging, NTASGD):
+                record["nt_asgd_switch"] = switch
         self.history.append(record)
         self.log.write(record)
         self.emit("on_eval_end", record)
@@ -463,7 +466,7 @@ class Trainer:
             "hidden": structure,
             "optimizer": opt_meta,
             "grad_scaler": self.precision.state_dict(),
-            "nt_asgd": avg_meta,
+            "averaging": avg_meta,
         }
         return {"meta": meta, "tensors": {**tensors, **opt_tensors, **avg_tensors}}
 
@@ -477,7 +480,7 @@ class Trainer:
         ckpt.optimizer_from_files(self.optimizer, tensors, meta["optimizer"])
         self.precision.load_state_dict(meta.get("grad_scaler"))
         if self.averaging is not None:
-            self.averaging.load_state_dict(meta["nt_asgd"], tensors)
+            self.averaging.load_state_dict(meta["averaging"], tensors)
         torch.set_rng_state(tensors[f"rng.torch.{rank}"])
         ckpt.restore_global_rng(meta["global_rng"])
         carried = [tensors[f"hidden.{rank}.{i}"] for i in range(count_hidden(tensors, rank))]
