@@ -1,5 +1,7 @@
 """NT-ASGD: the non-monotone trigger on hand-made loss sequences, and the averaged weights."""
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -133,3 +135,16 @@ def test_resume_after_the_switch_is_exact(tmp_path):
 def test_window_must_be_positive():
     with pytest.raises(ValueError, match="nt_asgd_window must be a positive integer, got 0"):
         TrainConfig(max_steps=1, optimizer="nt-asgd", nt_asgd_window=0)
+
+
+def test_a_state_saved_under_the_old_name_resumes(tmp_path):
+    first = make_trainer(tmp_path, max_steps=15, save_every=13)
+    first.fit()
+    meta_path = tmp_path / "trainer_state" / "step-000013" / "trainer.json"
+    meta = json.loads(meta_path.read_text())
+    meta["nt_asgd"] = meta.pop("averaging")  # what states saved before EMA held
+    meta_path.write_text(json.dumps(meta))
+    (tmp_path / "trainer_state" / "step-000015").rename(tmp_path / "later")
+    resumed = make_trainer(tmp_path, max_steps=15, save_every=13)
+    assert resumed.resume() == 13
+    assert resumed.averaging.count == 1
