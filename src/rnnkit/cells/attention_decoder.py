@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from rnnkit.cells.activations import tanh
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.state import PerExample
 from rnnkit.checks import check_bool
@@ -153,7 +154,7 @@ class AttentionDecoderCell(RecurrentCell):
         x = torch.cat([gx, state.output], dim=-1) if self.input_feeding else gx  # x'_t (B, D+H)
         h, inner = self.cell(x, state.inner)  # h_t (B, H), s_t
         c, a = self.attend(h, state)  # (B, Dk), (B, S)
-        h_tilde = torch.tanh(self.linear_out(torch.cat([c, h], dim=-1)))  # (B, H)
+        h_tilde = tanh(self.linear_out(torch.cat([c, h], dim=-1)))  # (B, H)
         return h_tilde, state._replace(output=h_tilde, inner=inner, weights=a)
 
     def attend(self, h: Tensor, state: AttentionState) -> tuple[Tensor, Tensor]:

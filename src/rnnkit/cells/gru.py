@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.cells.activations import tanh
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.checks import check_bool
 
@@ -87,7 +88,7 @@ class GRUCell(RecurrentCell):
         hr, hz, hn = gh.chunk(3, dim=-1)
         r = torch.sigmoid(xr + hr)
         z = torch.sigmoid(xz + hz)
-        n = self.candidate(torch.tanh(xn + r * hn))
+        n = self.candidate(tanh(xn + r * hn))
         h = (1 - z) * n + z * h
         return h, h
 
@@ -97,7 +98,7 @@ class GRUCell(RecurrentCell):
         w_rz, w_n = self.weight_hh.split([2 * H, H])  # (2H, H), (H, H)
         grz = gx[..., : 2 * H] + F.linear(h, w_rz, b_rz)  # (B, 2H)
         r, z = torch.sigmoid(grz).chunk(2, dim=-1)  # (B, H) each
-        n = self.candidate(torch.tanh(gx[..., 2 * H :] + F.linear(r * h, w_n, b_n)))
+        n = self.candidate(tanh(gx[..., 2 * H :] + F.linear(r * h, w_n, b_n)))
         h = (1 - z) * n + z * h
         return h, h
 

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.cells.activations import tanh
 from rnnkit.cells.base import MemoryCell
 from rnnkit.cells.state import LSTMState
 from rnnkit.checks import check_bool, check_finite
@@ -72,8 +73,8 @@ class LSTMCell(MemoryCell):
         h, c = state
         gates = gx + F.linear(h, self.weight_hh, self.bias_hh)  # (B, 4H)
         i, f, g, o = gates.chunk(4, dim=-1)  # (B, H) each
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * self.candidate(torch.tanh(g))
-        h = torch.sigmoid(o) * torch.tanh(c)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * self.candidate(tanh(g))
+        h = torch.sigmoid(o) * tanh(c)
         return h, LSTMState(h, c)
 
     def num_parameters(self) -> int:
