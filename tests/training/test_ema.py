@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from crash_resume import crash_then_reopen
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.training.averaging import EMA
 from rnnkit.training.metrics_log import read_metrics
@@ -101,23 +102,8 @@ def test_trainer_validates_and_saves_the_average(tmp_path):
     assert "nt_asgd_switch" not in valid[0]
 
 
-class CrashError(Exception):
-    """Stands for the process dying."""
-
-
 def test_resume_is_exact(tmp_path):
-    whole = make_trainer(tmp_path / "whole", max_steps=9, save_every=4)
-    whole.fit()
-    crashed = make_trainer(tmp_path / "crashed", max_steps=9, save_every=4)
-
-    def crash(trainer, metrics):
-        if metrics["step"] == 7:
-            raise CrashError
-
-    crashed.callbacks = {"on_step_end": [crash]}
-    with pytest.raises(CrashError):
-        crashed.fit()
-    resumed = make_trainer(tmp_path / "crashed", max_steps=9, save_every=4)
+    whole, resumed = crash_then_reopen(make_trainer, tmp_path, 7, max_steps=9, save_every=4)
     assert resumed.resume() == 4
     assert resumed.averaging.count == 4
     resumed.fit()

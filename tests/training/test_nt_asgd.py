@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from crash_resume import crash_then_reopen
 from rnnkit.tasks.language_model import LanguageModel, LanguageModelConfig
 from rnnkit.training.averaging import NTASGD, nt_asgd_triggered
 from rnnkit.training.metrics_log import read_metrics
@@ -102,23 +103,8 @@ def test_before_the_switch_it_is_plain_sgd(tmp_path):
         assert torch.equal(a, b)
 
 
-class CrashError(Exception):
-    """Stands for the process dying."""
-
-
 def test_resume_after_the_switch_is_exact(tmp_path):
-    whole = make_trainer(tmp_path / "whole", max_steps=18, save_every=13)
-    whole.fit()
-    crashed = make_trainer(tmp_path / "crashed", max_steps=18, save_every=13)
-
-    def crash(trainer, metrics):
-        if metrics["step"] == 16:
-            raise CrashError
-
-    crashed.callbacks = {"on_step_end": [crash]}
-    with pytest.raises(CrashError):
-        crashed.fit()
-    resumed = make_trainer(tmp_path / "crashed", max_steps=18, save_every=13)
+    whole, resumed = crash_then_reopen(make_trainer, tmp_path, 16, max_steps=18, save_every=13)
     assert resumed.resume() == 13  # one update averaged so far
     assert resumed.averaging.count == 1
     resumed.fit()
