@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnkit.cells.activations import tanh
 from rnnkit.checks import check_choice, check_int, check_size
 
 __all__ = ["SCORERS", "Attention"]
@@ -98,7 +99,7 @@ class Attention(nn.Module):
         q = query if query.dim() == 3 else query.unsqueeze(1)  # (B, T, Dq)
         if self.kind == "additive":
             hidden = self.query_proj(q).unsqueeze(2) + prepared.unsqueeze(1)  # (B, T, S, A)
-            scores = self.v(torch.tanh(hidden)).squeeze(-1)  # (B, T, S)
+            scores = self.v(tanh(hidden)).squeeze(-1)  # (B, T, S)
         else:
             scores = q @ prepared.transpose(1, 2)  # (B, T, S)
         if mask is not None:

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.cells.activations import tanh
 from rnnkit.data.padded import PaddedBatch, iter_batches
 from rnnkit.data.tokenize import TextEncoder
 from rnnkit.errors import CheckpointError
@@ -278,6 +279,6 @@ class AttentionPooling(nn.Module):
         self.v = nn.Linear(width, 1, bias=False)
 
     def forward(self, out: Tensor, valid: Tensor) -> Tensor:
-        scores = self.v(torch.tanh(self.proj(out))).squeeze(-1)  # (B, T)
+        scores = self.v(tanh(self.proj(out))).squeeze(-1)  # (B, T)
         weights = scores.masked_fill(~valid, float("-inf")).softmax(-1)  # (B, T)
         return torch.einsum("bt,bth->bh", weights, out)  # (B, H')
