@@ -109,7 +109,7 @@ class EMA(_Averaged):
             self.average = [p.detach().clone() for p in self.params]
             return
         d = min(self.decay, m / (m + 9))
-        torch._foreach_lerp_(self.average, [p.detach() for p in self.params], 1.0 - d)
+        torch._foreach_lerp_(self.average, self.params, 1.0 - d)  # no_grad: no graph
 
     def state_dict(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
         """(JSON meta, tensors ``ema.{i}``)."""
