@@ -29,6 +29,15 @@ def test_split_sizes_dedupe_and_vocabulary_from_train_only(tmp_path):
     assert not test_only & set(p.encoder.vocab.stoi)  # numbers seen only outside train: <unk>
 
 
+def test_split_seed_fixes_the_splits_while_the_run_seed_varies(tmp_path):
+    path = corpus(tmp_path / "a.tsv")
+    data = ClassifyData(no_header=True)
+    fixed = prepare(path, replace(data, split_seed=0), seed=5)
+    assert fixed.test.texts == prepare(path, data, seed=0).test.texts
+    assert fixed.valid.texts == prepare(path, data, seed=0).valid.texts
+    assert fixed.test.texts != prepare(path, data, seed=5).test.texts
+
+
 def test_given_validation_and_test_files_are_not_cut_from_data(tmp_path):
     (tmp_path / "v.tsv").write_text("ham\tv1\nspam\tv2\n")
     (tmp_path / "t.tsv").write_text("ham\tt1\nspam\tt2\nham\tt3\n")

@@ -71,6 +71,10 @@ class ClassifyData:
     test_file: str | None = option(None, "test examples (default: split off --data)")
     valid_fraction: float = option(0.1, "share of --data for validation", low=0.0, high=0.5)
     test_fraction: float = option(0.2, "share of --data for the test report", low=0.0, high=0.5)
+    split_seed: int | None = option(
+        None, "seed of the validation and test splits (default: --seed), to vary the model's "
+        "seed on fixed splits", low=0, high=2**32 - 1,
+    )  # fmt: skip
     keep_duplicates: bool = option(
         False, "keep repeated texts (default: drop them before splitting)"
     )
@@ -288,15 +292,16 @@ def _positive_class(labels: list[str]) -> str:
 
 
 def prepare(data: ClassifyData, *, seed: int) -> Prepared:
-    """Read and split the corpus, fill in what ``data`` leaves to the data (lengths,
-    vocabulary), build the tokenizer's vocabulary on the training split."""
+    """Read and split the corpus (with ``data.split_seed``, else ``seed``), fill in what
+    ``data`` leaves to the data (lengths, vocabulary), build the tokenizer's vocabulary on the
+    training split."""
     corpus = data.read(data.data_path)
     notes = [corpus.summary()]
     train, valid, test, removed = split_corpus(  # a split given as a file is not cut from --data
         corpus,
         valid_fraction=0.0 if data.valid_file else data.valid_fraction,
         test_fraction=0.0 if data.test_file else data.test_fraction,
-        seed=seed,
+        seed=seed if data.split_seed is None else data.split_seed,
         dedupe_texts=not data.keep_duplicates,
     )
     if data.valid_file is not None:

@@ -57,7 +57,7 @@ ADDED_TRAINING = ("save_every_minutes", "cut_frac", "slanted_ratio", "discrimina
 ADDED_DATA = ("raml_tau", "word_vectors", "freeze_word_vectors", "encoder",
               "lm_finetune_minutes", "tunes", "reverse", "char_lm_forward",
               "char_lm_backward", "data_path", "valid_file", "test_file", "valid_fraction",
-              "test_fraction", "alphabet")  # fmt: skip
+              "test_fraction", "alphabet", "split_seed")  # fmt: skip
 
 
 @dataclass(frozen=True)
