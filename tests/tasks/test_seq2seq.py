@@ -146,7 +146,8 @@ def test_beam_one_equals_greedy_and_attention_rows_are_distributions():
 )  # fmt: skip
 def test_memory_held_per_example_gives_the_beams_of_the_rows_layout(output, attention, fields):
     """Beam search over the shared state (memory once per example) finds the hypotheses, scores
-    and attention of the rows layout (K copies, reordered each step), examples stopping apart."""
+    and attention of the rows layout (K rows per example after the first step, reordered each
+    step), examples stopping apart."""
     model = overfit(model_for(output, attention, **fields), steps=60)
     batch = full_batch(model)
     held = []  # (rows, examples held, rows per example) at each step
@@ -162,7 +163,9 @@ def test_memory_held_per_example_gives_the_beams_of_the_rows_layout(output, atte
         rows = beam_search(model.decode_step, model.start(batch), **options)
         held.clear()
         shared = beam_search(step, model.start(batch).shared(), **options)
-        assert all(n == examples * group and group == beam_size for n, examples, group in held)
+        first, *later = held
+        assert first == (len(batch), len(batch), 1)  # the first step: one row per example
+        assert all(n == examples * group and group == beam_size for n, examples, group in later)
         assert len({examples for _, examples, _ in held}) > 1  # some examples stop, others go on
         for a, b in zip(itertools.chain(*rows), itertools.chain(*shared), strict=True):
             assert (a.tokens, a.finished) == (b.tokens, b.finished)

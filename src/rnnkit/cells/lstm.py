@@ -71,7 +71,9 @@ class LSTMCell(MemoryCell):
 
     def step(self, gx: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
         h, c = state
-        gates = gx + F.linear(h, self.weight_hh, self.bias_hh)  # (B, 4H)
+        gates = torch.addmm(gx, h, self.weight_hh.t())  # (B, 4H): one pass, no temporary
+        if self.bias_hh is not None:
+            gates = gates.add_(self.bias_hh)
         i, f, g, o = gates.chunk(4, dim=-1)  # (B, H) each
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * self.candidate(tanh(g))
         h = torch.sigmoid(o) * tanh(c)

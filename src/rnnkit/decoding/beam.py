@@ -1,13 +1,15 @@
 r"""Beam search over the ``Step`` contract, batched over (batch × beam) rows.
 
-Each example keeps ``K = beam_size`` live hypotheses (rows ``b*K .. b*K+K-1`` of the state,
-which starts as ``reorder(state, arange(B).repeat_interleave(K))``) and a pool of its ``n_best``
-best ended hypotheses. One step, for all examples at once:
+Each example keeps ``k`` live hypotheses (rows ``b*k .. b*k+k-1`` of the state) and a pool of
+its ``n_best`` best ended hypotheses. The first step reads the state's one row per example
+(``k = 1``: every hypothesis starts from the same ``bos``, so K copies would compute the same
+step K times); its best ``K = beam_size`` extensions make ``k = K`` from then on, the state
+following them through ``reorder``. One step, for all examples at once:
 
-1. ``step`` gives (B*K, V) log-probs; ``eos`` is at -inf while fewer than ``min_length``
+1. ``step`` gives (B*k, V) log-probs; ``eos`` is at -inf while fewer than ``min_length``
    tokens are generated, and with ``no_repeat_ngram = n`` every token that would complete an
    n-gram already in the hypothesis is at -inf.
-2. The K*V extensions of each example are scored by their summed log-prob.
+2. The k*V extensions of each example are scored by their summed log-prob.
 3. An extension by ``eos`` that ranks within the example's top K goes to the pool (finished:
    it is never extended); the best K extensions by other tokens become the new live beam, and
    the state, token history and attention rows follow their parents through ``reorder``.
@@ -142,21 +144,20 @@ class Pool:
 
 @dataclass
 class Beams:
-    """The K live hypotheses of each of B' examples still searching: rows b*K .. b*K+K-1."""
+    """The k live hypotheses of each of B' examples still searching: rows b*k .. b*k+k-1."""
 
-    examples: Tensor  # (B',) the example of each group of K rows
-    log_prob: Tensor  # (B', K) summed log-probs
-    tokens: Tensor  # (B'K,) the last generated tokens, the next inputs
-    history: Tensor  # (B'K, max_length) generated tokens
-    weights: Tensor | None = None  # (B'K, max_length, S) attention weights of each step
+    examples: Tensor  # (B',) the example of each group of k rows
+    log_prob: Tensor  # (B', k) summed log-probs
+    tokens: Tensor  # (B'k,) the last generated tokens, the next inputs
+    history: Tensor  # (B'k, max_length) generated tokens
+    weights: Tensor | None = None  # (B'k, max_length, S) attention weights of each step
 
     @classmethod
-    def start(cls, batch: int, K: int, bos: int, max_length: int, device: torch.device) -> Beams:
-        """``bos`` in every row; one live hypothesis per example (the others at -inf)."""
-        log_prob = torch.zeros(batch, K, device=device)
-        log_prob[:, 1:] = float("-inf")  # no duplicates after the first step
-        tokens = torch.full((batch * K,), bos, dtype=torch.long, device=device)
-        history = torch.zeros(batch * K, max_length, dtype=torch.long, device=device)
+    def start(cls, batch: int, bos: int, max_length: int, device: torch.device) -> Beams:
+        """One live hypothesis per example, ``bos`` (k = 1)."""
+        log_prob = torch.zeros(batch, 1, device=device)
+        tokens = torch.full((batch,), bos, dtype=torch.long, device=device)
+        history = torch.zeros(batch, max_length, dtype=torch.long, device=device)
         return cls(torch.arange(batch, device=device), log_prob, tokens, history)
 
     def record(self, step_weights: Tensor, t: int) -> None:
@@ -167,16 +168,17 @@ class Beams:
         self.weights[:, t] = step_weights
 
     def follow(self, parent: Tensor, log_prob: Tensor, tokens: Tensor, t: int) -> Beams:
-        """The next beams: rows ``parent`` (B'K,) extended by ``tokens`` (B', K) at step t."""
+        """The next beams (k = K): rows ``parent`` (B'K,) extended by ``tokens`` (B', K) at
+        step t."""
         history = self.history[parent]
         history[:, t] = tokens.flatten()
         weights = None if self.weights is None else self.weights[parent]
         return Beams(self.examples, log_prob, tokens.flatten(), history, weights)
 
     def rows(self, live: Tensor) -> Tensor:
-        """(B''K,) the rows of the examples where ``live`` (B',) is True."""
-        K = self.log_prob.shape[1]
-        return (live.nonzero() * K + torch.arange(K, device=live.device)).flatten()
+        """(B''k,) the rows of the examples where ``live`` (B',) is True."""
+        k = self.log_prob.shape[1]
+        return (live.nonzero() * k + torch.arange(k, device=live.device)).flatten()
 
     def select(self, live: Tensor, rows: Tensor) -> Beams:
         """Only the examples where ``live`` (B',) is True, ``rows`` being their rows."""
@@ -186,11 +188,11 @@ class Beams:
         )
 
     def as_pool(self, log_prob: Tensor, length: int, finished: bool, lp: Tensor) -> Pool:
-        """Every row as a pool entry (B', K) of ``length`` tokens with ``log_prob`` (B', K)."""
-        B, K = log_prob.shape
-        weights = None if self.weights is None else self.weights.view(B, K, *self.weights.shape[1:])
+        """Every row as a pool entry (B', k) of ``length`` tokens with ``log_prob`` (B', k)."""
+        B, k = log_prob.shape
+        weights = None if self.weights is None else self.weights.view(B, k, *self.weights.shape[1:])
         return Pool(
-            self.history.view(B, K, -1),
+            self.history.view(B, k, -1),
             torch.full_like(log_prob, length, dtype=torch.long),
             log_prob,
             log_prob / lp[length],
@@ -227,19 +229,18 @@ def beam_search(
     _check_penalty(length_penalty, alpha, no_repeat_ngram)
     K, device = beam_size, state_device(state)
     lp = torch.tensor(length_penalties(length_penalty, alpha, max_length), device=device)
-    beams = Beams.start(batch_size, K, bos, max_length, device)
-    state = reorder(state, beams.examples.repeat_interleave(K))
+    beams = Beams.start(batch_size, bos, max_length, device)
     pool = None  # once the first step shows V and S
     for t in range(max_length):
-        log_probs, state = step(beams.tokens, state)  # (B'K, V)
+        log_probs, state = step(beams.tokens, state)  # (B'k, V)
         log_probs = forbid_eos(log_probs.float(), eos, t, min_length)
         log_probs = ban_repeats(log_probs, beams.history[:, :t], no_repeat_ngram)
         if attention is not None:
             beams.record(attention(state), t)
         if pool is None:
             pool = Pool.empty(batch_size, n_best, max_length, device, beams.weights)
-        candidates = beams.log_prob[:, :, None] + log_probs.view(len(beams.examples), K, -1)
-        kth, log_prob, parent, tokens = _top(candidates, eos)  # (B', K, V) candidates
+        candidates = beams.log_prob[:, :, None] + log_probs.view(*beams.log_prob.shape, -1)
+        kth, log_prob, parent, tokens = _top(candidates, eos, K)  # (B', k, V) candidates
         ends = candidates[:, :, eos].masked_fill(candidates[:, :, eos] < kth, float("-inf"))
         if ends.isfinite().any():  # eos extensions within the top K end there
             beams.history[:, t] = eos
@@ -284,20 +285,26 @@ def _check_penalty(length_penalty: str, alpha: float, no_repeat_ngram: int) -> N
     check_int("no_repeat_ngram", no_repeat_ngram, 0)
 
 
-def _top(candidates: Tensor, eos: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Best extensions of each example from its (B', K, V) candidate log-probs.
+def _top(candidates: Tensor, eos: int, K: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Best extensions of each example from its (B', k, V) candidate log-probs, k <= K.
 
     Returns the K-th best log-prob over all candidates (B', 1), and the best K extensions by
     a token other than eos: their log-probs (B', K), parent rows (B'K,) and tokens (B', K).
-    The top 2K candidates hold at most K eos ones (one per hypothesis), so K others.
+    The top 2K candidates hold at most k <= K eos ones (one per hypothesis), so K others.
+    Where fewer than 2K candidates exist, the missing ones are dead (-inf) extensions of
+    the example's last row.
     """
-    B, K, V = candidates.shape
-    values, index = candidates.flatten(1).topk(min(2 * K, K * V))  # (B', 2K), best first
+    B, k, V = candidates.shape
+    flat = candidates.flatten(1)  # (B', kV)
+    if flat.shape[1] < 2 * K:
+        flat = torch.nn.functional.pad(flat, (0, 2 * K - flat.shape[1]), value=float("-inf"))
+    values, index = flat.topk(2 * K)  # (B', 2K), best first
+    index = index.clamp(max=k * V - 1)
     is_eos = index % V == eos
     order = is_eos.to(torch.uint8).argsort(dim=1, stable=True)[:, :K]  # the others first
     log_prob = values.gather(1, order).masked_fill(is_eos.gather(1, order), float("-inf"))
     best = index.gather(1, order)  # (B', K) into the flat K*V candidates
-    parent = (best // V + K * torch.arange(B, device=best.device)[:, None]).flatten()
+    parent = (best // V + k * torch.arange(B, device=best.device)[:, None]).flatten()
     return values[:, K - 1 : K], log_prob, parent, best % V
 
 
