@@ -303,7 +303,7 @@ def _top(candidates: Tensor, eos: int, K: int) -> tuple[Tensor, Tensor, Tensor, 
     is_eos = index % V == eos
     order = is_eos.to(torch.uint8).argsort(dim=1, stable=True)[:, :K]  # the others first
     log_prob = values.gather(1, order).masked_fill(is_eos.gather(1, order), float("-inf"))
-    best = index.gather(1, order)  # (B', K) into the flat K*V candidates
+    best = index.gather(1, order)  # (B', K) into the flat k*V candidates
     parent = (best // V + k * torch.arange(B, device=best.device)[:, None]).flatten()
     return values[:, K - 1 : K], log_prob, parent, best % V
 
