@@ -73,7 +73,7 @@ class LSTMCell(MemoryCell):
         h, c = state
         gates = torch.addmm(gx, h, self.weight_hh.t())  # (B, 4H): one pass, no temporary
         if self.bias_hh is not None:
-            gates = gates.add_(self.bias_hh)
+            gates.add_(self.bias_hh)
         i, f, g, o = gates.chunk(4, dim=-1)  # (B, H) each
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * self.candidate(tanh(g))
         h = torch.sigmoid(o) * tanh(c)

@@ -296,10 +296,12 @@ def _top(candidates: Tensor, eos: int, K: int) -> tuple[Tensor, Tensor, Tensor, 
     """
     B, k, V = candidates.shape
     flat = candidates.flatten(1)  # (B', kV)
-    if flat.shape[1] < 2 * K:
+    padded = flat.shape[1] < 2 * K
+    if padded:
         flat = torch.nn.functional.pad(flat, (0, 2 * K - flat.shape[1]), value=float("-inf"))
     values, index = flat.topk(2 * K)  # (B', 2K), best first
-    index = index.clamp(max=k * V - 1)
+    if padded:  # a dead candidate names the last real one, a row of its own example
+        index = index.clamp(max=k * V - 1)
     is_eos = index % V == eos
     order = is_eos.to(torch.uint8).argsort(dim=1, stable=True)[:, :K]  # the others first
     log_prob = values.gather(1, order).masked_fill(is_eos.gather(1, order), float("-inf"))
