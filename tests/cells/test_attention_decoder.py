@@ -196,7 +196,7 @@ def test_memory_held_per_example_steps_like_its_rows(kind):
     parents = torch.tensor([1, 1, 0, 5, 3, 3, 8, 6, 7])  # each row's parent, in its example
     rows = reorder_state(decoder.start(memory, mask), expand)
     shared = reorder_state(decoder.start(memory, mask).shared(), expand)
-    assert shared.memory.tensor.shape == (B, S, memory.shape[-1]) and shared.memory.group == k
+    assert shared.values.tensor.shape == (B, S, H) and shared.values.group == k
     for _ in range(3):
         x = torch.randn(B * k, D, dtype=torch.float64)
         out_rows, rows = decoder(x, rows)
@@ -204,7 +204,7 @@ def test_memory_held_per_example_steps_like_its_rows(kind):
         torch.testing.assert_close(out_shared, out_rows, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(shared.weights, rows.weights, rtol=1e-12, atol=1e-12)
         rows, shared = reorder_state(rows, parents), reorder_state(shared, parents)
-    assert shared.memory.tensor.shape[0] == B  # still one memory per example
+    assert shared.values.tensor.shape[0] == B  # still one memory per example
 
 
 def test_memory_keys_and_mask_are_held_per_example_together():

@@ -153,7 +153,7 @@ def test_memory_held_per_example_gives_the_beams_of_the_rows_layout(output, atte
     held = []  # (rows, examples held, rows per example) at each step
 
     def step(tokens, state):
-        memory = state.cell.memory
+        memory = state.cell.values
         held.append((len(tokens), memory.tensor.shape[0], memory.group))
         return model.decode_step(tokens, state)
 

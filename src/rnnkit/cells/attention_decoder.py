@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.activations import tanh
@@ -19,28 +20,28 @@ if TYPE_CHECKING:  # cells sit below layers: no run-time import of layers
 class AttentionState(NamedTuple):
     """State of an :class:`AttentionDecoderCell`; every field has the batch in dim 0.
 
-    The constant fields (memory, keys, mask) are either tensors with one row per row, or all
+    The constant fields (values, keys, mask) are either tensors with one row per row, or all
     three :class:`~rnnkit.cells.state.PerExample`, held once per example (:meth:`shared`).
     """
 
     output: Tensor  # h̃_t (B, H): the attentional hidden state, fed back at t + 1
     inner: Any  # s_t: the wrapped cell's state (a tensor or an LSTMState)
-    memory: Tensor | PerExample  # (B, S, Dk) encoder outputs, constant over time
+    values: Tensor | PerExample  # (B, S, H) W_c^c m_s: the memory through W_c, constant
     keys: Tensor | PerExample  # attention.prepare(memory), constant
     mask: Tensor | PerExample  # (B, S) bool, True at real source positions, constant
     weights: Tensor  # a_t (B, S), the last step's attention weights (zeros before the first)
 
     def shared(self) -> AttentionState:
-        """The memory, keys and mask held once per example, for decoding.
+        """The values, keys and mask held once per example, for decoding.
 
         Beam search then expands and reorders them by example, not by hypothesis (no K copies
         of the memory, none copied each step), and a step scores each example's K queries
         against its one memory. The numbers are those of the row layout.
         """
-        if isinstance(self.memory, PerExample):
+        if isinstance(self.values, PerExample):
             return self
-        memory, keys, mask = (PerExample(t) for t in (self.memory, self.keys, self.mask))
-        return self._replace(memory=memory, keys=keys, mask=mask)
+        values, keys, mask = (PerExample(t) for t in (self.values, self.keys, self.mask))
+        return self._replace(values=values, keys=keys, mask=mask)
 
 
 class AttentionDecoderCell(RecurrentCell):
@@ -51,7 +52,8 @@ class AttentionDecoderCell(RecurrentCell):
         h_t, s_t = \mathrm{cell}(x'_t, s_{t-1})
         a_t = \mathrm{softmax}_s(\mathrm{score}(h_t, m_s))     \quad (0 \text{ where masked})
         c_t = \textstyle\sum_s a_t[s] \, m_s
-        \tilde h_t = \tanh(W_c [c_t; h_t])
+        \tilde h_t = \tanh(W_c [c_t; h_t]) = \tanh(\textstyle\sum_s a_t[s] \, v_s + W_c^h h_t),
+            \quad v_s = W_c^c m_s
 
     and the output is :math:`\tilde h_t`. Luong et al., "Effective Approaches to
     Attention-based Neural Machine Translation" (EMNLP 2015), Sections 3.1 (global attention)
@@ -60,6 +62,12 @@ class AttentionDecoderCell(RecurrentCell):
     :class:`~rnnkit.layers.attention.Attention` (its ``query_size`` is H, its ``key_size``
     Dk).
 
+    The context enters the output only through W_c, so each memory row goes through W_c's
+    context columns once per source (:meth:`start`): a step then weighs H-wide values v_s
+    instead of Dk-wide memory rows and multiplies h_t alone by W_c (H × H instead of
+    H × (Dk + H)), which is most of a decoding step's saving when Dk = 2H (a bidirectional
+    encoder). c_t itself is never formed.
+
     ==============  ============  =====================================================
     symbol          shape         code
     ==============  ============  =====================================================
@@ -67,15 +75,16 @@ class AttentionDecoderCell(RecurrentCell):
                                   feeding makes x'_t depend on the previous step)
     x'_t            (B, D + H)    ``x``, the wrapped cell's input (D without feeding)
     h_t, s_t        (B, H), any   ``h``, ``inner``: the wrapped cell's output and state
-    m_s             (B, S, Dk)    ``state.memory``, the encoder outputs
+    m_s             (B, S, Dk)    ``memory`` of :meth:`start`, the encoder outputs
     a_t             (B, S)        ``a``, the attention weights
-    c_t             (B, Dk)       ``c``, the context vector
-    W_c             (H, Dk + H)   ``linear_out.weight`` (no bias), columns (c_t | h_t)
+    c_t             (B, Dk)       the context vector (not formed)
+    W_c             (H, Dk + H)   ``linear_out.weight`` (no bias), columns (W_c^c | W_c^h)
+    v_s             (B, S, H)     ``state.values``, W_c^c m_s, once per source
     \tilde h_t      (B, H)        ``h_tilde``, the output and ``state.output``
     ==============  ============  =====================================================
 
-    State: :class:`AttentionState` ``(output, inner, memory, keys, mask, weights)``; the
-    memory, its prepared keys and the mask ride along unchanged, so a layer's length masking
+    State: :class:`AttentionState` ``(output, inner, values, keys, mask, weights)``; the
+    values, the prepared keys and the mask ride along unchanged, so a layer's length masking
     and a decoder's ``reorder_state`` (beam search) treat them like any other field. Build it
     with :meth:`start`; ``initial_state`` cannot, as it has no memory. Teacher forcing over a
     whole target is ``Recurrent(cell, batch_first=True)(y, cell.start(memory, mask))``. For
@@ -135,7 +144,8 @@ class AttentionDecoderCell(RecurrentCell):
             inner = self.cell.initial_state(B, device=memory.device, dtype=memory.dtype)
         h_tilde = memory.new_zeros(B, self.hidden_size)
         keys = self.attention.prepare(memory)
-        return AttentionState(h_tilde, inner, memory, keys, mask, memory.new_zeros(B, S))
+        values = F.linear(memory, self.linear_out.weight[:, : self.attention.key_size])  # v_s
+        return AttentionState(h_tilde, inner, values, keys, mask, memory.new_zeros(B, S))
 
     def initial_state(
         self,
@@ -153,24 +163,26 @@ class AttentionDecoderCell(RecurrentCell):
     def step(self, gx: Tensor, state: AttentionState) -> tuple[Tensor, AttentionState]:
         x = torch.cat([gx, state.output], dim=-1) if self.input_feeding else gx  # x'_t (B, D+H)
         h, inner = self.cell(x, state.inner)  # h_t (B, H), s_t
-        c, a = self.attend(h, state)  # (B, Dk), (B, S)
-        h_tilde = tanh(self.linear_out(torch.cat([c, h], dim=-1)))  # (B, H)
+        context, a = self.attend(h, state)  # W_c^c c_t (B, H), a_t (B, S)
+        W_h = self.linear_out.weight[:, self.attention.key_size :]  # W_c^h (H, H)
+        h_tilde = tanh(torch.addmm(context, h, W_h.t()))  # (B, H)
         return h_tilde, state._replace(output=h_tilde, inner=inner, weights=a)
 
     def attend(self, h: Tensor, state: AttentionState) -> tuple[Tensor, Tensor]:
-        """Context c_t (B, Dk) and weights a_t (B, S) of the queries h_t (B, H).
+        """W_c^c c_t = Σ_s a_t[s] v_s (B, H) and the weights a_t (B, S) of the queries h_t (B, H).
 
-        With the memory held per example (B', S, Dk), each example's K = B / B' query rows
+        With the values held per example (B', S, H), each example's K = B / B' query rows
         score together: (B', K, H) against (B', S, ·), one batched product per example.
         """
-        memory, keys, mask = state.memory, state.keys, state.mask
-        if not isinstance(memory, PerExample):
-            return self.attention(h, memory, mask, prepared=keys)
+        values, keys, mask = state.values, state.keys, state.mask
+        if not isinstance(values, PerExample):
+            a = torch.softmax(self.attention.scores(h, keys, mask), dim=-1)  # (B, S)
+            return (a.unsqueeze(1) @ values).squeeze(1), a
         if not (isinstance(keys, PerExample) and isinstance(mask, PerExample)):
-            raise ValueError("memory, keys and mask are held per example together: use shared()")
-        q = memory.grouped(h)  # (B', K, H)
-        c, a = self.attention(q, memory.tensor, mask.tensor, prepared=keys.tensor)
-        return c.flatten(0, 1), a.flatten(0, 1)  # (B'K, Dk), (B'K, S)
+            raise ValueError("values, keys and mask are held per example together: use shared()")
+        q = values.grouped(h)  # (B', K, H)
+        a = torch.softmax(self.attention.scores(q, keys.tensor, mask.tensor), dim=-1)
+        return (a @ values.tensor).flatten(0, 1), a.flatten(0, 1)  # (B'K, H), (B'K, S)
 
     def num_parameters(self) -> int:
         """The wrapped cell's + the attention's + H(Dk + H) for W_c."""

@@ -74,6 +74,21 @@ class LSTMCell(MemoryCell):
         gates = torch.addmm(gx, h, self.weight_hh.t())  # (B, 4H): one pass, no temporary
         if self.bias_hh is not None:
             gates.add_(self.bias_hh)
+        return self._update(gates, c)
+
+    def forward(self, x: Tensor, state: LSTMState | None = None) -> tuple[Tensor, LSTMState]:
+        """One step from x: both products accumulate in one (B, 4H) buffer.
+
+        ``step(project_input(x))`` would copy the projected input into a second buffer, a
+        pass over B × 4H floats that costs as much as a small product (a decoder's step).
+        """
+        h, c = self.zero_state(x) if state is None else state
+        b = None if self.bias_ih is None else self.bias_ih + self.bias_hh  # b_ih + b_hh (4H,)
+        gates = F.linear(x, self.weight_ih, b).addmm_(h, self.weight_hh.t())  # (B, 4H)
+        return self._update(gates, c)
+
+    def _update(self, gates: Tensor, c: Tensor) -> tuple[Tensor, LSTMState]:
+        """The gates' pre-activations (B, 4H) and c_{t-1} -> h_t, (h_t, c_t)."""
         i, f, g, o = gates.chunk(4, dim=-1)  # (B, H) each
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * self.candidate(tanh(g))
         h = torch.sigmoid(o) * tanh(c)

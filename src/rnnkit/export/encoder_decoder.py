@@ -3,7 +3,7 @@
 The encoder maps the input to the decoder's first state; the decoder step maps ``tokens (B,)``
 and that state to ``log_probs (B, V)`` and the next state, so greedy search, sampling or beam
 search can run in any runtime. The state travels as named tensors, one per field of
-:class:`~rnnkit.tasks.seq2seq.DecoderState` (``cell.inner.h``, ``cell.memory``, ...): the
+:class:`~rnnkit.tasks.seq2seq.DecoderState` (``cell.inner.h``, ``cell.values``, ...): the
 encoder outputs all of them, the decoder step takes all of them and outputs the ones a step
 changes, each as ``next.<name>``.
 """
